@@ -1,0 +1,182 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import HANDLER_DIR, TABLE, context, items, s3_record
+
+
+def three_records():
+    return {"Records": [s3_record("a.txt", "0001"), s3_record("dir/b.txt", "0002", version_id="v2"),
+                        s3_record("c+d.txt", "0003", size=0)]}
+
+
+def log_lines(capsys):
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
+
+
+def test_three_records_give_three_items(index, table):
+    assert index.lambda_handler(three_records(), context()) == {
+        "processed": 3, "duplicates": 0, "skipped": 0}
+    got = {i["objectKey"]["S"]: i for i in items(table)}
+    assert sorted(got) == ["a.txt", "c d.txt", "dir/b.txt"]
+    b = got["dir/b.txt"]
+    assert b["bucketName"] == {"S": "lambda-trigger-bucket-test"}
+    assert b["eventName"] == {"S": "ObjectCreated:Put"}
+    assert b["eventTime"] == b["timestamp"] == {"S": "2024-05-01T12:00:00.000Z"}
+    assert b["objectSize"] == {"N": "1024"}
+    assert b["eTag"] == {"S": "d41d8cd98f00b204e9800998ecf8427e"}
+    assert b["versionId"] == {"S": "v2"}
+    assert b["sequencer"] == {"S": "0002"}
+    assert b["functionName"] == {"S": "s3-processor-test"}
+    assert b["awsRequestId"] == {"S": "req-1111"}
+    assert b["loggedAt"]["S"].endswith("+00:00")
+    assert b["requestId"]["S"].startswith("s3:")
+    assert "versionId" not in got["a.txt"]
+    assert got["c d.txt"]["objectSize"] == {"N": "0"}
+    assert len({i["requestId"]["S"] for i in got.values()}) == 3
+
+
+@pytest.mark.parametrize("encoded, decoded", [
+    ("a+b%2Bc.txt", "a b+c.txt"),
+    ("my+file.txt", "my file.txt"),
+    ("100%25+done.txt", "100% done.txt"),
+    ("caf%C3%A9/%E6%97%A5%E6%9C%AC.txt", "café/日本.txt"),
+    ("deep/nested/path/x.json", "deep/nested/path/x.json"),
+    ("a%2Fb/c%3Fd%3De%26f.txt", "a/b/c?d=e&f.txt"),
+])
+def test_object_keys_are_url_decoded(index, table, encoded, decoded):
+    index.lambda_handler({"Records": [s3_record(encoded)]}, context())
+    assert [i["objectKey"]["S"] for i in items(table)] == [decoded]
+
+
+def test_same_event_twice_is_not_duplicated(index, table):
+    index.lambda_handler(three_records(), context("req-first"))
+    again = index.lambda_handler(three_records(), context("req-retry"))
+    assert again == {"processed": 0, "duplicates": 3, "skipped": 0}
+    got = items(table)
+    assert len(got) == 3
+    assert {i["awsRequestId"]["S"] for i in got} == {"req-first"}
+
+
+def test_new_events_for_same_object_are_new_items(index, table):
+    index.lambda_handler({"Records": [s3_record("a.txt", "0001")]}, context())
+    index.lambda_handler({"Records": [s3_record("a.txt", "0002")]}, context())
+    assert len(items(table)) == 2
+
+
+def test_events_without_sequencer_are_told_apart_by_time(index, table):
+    first, second = s3_record("a.txt"), s3_record("a.txt", event_time="2024-05-01T12:00:01.000Z")
+    for record in (first, second):
+        del record["s3"]["object"]["sequencer"]
+    index.lambda_handler({"Records": [first, second]}, context())
+    assert len({i["requestId"]["S"] for i in items(table)}) == 2
+    assert index.lambda_handler({"Records": [first, second]}, context())["duplicates"] == 2
+
+
+def test_missing_table_raises(index, table, monkeypatch):
+    monkeypatch.setenv("DYNAMODB_TABLE_NAME", "no-such-table")
+    with pytest.raises(ClientError) as err:
+        index.lambda_handler(three_records(), context())
+    assert err.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+class ThrottledClient:
+    def put_item(self, **_kwargs):
+        raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}},
+                          "PutItem")
+
+
+def test_throttled_write_raises_and_is_logged(index, monkeypatch, capsys):
+    monkeypatch.setattr(index, "_dynamodb", ThrottledClient())
+    with pytest.raises(ClientError):
+        index.lambda_handler(three_records(), context("req-throttled"))
+    [line] = log_lines(capsys)
+    assert line["outcome"] == "error" and line["errorCode"] == "ThrottlingException"
+    assert line["awsRequestId"] == "req-throttled"
+
+
+def test_retry_after_partial_failure_completes_without_duplicates(index, table, monkeypatch):
+    real = index._client()
+
+    class FailsOnce:
+        calls = 0
+
+        def put_item(self, **kwargs):
+            FailsOnce.calls += 1
+            if FailsOnce.calls == 2:
+                raise ClientError({"Error": {"Code": "InternalServerError", "Message": "x"}}, "PutItem")
+            return real.put_item(**kwargs)
+
+    monkeypatch.setattr(index, "_dynamodb", FailsOnce())
+    with pytest.raises(ClientError):
+        index.lambda_handler(three_records(), context())
+    assert len(items(table)) == 1
+    assert index.lambda_handler(three_records(), context()) == {
+        "processed": 2, "duplicates": 1, "skipped": 0}
+    assert len(items(table)) == 3
+
+
+def test_missing_table_variable_is_a_clear_error(index, monkeypatch):
+    monkeypatch.delenv("DYNAMODB_TABLE_NAME")
+    with pytest.raises(index.ConfigurationError, match="DYNAMODB_TABLE_NAME is not set"):
+        index.lambda_handler(three_records(), context())
+
+
+@pytest.mark.parametrize("event", [
+    {}, {"Records": "nope"}, {"source": "aws.events", "detail": {}},
+    {"Service": "Amazon S3", "Event": "s3:TestEvent"}, [],
+])
+def test_non_s3_event_is_skipped(index, table, event, capsys):
+    assert index.lambda_handler(event, context("req-x")) == {
+        "processed": 0, "duplicates": 0, "skipped": 1}
+    assert items(table) == []
+    assert log_lines(capsys)[0]["outcome"] == "skipped"
+
+
+def test_non_s3_records_are_skipped_others_processed(index, table, capsys):
+    sns = {"EventSource": "aws:sns", "Sns": {"Message": "{}"}}
+    no_key = s3_record("x")
+    del no_key["s3"]["object"]["key"]
+    event = {"Records": [sns, s3_record("ok.txt"), no_key, "garbage"]}
+    assert index.lambda_handler(event, context("req-mixed")) == {
+        "processed": 1, "duplicates": 0, "skipped": 3}
+    assert [i["objectKey"]["S"] for i in items(table)] == ["ok.txt"]
+    outcomes = [line.get("outcome") for line in log_lines(capsys)]
+    assert outcomes[:4] == ["skipped", "processed", "skipped", "skipped"]
+
+
+def test_log_line_per_record_has_request_id_not_contents(index, table, capsys):
+    index.lambda_handler(three_records(), context("req-log-42"))
+    lines = log_lines(capsys)
+    per_record = [line for line in lines if "recordIndex" in line]
+    assert len(per_record) == 3
+    for line in per_record:
+        assert line["awsRequestId"] == "req-log-42"
+        assert line["requestId"].startswith("s3:")
+        assert line["outcome"] == "processed" and line["level"] == "INFO"
+        assert not {"body", "content", "contents", "Body"} & set(line)
+    assert lines[-1]["processed"] == 3
+
+
+def test_log_level_from_env(index, table, monkeypatch, capsys):
+    monkeypatch.setenv("LOG_LEVEL", "warning")
+    index.lambda_handler(three_records(), context())
+    assert log_lines(capsys) == []
+
+
+def test_client_is_created_once_per_container(index, table):
+    index.lambda_handler(three_records(), context())
+    first = index._dynamodb
+    index.lambda_handler({"Records": [s3_record("z.txt", "0009")]}, context())
+    assert first is not None and index._dynamodb is first
+
+
+def test_import_without_env_does_not_fail():
+    env = {k: v for k, v in os.environ.items() if k != "DYNAMODB_TABLE_NAME"}
+    done = subprocess.run([sys.executable, "-c", "import index"], cwd=HANDLER_DIR, env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
