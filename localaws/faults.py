@@ -1,0 +1,78 @@
+"""Each service's own throttling / server-error response, as AWS sends them."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+_IAM_NS = "https://iam.amazonaws.com/doc/2010-05-08/"
+_STS_NS = "https://sts.amazonaws.com/doc/2011-06-15/"
+
+
+def _xml_error_response(ns: str, code: str, message: str, rid: str, kind: str) -> bytes:
+    typ = "Sender" if kind == "throttle" else "Receiver"
+    return (
+        f'<ErrorResponse xmlns="{ns}"><Error><Type>{typ}</Type><Code>{code}</Code>'
+        f"<Message>{message}</Message></Error><RequestId>{rid}</RequestId></ErrorResponse>"
+    ).encode()
+
+
+def fault_response(service: str, kind: str, method: str = "GET") -> tuple[int, list[tuple[str, str]], bytes]:
+    """(status, headers, body) for an injected fault of ``kind``
+    ("throttle" or "5xx") on ``service``."""
+    rid = str(uuid.uuid4())
+    headers = [("x-amzn-RequestId", rid)]
+    if service == "s3":
+        if kind == "throttle":
+            status, code, msg = 503, "SlowDown", "Please reduce your request rate."
+        else:
+            status, code, msg = 500, "InternalError", "We encountered an internal error. Please try again."
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            f"<Error><Code>{code}</Code><Message>{msg}</Message>"
+            f"<RequestId>{rid[:16]}</RequestId><HostId>{uuid.uuid4().hex}</HostId></Error>"
+        ).encode()
+        headers = [("x-amz-request-id", rid[:16]), ("Content-Type", "application/xml")]
+        if method == "HEAD":
+            body = b""
+    elif service == "dynamodb":
+        if kind == "throttle":
+            status, code, msg = 400, "ThrottlingException", "Rate of requests exceeds the allowed throughput."
+        else:
+            status, code, msg = 500, "InternalServerError", "Internal server error"
+        body = json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": msg}).encode()
+        headers.append(("Content-Type", "application/x-amz-json-1.0"))
+    elif service == "logs":
+        if kind == "throttle":
+            status, code, msg = 400, "ThrottlingException", "Rate exceeded"
+        else:
+            status, code, msg = 500, "ServiceUnavailableException", "The service cannot complete the request."
+        body = json.dumps({"__type": code, "message": msg}).encode()
+        headers.append(("Content-Type", "application/x-amz-json-1.1"))
+    elif service == "lambda":
+        if kind == "throttle":
+            status, code = 429, "TooManyRequestsException"
+            body = json.dumps({"Type": "User", "message": "Rate Exceeded.",
+                               "Reason": "CallerRateLimitExceeded"}).encode()
+            headers.append(("Retry-After", "1"))
+        else:
+            status, code = 500, "ServiceException"
+            body = json.dumps({"Type": "Service", "message": "An internal error occurred."}).encode()
+        headers += [("x-amzn-ErrorType", code), ("Content-Type", "application/json")]
+    elif service in ("iam", "sts"):
+        ns = _IAM_NS if service == "iam" else _STS_NS
+        if kind == "throttle":
+            status, code, msg = 400, "Throttling", "Rate exceeded"
+        else:
+            status = 500
+            code = "ServiceFailure" if service == "iam" else "InternalFailure"
+            msg = "The request processing has failed because of an unknown error."
+        body = _xml_error_response(ns, code, msg, rid, kind)
+        headers.append(("Content-Type", "text/xml"))
+    else:
+        status = 503 if kind == "throttle" else 500
+        body = json.dumps({"__type": "ThrottlingException" if kind == "throttle"
+                           else "InternalFailure", "message": "Rate exceeded"}).encode()
+        headers.append(("Content-Type", "application/json"))
+    headers.append(("Content-Length", str(len(body))))
+    return status, headers, body

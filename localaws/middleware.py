@@ -1,0 +1,170 @@
+"""WSGI middleware in front of moto: control endpoint, request classification,
+latency, fault injection, request log, S3 AccessDenied bodies.
+
+It never reads an S3 (or Lambda) request body: the SDKs send PutObject as
+aws-chunked with chunked transfer encoding and moto must get the stream as is.
+Only IAM/STS form bodies (small, with a Content-Length) are read, and put back.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from typing import Any, Callable
+
+from . import LAMBDA_KEY_PREFIX, context
+from .config import Config, ConfigError
+from .faults import fault_response
+from .operations import classify, credential_scope, needs_form_body
+from .requestlog import RequestLogWriter
+
+_ACCESS_DENIED = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n'
+    "<Error><Code>AccessDenied</Code><Message>Access Denied</Message>"
+    "<RequestId>LOCALAWS</RequestId><HostId>localaws</HostId></Error>"
+).encode()
+
+
+def drain_body(environ: dict) -> None:
+    """Consume an unread request body the way the server framed it."""
+    stream = environ.get("wsgi.input")
+    if stream is None:
+        return
+    try:
+        if environ.get("wsgi.input_terminated"):
+            while stream.read(65536):
+                pass
+        elif environ.get("CONTENT_LENGTH"):
+            left = int(environ["CONTENT_LENGTH"])
+            while left > 0:
+                chunk = stream.read(min(left, 65536))
+                if not chunk:
+                    break
+                left -= len(chunk)
+    except Exception:  # noqa: BLE001 - the client went away; nothing to drain
+        pass
+
+
+def _json(start_response: Callable, status: int, obj: Any) -> list[bytes]:
+    body = json.dumps(obj, indent=1).encode()
+    reason = {200: "OK", 400: "Bad Request", 404: "Not Found"}.get(status, "")
+    start_response(f"{status} {reason}", [("Content-Type", "application/json"),
+                                           ("Content-Length", str(len(body)))])
+    return [body]
+
+
+class LocalAwsMiddleware:
+    def __init__(self, app: Callable, listener: str, config: Config,
+                 reqlog: RequestLogWriter, control: "Control"):
+        self.app = app
+        self.listener = listener
+        self.config = config
+        self.reqlog = reqlog
+        self.control = control
+
+    def __call__(self, environ: dict, start_response: Callable) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_localaws/") or path == "/_localaws":
+            return self.control.handle(environ, start_response)
+
+        t0 = time.monotonic()
+        akid, _region, signing = credential_scope(environ)
+        lambda_src = (akid or "").startswith(LAMBDA_KEY_PREFIX) or \
+            environ.get("HTTP_X_LOCALAWS_SOURCE") == "lambda"
+        source = "lambda" if lambda_src else "client"
+
+        body = None
+        if needs_form_body(environ, signing):
+            body = environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"]))
+            environ["wsgi.input"] = io.BytesIO(body)
+        service, operation = classify(environ, body)
+        method = environ.get("REQUEST_METHOD", "GET")
+
+        delay = self.config.latency_seconds()
+        if delay:
+            time.sleep(delay)
+
+        record: dict[str, Any] = {
+            "service": service, "operation": operation, "listener": self.listener,
+            "source": source,
+        }
+        kind = self.config.should_fault(service, operation, source)
+        if kind:
+            drain_body(environ)
+            status, headers, payload = fault_response(service, kind, method)
+            start_response(f"{status} Fault", headers)
+            self._log(record, status, t0, kind)
+            return [payload]
+
+        captured: dict[str, Any] = {}
+
+        def capture(status: str, headers: list, exc_info: Any = None) -> Callable:
+            captured["status"] = status
+            captured["headers"] = headers
+            return lambda data: captured.setdefault("written", []).append(data)
+
+        context.set_current(self.listener, source, service, operation)
+        try:
+            result = self.app(environ, capture)
+            try:
+                data = b"".join(captured.get("written", [])) + b"".join(result)
+            finally:
+                if hasattr(result, "close"):
+                    result.close()
+        finally:
+            context.clear()
+
+        status_line = captured.get("status", "500 Internal Server Error")
+        headers = list(captured.get("headers", []))
+        code = int(status_line.split()[0])
+        if service == "s3" and code == 403 and not data and method != "HEAD":
+            data = _ACCESS_DENIED
+            headers = [(k, v) for k, v in headers if k.lower() not in
+                       ("content-length", "content-type")]
+            headers += [("Content-Type", "application/xml"),
+                        ("Content-Length", str(len(data)))]
+        start_response(status_line, headers)
+        self._log(record, code, t0, None)
+        return [data]
+
+    def _log(self, record: dict, status: int, t0: float, fault: str | None) -> None:
+        record["status"] = status
+        record["ms"] = round((time.monotonic() - t0) * 1000.0, 1)
+        record["fault"] = fault
+        record["ts"] = round(time.time(), 3)
+        self.reqlog.write(record)
+
+
+class Control:
+    """/_localaws/* on both listeners (not logged as API calls):
+
+    GET  /_localaws/health        {"ok": true}
+    GET  /_localaws/config        current knobs
+    POST /_localaws/config        JSON object of knobs to change; answers the new knobs
+    GET  /_localaws/invocations   Lambda invocation records (sync, async, retries)
+    """
+
+    def __init__(self, config: Config, runner: Any):
+        self.config = config
+        self.runner = runner
+
+    def handle(self, environ: dict, start_response: Callable) -> list[bytes]:
+        path = environ.get("PATH_INFO", "").rstrip("/")
+        method = environ.get("REQUEST_METHOD", "GET")
+        if path == "/_localaws/health":
+            return _json(start_response, 200, {"ok": True})
+        if path == "/_localaws/config":
+            if method == "GET":
+                return _json(start_response, 200, self.config.snapshot())
+            if method in ("POST", "PUT"):
+                try:
+                    n = int(environ.get("CONTENT_LENGTH") or 0)
+                    raw = environ["wsgi.input"].read(n) if n else b"{}"
+                    changes = json.loads(raw or b"{}")
+                    return _json(start_response, 200, self.config.update(changes))
+                except (ConfigError, ValueError) as e:
+                    return _json(start_response, 400, {"error": str(e)})
+        if path == "/_localaws/invocations" and method == "GET":
+            return _json(start_response, 200, self.runner.records() if self.runner else [])
+        return _json(start_response, 404, {"error": f"no such control path: {method} {path}"})

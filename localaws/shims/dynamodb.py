@@ -1,0 +1,116 @@
+"""DynamoDB shims: a table is CREATING for `table_delay` seconds after
+CreateTable and DELETING for as long after DeleteTable; calls that need an
+ACTIVE table fail meanwhile as DynamoDB's do:
+
+  CREATING: item calls -> ResourceNotFoundException; UpdateContinuousBackups ->
+            ContinuousBackupsUnavailableException; UpdateTable, DeleteTable,
+            UpdateTimeToLive, CreateBackup -> ResourceInUseException
+  DELETING: item calls -> ResourceNotFoundException; other changes ->
+            ResourceInUseException; DescribeTable shows DELETING, then the
+            table is gone (ResourceNotFoundException)
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from .. import context
+
+ITEM_OPS = {
+    "PutItem", "GetItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchWriteItem",
+    "BatchGetItem", "TransactWriteItems", "TransactGetItems", "ExecuteStatement",
+    "BatchExecuteStatement", "ExecuteTransaction",
+}
+CHANGE_OPS_WHILE_CREATING = {"UpdateTable", "DeleteTable", "UpdateTimeToLive", "CreateBackup"}
+READ_OPS = {"DescribeTable", "DescribeContinuousBackups", "ListTagsOfResource",
+            "DescribeTimeToLive", "ListTables"}
+
+
+def table_status(table: Any) -> str:
+    now = time.monotonic()
+    if getattr(table, "_la_deleting_until", None) is not None:
+        return "DELETING"
+    if now < getattr(table, "_la_ready_at", 0.0):
+        return "CREATING"
+    return "ACTIVE"
+
+
+def install(runner: Any, config: Any) -> None:
+    from moto.dynamodb.exceptions import (ERROR_TYPE_PREFIX, DeletionProtectedException,
+                                          ResourceInUseException, ResourceNotFoundException)
+    from moto.core.exceptions import JsonRESTError
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import Table
+
+    class ContinuousBackupsUnavailable(JsonRESTError):
+        def __init__(self, name: str):
+            super().__init__(ERROR_TYPE_PREFIX + "ContinuousBackupsUnavailableException",
+                             f"Backups are being enabled for the table: {name}. Please retry later")
+
+    orig_describe = Table.describe
+
+    def describe(self: Any, base_key: str = "TableDescription") -> dict[str, Any]:
+        out = orig_describe(self, base_key)
+        out[base_key]["TableStatus"] = table_status(self)
+        return out
+
+    Table.describe = describe
+
+    orig_create = DynamoDBBackend.create_table
+
+    def create_table(self: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        table = orig_create(self, name, *args, **kwargs)
+        table._la_ready_at = time.monotonic() + config.get("table_delay")
+        return table
+
+    DynamoDBBackend.create_table = create_table
+
+    orig_get_table = DynamoDBBackend.get_table
+
+    def get_table(self: Any, table_name: str) -> Any:
+        table = orig_get_table(self, table_name)
+        op = context.operation()
+        if op is None:
+            return table
+        status = table_status(table)
+        if status == "CREATING":
+            if op in ITEM_OPS:
+                raise ResourceNotFoundException()
+            if op == "UpdateContinuousBackups":
+                raise ContinuousBackupsUnavailable(table.name)
+            if op in CHANGE_OPS_WHILE_CREATING:
+                raise ResourceInUseException(
+                    f"Attempt to change a resource which is still in use: Table is being created: {table.name}")
+        elif status == "DELETING":
+            if op in ITEM_OPS:
+                raise ResourceNotFoundException()
+            if op not in READ_OPS:
+                raise ResourceInUseException(
+                    f"Attempt to change a resource which is still in use: Table is being deleted: {table.name}")
+        return table
+
+    DynamoDBBackend.get_table = get_table
+
+    orig_delete = DynamoDBBackend.delete_table
+
+    def delete_table(self: Any, name: str) -> Any:
+        delay = config.get("table_delay")
+        if delay <= 0:
+            return orig_delete(self, name)
+        table = self.get_table(name)
+        if getattr(table, "deletion_protection_enabled", False):
+            raise DeletionProtectedException(name)
+        table._la_deleting_until = time.monotonic() + delay
+
+        def drop() -> None:
+            if self.tables.get(table.name) is table:
+                self.tables.pop(table.name, None)
+
+        t = threading.Timer(delay, drop)
+        t.daemon = True
+        t.start()
+        return table
+
+    DynamoDBBackend.delete_table = delete_table
