@@ -1,0 +1,163 @@
+//! The SDK configuration and clients: region, profile, endpoint, CA bundle, retries, timeouts.
+
+use anyhow::{Context, Result, anyhow};
+use aws_config::meta::region::RegionProviderChain;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_http_client::tls;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::spec::{self, Target};
+
+/// Where and as whom to talk to AWS; each `None` falls back to aws-config's usual chain.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub region: Option<String>,
+    pub profile: Option<String>,
+    pub endpoint_url: Option<String>,
+    pub ca_bundle: Option<PathBuf>,
+}
+
+/// One client per service tapctl talks to.
+#[derive(Clone)]
+pub struct Clients {
+    pub s3: aws_sdk_s3::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub lambda: aws_sdk_lambda::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub sts: aws_sdk_sts::Client,
+}
+
+/// Throttling and 5xx answers are retried by the SDK (standard mode: token bucket, jittered
+/// exponential backoff); tapctl's own retries cover only eventual-consistency errors.
+const MAX_ATTEMPTS: u32 = 8;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const READ_TIMEOUT: Duration = Duration::from_secs(20);
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Bounds the start-up identity check: an unreachable endpoint fails within it.
+const PREFLIGHT_TIMEOUT: Duration = Duration::from_secs(25);
+
+pub async fn sdk_config(opts: &Options) -> Result<SdkConfig> {
+    let region = RegionProviderChain::first_try(opts.region.clone().map(Region::new))
+        .or_default_provider()
+        .or_else(Region::from_static(spec::DEFAULT_REGION));
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(region)
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(MAX_ATTEMPTS)
+                .with_initial_backoff(Duration::from_millis(100))
+                .with_max_backoff(Duration::from_secs(5)),
+        )
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .read_timeout(READ_TIMEOUT)
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .build(),
+        );
+    if let Some(profile) = &opts.profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(url) = &opts.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    if let Some(path) = &opts.ca_bundle {
+        let pem = std::fs::read(path)
+            .with_context(|| format!("cannot read the CA bundle {}", path.display()))?;
+        if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+            return Err(anyhow!(
+                "the CA bundle {} holds no PEM certificate",
+                path.display()
+            ));
+        }
+        let trust = tls::TrustStore::default()
+            .with_native_roots(true)
+            .with_pem_certificate(pem);
+        let context = tls::TlsContext::builder()
+            .with_trust_store(trust)
+            .build()
+            .with_context(|| format!("cannot use the CA bundle {}", path.display()))?;
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(
+                tls::rustls_provider::CryptoMode::AwsLc,
+            ))
+            .tls_context(context)
+            .build_https();
+        loader = loader.http_client(http);
+    }
+    Ok(loader.load().await)
+}
+
+impl Clients {
+    pub fn new(config: &SdkConfig, custom_endpoint: bool) -> Self {
+        // An emulator on 127.0.0.1 has no per-bucket host names: use path-style addressing.
+        let s3 = aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(custom_endpoint)
+            .build();
+        Clients {
+            s3: aws_sdk_s3::Client::from_conf(s3),
+            dynamodb: aws_sdk_dynamodb::Client::new(config),
+            iam: aws_sdk_iam::Client::new(config),
+            lambda: aws_sdk_lambda::Client::new(config),
+            logs: aws_sdk_cloudwatchlogs::Client::new(config),
+            sts: aws_sdk_sts::Client::new(config),
+        }
+    }
+}
+
+/// Connects and asks STS who we are: proves credentials and endpoint before anything else,
+/// and gives the account and partition the names need.
+pub async fn connect(opts: &Options, suffix: &str) -> Result<(Clients, Target)> {
+    let config = sdk_config(opts).await?;
+    let region = config
+        .region()
+        .map(|r| r.to_string())
+        .unwrap_or_else(|| spec::DEFAULT_REGION.to_string());
+    let custom_endpoint = config.endpoint_url().is_some();
+    let clients = Clients::new(&config, custom_endpoint);
+    let call = clients.sts.get_caller_identity().send();
+    let identity = match tokio::time::timeout(PREFLIGHT_TIMEOUT, call).await {
+        Err(_) => {
+            return Err(anyhow!(
+                "no answer from AWS ({}) within {}s",
+                describe_endpoint(&config, &region),
+                PREFLIGHT_TIMEOUT.as_secs()
+            ));
+        }
+        Ok(Err(e)) => {
+            return Err(anyhow!(
+                "cannot reach AWS ({}): {}",
+                describe_endpoint(&config, &region),
+                crate::report::one_line(&e)
+            ));
+        }
+        Ok(Ok(identity)) => identity,
+    };
+    let account = identity
+        .account()
+        .ok_or_else(|| anyhow!("STS GetCallerIdentity returned no account"))?
+        .to_string();
+    let partition = identity
+        .arn()
+        .and_then(spec::partition_of_arn)
+        .unwrap_or_else(|| spec::partition_of_region(&region))
+        .to_string();
+    let target = Target {
+        suffix: suffix.to_string(),
+        account,
+        region,
+        partition,
+    };
+    Ok((clients, target))
+}
+
+fn describe_endpoint(config: &SdkConfig, region: &str) -> String {
+    match config.endpoint_url() {
+        Some(url) => format!("endpoint {url}, region {region}"),
+        None => format!("region {region}"),
+    }
+}

@@ -1,0 +1,180 @@
+//! The function's log group `/aws/lambda/NAME`, created before the function so that its
+//! retention and tags are tapctl's and logs do not pile up forever.
+
+use super::{Ctx, Drift, State, tag_drift};
+use crate::spec::{LOG_RETENTION_DAYS, Stack};
+use anyhow::{Context, Result};
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Observed {
+    pub retention_days: Option<i32>,
+    pub tags: Vec<(String, String)>,
+}
+
+pub fn diff(stack: &Stack, o: &Observed) -> Vec<Drift> {
+    let mut drift = Vec::new();
+    if o.retention_days != Some(LOG_RETENTION_DAYS) {
+        let have = o
+            .retention_days
+            .map_or("never expire".to_string(), |d| format!("{d} days"));
+        drift.push(Drift::new(
+            "retention",
+            format!("{LOG_RETENTION_DAYS} days"),
+            have,
+        ));
+    }
+    drift.extend(tag_drift(
+        stack,
+        o.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    ));
+    drift
+}
+
+pub async fn observe(ctx: &Ctx) -> Result<State> {
+    let s = &ctx.stack;
+    let logs = &ctx.aws.logs;
+    let page = logs
+        .describe_log_groups()
+        .log_group_name_prefix(&s.log_group_name)
+        .send()
+        .await
+        .context("DescribeLogGroups")?;
+    let Some(group) = page
+        .log_groups()
+        .iter()
+        .find(|g| g.log_group_name() == Some(s.log_group_name.as_str()))
+    else {
+        return Ok(State::Missing);
+    };
+    let tags = match logs
+        .list_tags_for_resource()
+        .resource_arn(&s.log_group_arn)
+        .send()
+        .await
+    {
+        Ok(out) => out.tags.unwrap_or_default().into_iter().collect(),
+        // Deleted between the two calls.
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            return Ok(State::Missing);
+        }
+        Err(e) => return Err(e).context("ListTagsForResource"),
+    };
+    let observed = Observed {
+        retention_days: group.retention_in_days(),
+        tags,
+    };
+    let owned = s.owns(observed.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    Ok(State::present(owned, diff(s, &observed)))
+}
+
+fn tags(s: &Stack) -> HashMap<String, String> {
+    s.tags().into_iter().collect()
+}
+
+pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
+    let s = &ctx.stack;
+    let logs = &ctx.aws.logs;
+    if state.is_missing() {
+        match logs
+            .create_log_group()
+            .log_group_name(&s.log_group_name)
+            .set_tags(Some(tags(s)))
+            .send()
+            .await
+        {
+            Ok(_) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_already_exists_exception()) =>
+            {
+                // A racing run, or the function's first log write: make sure it is tagged.
+                logs.tag_resource()
+                    .resource_arn(&s.log_group_arn)
+                    .set_tags(Some(tags(s)))
+                    .send()
+                    .await
+                    .context("TagResource")?;
+            }
+            Err(e) => return Err(e).context("CreateLogGroup"),
+        }
+    } else if state.drifted("tags") {
+        logs.tag_resource()
+            .resource_arn(&s.log_group_arn)
+            .set_tags(Some(tags(s)))
+            .send()
+            .await
+            .context("TagResource")?;
+    }
+    if state.is_missing() || state.drifted("retention") {
+        logs.put_retention_policy()
+            .log_group_name(&s.log_group_name)
+            .retention_in_days(LOG_RETENTION_DAYS)
+            .send()
+            .await
+            .context("PutRetentionPolicy")?;
+    }
+    Ok(())
+}
+
+pub async fn delete(ctx: &Ctx) -> Result<()> {
+    match ctx
+        .aws
+        .logs
+        .delete_log_group()
+        .log_group_name(&ctx.stack.log_group_name)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(e).context("DeleteLogGroup"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::Target;
+
+    fn stack() -> Stack {
+        Stack::new(Target {
+            suffix: "dev".into(),
+            account: "123456789012".into(),
+            region: "us-west-2".into(),
+            partition: "aws".into(),
+        })
+    }
+
+    #[test]
+    fn retention_and_tags() {
+        let s = stack();
+        let good = Observed {
+            retention_days: Some(LOG_RETENTION_DAYS),
+            tags: s.tags(),
+        };
+        assert!(diff(&s, &good).is_empty());
+        let forever = Observed {
+            retention_days: None,
+            tags: s.tags(),
+        };
+        assert_eq!(
+            diff(&s, &forever),
+            vec![Drift::new("retention", "14 days", "never expire")]
+        );
+        let bare = Observed {
+            retention_days: Some(30),
+            tags: vec![],
+        };
+        let fields: Vec<_> = diff(&s, &bare).iter().map(|d| d.field).collect();
+        assert_eq!(fields, ["retention", "tags"]);
+    }
+}

@@ -1,0 +1,361 @@
+//! The S3 -> Lambda link: a permission on the function letting `s3.amazonaws.com` invoke it
+//! for this bucket and account only, and tapctl's entry in the bucket's notification
+//! configuration (ObjectCreated:* -> the function). Entries tapctl does not own are kept.
+
+use super::{Ctx, Drift, Kind, Owner, Plan, State, has_code, retry_on};
+use crate::spec::{NOTIFICATION_EVENT, NOTIFICATION_ID, PERMISSION_SID, Stack};
+use anyhow::{Context, Result};
+use aws_sdk_s3::types::{Event, LambdaFunctionConfiguration, NotificationConfiguration};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// S3 validates the destination against the function's policy, which can lag the
+/// AddPermission that just returned.
+const VALIDATION_BUDGET: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Observed {
+    /// tapctl's statement of the function's resource policy.
+    pub permission: Option<Value>,
+    /// tapctl's notification entry: (function ARN, events).
+    pub notification: Option<(String, Vec<String>)>,
+}
+
+/// The permission statement as Lambda shows it in GetPolicy.
+pub fn wanted_statement(s: &Stack) -> Value {
+    json!({
+        "Sid": PERMISSION_SID,
+        "Effect": "Allow",
+        "Principal": {"Service": "s3.amazonaws.com"},
+        "Action": "lambda:InvokeFunction",
+        "Resource": s.function_arn,
+        "Condition": {
+            "StringEquals": {"AWS:SourceAccount": s.target.account},
+            "ArnLike": {"AWS:SourceArn": s.bucket_arn}
+        }
+    })
+}
+
+/// Whether a GetPolicy statement grants exactly what tapctl wants (condition keys are
+/// case-insensitive in IAM, so they are compared that way).
+fn statement_matches(s: &Stack, have: &Value) -> bool {
+    let cond = |op: &str, key: &str| -> Option<String> {
+        let ops = have.get("Condition")?.as_object()?;
+        let (_, block) = ops.iter().find(|(k, _)| k.as_str() == op)?;
+        let (_, v) = block
+            .as_object()?
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))?;
+        match v {
+            Value::String(s) => Some(s.clone()),
+            Value::Array(a) if a.len() == 1 => a[0].as_str().map(str::to_string),
+            _ => None,
+        }
+    };
+    let principal = &have["Principal"];
+    let principal_ok =
+        principal["Service"] == "s3.amazonaws.com" || principal == "s3.amazonaws.com";
+    have["Effect"] == "Allow"
+        && principal_ok
+        && have["Action"] == "lambda:InvokeFunction"
+        && have["Resource"] == s.function_arn.as_str()
+        && cond("StringEquals", "AWS:SourceAccount").as_deref() == Some(s.target.account.as_str())
+        && cond("ArnLike", "AWS:SourceArn").as_deref() == Some(s.bucket_arn.as_str())
+}
+
+pub fn diff(stack: &Stack, o: &Observed) -> Vec<Drift> {
+    let mut drift = Vec::new();
+    match &o.permission {
+        Some(st) if statement_matches(stack, st) => {}
+        have => drift.push(Drift::new(
+            "permission",
+            wanted_statement(stack).to_string(),
+            have.as_ref().map_or("(none)".into(), |v| v.to_string()),
+        )),
+    }
+    let want = (
+        stack.function_arn.clone(),
+        vec![NOTIFICATION_EVENT.to_string()],
+    );
+    if o.notification.as_ref() != Some(&want) {
+        drift.push(Drift::new(
+            "notification",
+            format!("{} -> {}", NOTIFICATION_EVENT, want.0),
+            o.notification
+                .as_ref()
+                .map_or("(none)".into(), |(arn, ev)| {
+                    format!("{} -> {arn}", ev.join(","))
+                }),
+        ));
+    }
+    drift
+}
+
+async fn permission(ctx: &Ctx) -> Result<Option<Value>> {
+    let s = &ctx.stack;
+    match ctx
+        .aws
+        .lambda
+        .get_policy()
+        .function_name(&s.function_name)
+        .send()
+        .await
+    {
+        Ok(out) => {
+            let doc: Value = serde_json::from_str(out.policy().unwrap_or("{}"))
+                .context("GetPolicy returned a policy that is not JSON")?;
+            let statements = match &doc["Statement"] {
+                Value::Array(a) => a.clone(),
+                Value::Null => vec![],
+                one => vec![one.clone()],
+            };
+            Ok(statements
+                .into_iter()
+                .find(|st| st["Sid"] == PERMISSION_SID))
+        }
+        // No function, or a function without a resource policy.
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e).context("GetPolicy"),
+    }
+}
+
+/// The bucket's whole notification configuration; `None` when the bucket does not exist.
+async fn notifications(ctx: &Ctx) -> Result<Option<NotificationConfiguration>> {
+    let out = ctx
+        .aws
+        .s3
+        .get_bucket_notification_configuration()
+        .bucket(&ctx.stack.bucket_name)
+        .send()
+        .await;
+    match out {
+        Ok(o) => Ok(Some(
+            NotificationConfiguration::builder()
+                .set_topic_configurations(o.topic_configurations)
+                .set_queue_configurations(o.queue_configurations)
+                .set_lambda_function_configurations(o.lambda_function_configurations)
+                .set_event_bridge_configuration(o.event_bridge_configuration)
+                .build(),
+        )),
+        Err(e) if has_code(&e, "NoSuchBucket") => Ok(None),
+        // Someone else's bucket: nothing of tapctl's can be on it.
+        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 403) => Ok(None),
+        Err(e) => Err(e).context("GetBucketNotificationConfiguration"),
+    }
+}
+
+fn ours(c: &LambdaFunctionConfiguration) -> bool {
+    c.id() == Some(NOTIFICATION_ID)
+}
+
+pub async fn observe(ctx: &Ctx) -> Result<State> {
+    let (permission, config) = tokio::join!(permission(ctx), notifications(ctx));
+    let notification = config?.and_then(|c| {
+        c.lambda_function_configurations()
+            .iter()
+            .find(|c| ours(c))
+            .map(|c| {
+                let mut events: Vec<String> =
+                    c.events().iter().map(|e| e.as_str().to_string()).collect();
+                events.sort();
+                (c.lambda_function_arn().to_string(), events)
+            })
+    });
+    let observed = Observed {
+        permission: permission?,
+        notification,
+    };
+    if observed == Observed::default() {
+        return Ok(State::Missing);
+    }
+    Ok(State::present(true, diff(&ctx.stack, &observed)))
+}
+
+pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
+    let s = &ctx.stack;
+    let lambda = &ctx.aws.lambda;
+    if state.is_missing() || state.drifted("permission") {
+        remove_permission(ctx).await?;
+        lambda
+            .add_permission()
+            .function_name(&s.function_name)
+            .statement_id(PERMISSION_SID)
+            .action("lambda:InvokeFunction")
+            .principal("s3.amazonaws.com")
+            .source_arn(&s.bucket_arn)
+            .source_account(&s.target.account)
+            .send()
+            .await
+            .context("AddPermission")?;
+    }
+    if state.is_missing() || state.drifted("notification") {
+        let entry = LambdaFunctionConfiguration::builder()
+            .id(NOTIFICATION_ID)
+            .lambda_function_arn(&s.function_arn)
+            .events(Event::from(NOTIFICATION_EVENT))
+            .build()?;
+        retry_on(
+            VALIDATION_BUDGET,
+            |e: &anyhow::Error| {
+                e.chain()
+                    .any(|c| c.to_string().contains("Unable to validate"))
+            },
+            || put_notifications(ctx, Some(entry.clone())),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Rewrites the bucket's notification configuration with tapctl's entry replaced by `entry`
+/// (or removed), keeping every other entry.
+async fn put_notifications(ctx: &Ctx, entry: Option<LambdaFunctionConfiguration>) -> Result<()> {
+    let Some(current) = notifications(ctx).await? else {
+        return Ok(());
+    };
+    let had_ours = current.lambda_function_configurations().iter().any(ours);
+    if entry.is_none() && !had_ours {
+        return Ok(());
+    }
+    let mut lambdas: Vec<LambdaFunctionConfiguration> = current
+        .lambda_function_configurations()
+        .iter()
+        .filter(|c| !ours(c))
+        .cloned()
+        .collect();
+    lambdas.extend(entry);
+    let config = NotificationConfiguration::builder()
+        .set_topic_configurations(Some(current.topic_configurations().to_vec()))
+        .set_queue_configurations(Some(current.queue_configurations().to_vec()))
+        .set_lambda_function_configurations(Some(lambdas))
+        .set_event_bridge_configuration(current.event_bridge_configuration().cloned())
+        .build();
+    match ctx
+        .aws
+        .s3
+        .put_bucket_notification_configuration()
+        .bucket(&ctx.stack.bucket_name)
+        .notification_configuration(config)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if has_code(&e, "NoSuchBucket") => Ok(()),
+        Err(e) => Err(anyhow::anyhow!(
+            "PutBucketNotificationConfiguration: {}",
+            crate::report::one_line(&e)
+        )),
+    }
+}
+
+async fn remove_permission(ctx: &Ctx) -> Result<()> {
+    match ctx
+        .aws
+        .lambda
+        .remove_permission()
+        .function_name(&ctx.stack.function_name)
+        .statement_id(PERMISSION_SID)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(e).context("RemovePermission"),
+    }
+}
+
+/// Stops the trigger: tapctl's notification entry first (so no new events), then the
+/// permission. Parts on resources that are not tapctl's are left alone.
+pub async fn delete(ctx: &Ctx, plan: &Plan) -> Result<()> {
+    let foreign = |k| {
+        matches!(
+            plan.state(k),
+            State::Present {
+                owner: Owner::Untagged | Owner::OtherAccount,
+                ..
+            }
+        )
+    };
+    if !foreign(Kind::Bucket) {
+        put_notifications(ctx, None).await?;
+    }
+    if !foreign(Kind::Function) {
+        remove_permission(ctx).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::Target;
+
+    fn stack() -> Stack {
+        Stack::new(Target {
+            suffix: "dev".into(),
+            account: "123456789012".into(),
+            region: "us-west-2".into(),
+            partition: "aws".into(),
+        })
+    }
+
+    fn good(s: &Stack) -> Observed {
+        Observed {
+            permission: Some(wanted_statement(s)),
+            notification: Some((s.function_arn.clone(), vec![NOTIFICATION_EVENT.into()])),
+        }
+    }
+
+    #[test]
+    fn in_shape_trigger_has_no_drift() {
+        let s = stack();
+        assert!(diff(&s, &good(&s)).is_empty());
+    }
+
+    #[test]
+    fn permission_must_be_scoped_to_bucket_and_account() {
+        let s = stack();
+        let mut o = good(&s);
+        let st = o.permission.as_mut().unwrap();
+        st["Condition"]
+            .as_object_mut()
+            .unwrap()
+            .remove("StringEquals");
+        assert_eq!(diff(&s, &o)[0].field, "permission");
+        let mut o = good(&s);
+        o.permission.as_mut().unwrap()["Condition"]["ArnLike"]["AWS:SourceArn"] =
+            "arn:aws:s3:::*".into();
+        assert_eq!(diff(&s, &o)[0].field, "permission");
+        // IAM condition keys are case-insensitive.
+        let mut o = good(&s);
+        o.permission.as_mut().unwrap()["Condition"] = json!({
+            "StringEquals": {"aws:sourceaccount": "123456789012"},
+            "ArnLike": {"aws:SourceArn": s.bucket_arn}
+        });
+        assert!(diff(&s, &o).is_empty());
+    }
+
+    #[test]
+    fn notification_pointing_elsewhere_is_drift() {
+        let s = stack();
+        let mut o = good(&s);
+        o.notification = Some((
+            "arn:aws:lambda:us-west-2:123456789012:function:other".into(),
+            vec![NOTIFICATION_EVENT.into()],
+        ));
+        let d = diff(&s, &o);
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].field, "notification");
+        assert!(d[0].have.ends_with("function:other"));
+    }
+}

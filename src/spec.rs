@@ -1,0 +1,466 @@
+//! The desired stack for one (suffix, account, region, partition): names, ARNs, policy
+//! documents and settings. Pure: no AWS calls, everything here is unit-tested.
+
+use serde_json::{Value, json};
+use std::fmt;
+
+/// Tag key marking a resource as tapctl's; its value is always [`MANAGED_VALUE`].
+pub const MANAGED_TAG: &str = "tapctl:managed";
+pub const MANAGED_VALUE: &str = "true";
+/// Tag key carrying the environment suffix the resource belongs to.
+pub const SUFFIX_TAG: &str = "tapctl:suffix";
+
+/// Python runtime of the function (3.8 is deprecated; 3.13 is current).
+pub const RUNTIME: &str = "python3.13";
+pub const HANDLER: &str = "index.lambda_handler";
+pub const TIMEOUT_SECONDS: i32 = 30;
+pub const MEMORY_MB: i32 = 128;
+pub const LOG_LEVEL: &str = "INFO";
+pub const LOG_RETENTION_DAYS: i32 = 14;
+pub const DEFAULT_REGION: &str = "us-west-2";
+
+/// Statement id of the S3 -> Lambda permission on the function.
+pub const PERMISSION_SID: &str = "tapctl-s3-invoke";
+/// Id of tapctl's entry in the bucket notification configuration.
+pub const NOTIFICATION_ID: &str = "tapctl-s3-processor";
+pub const NOTIFICATION_EVENT: &str = "s3:ObjectCreated:*";
+/// Name of the inline policy on the role.
+pub const INLINE_POLICY_NAME: &str = "s3-processor-access";
+
+const BUCKET_PREFIX: &str = "lambda-trigger-bucket-";
+const ACCOUNT_ID_LEN: usize = 12;
+const MAX_BUCKET_NAME: usize = 63;
+/// The longest suffix whose bucket name `lambda-trigger-bucket-S-ACCOUNT` fits 63 characters.
+pub const MAX_SUFFIX_LEN: usize = MAX_BUCKET_NAME - BUCKET_PREFIX.len() - 1 - ACCOUNT_ID_LEN;
+
+/// Why a suffix cannot make valid resource names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SuffixError {
+    Empty,
+    TooLong(usize),
+    BadChar(char),
+    EdgeHyphen,
+}
+
+impl fmt::Display for SuffixError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SuffixError::Empty => write!(f, "the suffix is empty"),
+            SuffixError::TooLong(n) => write!(
+                f,
+                "the suffix is {n} characters long; at most {MAX_SUFFIX_LEN} fit the bucket name \
+                 {BUCKET_PREFIX}SUFFIX-ACCOUNT (63 characters)"
+            ),
+            SuffixError::BadChar(c) => write!(
+                f,
+                "the suffix contains {c:?}; only lowercase letters, digits and hyphens are allowed"
+            ),
+            SuffixError::EdgeHyphen => write!(f, "the suffix must not start or end with a hyphen"),
+        }
+    }
+}
+
+impl std::error::Error for SuffixError {}
+
+/// Checks that `suffix` makes valid names for every resource (the bucket name is the tightest).
+pub fn validate_suffix(suffix: &str) -> Result<(), SuffixError> {
+    if suffix.is_empty() {
+        return Err(SuffixError::Empty);
+    }
+    if let Some(c) = suffix
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
+    {
+        return Err(SuffixError::BadChar(c));
+    }
+    if suffix.starts_with('-') || suffix.ends_with('-') {
+        return Err(SuffixError::EdgeHyphen);
+    }
+    if suffix.len() > MAX_SUFFIX_LEN {
+        return Err(SuffixError::TooLong(suffix.len()));
+    }
+    Ok(())
+}
+
+/// The partition of a region, used before STS has told us the real one.
+pub fn partition_of_region(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
+/// The partition named by an ARN (`arn:PARTITION:...`).
+pub fn partition_of_arn(arn: &str) -> Option<&str> {
+    let mut parts = arn.split(':');
+    match (parts.next(), parts.next()) {
+        (Some("arn"), Some(p)) if !p.is_empty() => Some(p),
+        _ => None,
+    }
+}
+
+/// Where the stack lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub suffix: String,
+    pub account: String,
+    pub region: String,
+    pub partition: String,
+}
+
+/// Everything tapctl wants to exist for one target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stack {
+    pub target: Target,
+    pub table_name: String,
+    pub table_arn: String,
+    pub bucket_name: String,
+    pub bucket_arn: String,
+    pub role_name: String,
+    pub role_arn: String,
+    pub function_name: String,
+    pub function_arn: String,
+    pub log_group_name: String,
+    pub log_group_arn: String,
+    pub basic_execution_policy_arn: String,
+}
+
+impl Stack {
+    pub fn new(target: Target) -> Self {
+        let Target {
+            suffix: s,
+            account: a,
+            region: r,
+            partition: p,
+        } = &target;
+        let table_name = format!("lambda-invocation-logs-{s}");
+        let bucket_name = format!("{BUCKET_PREFIX}{s}-{a}");
+        let role_name = format!("s3-processor-role-{s}");
+        let function_name = format!("s3-processor-{s}");
+        let log_group_name = format!("/aws/lambda/{function_name}");
+        Stack {
+            table_arn: format!("arn:{p}:dynamodb:{r}:{a}:table/{table_name}"),
+            bucket_arn: format!("arn:{p}:s3:::{bucket_name}"),
+            role_arn: format!("arn:{p}:iam::{a}:role/{role_name}"),
+            function_arn: format!("arn:{p}:lambda:{r}:{a}:function:{function_name}"),
+            log_group_arn: format!("arn:{p}:logs:{r}:{a}:log-group:{log_group_name}"),
+            basic_execution_policy_arn: format!(
+                "arn:{p}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+            ),
+            table_name,
+            bucket_name,
+            role_name,
+            function_name,
+            log_group_name,
+            target,
+        }
+    }
+
+    pub fn suffix(&self) -> &str {
+        &self.target.suffix
+    }
+
+    /// The tags every resource carries: the only state tapctl keeps.
+    pub fn tags(&self) -> Vec<(String, String)> {
+        vec![
+            (MANAGED_TAG.to_string(), MANAGED_VALUE.to_string()),
+            (SUFFIX_TAG.to_string(), self.target.suffix.clone()),
+        ]
+    }
+
+    /// Whether a resource's tags mark it as this stack's.
+    pub fn owns<'a>(&self, tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> bool {
+        let (mut managed, mut suffix) = (false, false);
+        for (k, v) in tags {
+            managed |= k == MANAGED_TAG && v == MANAGED_VALUE;
+            suffix |= k == SUFFIX_TAG && v == self.target.suffix;
+        }
+        managed && suffix
+    }
+
+    /// The tags of [`Stack::tags`] that `tags` lacks or has with another value.
+    pub fn missing_tags<'a>(
+        &self,
+        tags: impl IntoIterator<Item = (&'a str, &'a str)> + Clone,
+    ) -> Vec<(String, String)> {
+        self.tags()
+            .into_iter()
+            .filter(|(k, v)| !tags.clone().into_iter().any(|(hk, hv)| hk == k && hv == v))
+            .collect()
+    }
+
+    pub fn function_env(&self) -> Vec<(String, String)> {
+        vec![
+            ("DYNAMODB_TABLE_NAME".to_string(), self.table_name.clone()),
+            ("LOG_LEVEL".to_string(), LOG_LEVEL.to_string()),
+        ]
+    }
+
+    /// Who may assume the role: the Lambda service only.
+    pub fn trust_policy(&self) -> Value {
+        json!({
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"},
+                "Action": "sts:AssumeRole"
+            }]
+        })
+    }
+
+    /// What the function may do beyond logging: put items into this table, read objects of
+    /// this bucket. Nothing else, on nothing else.
+    pub fn inline_policy(&self) -> Value {
+        json!({
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "WriteInvocationLogs",
+                    "Effect": "Allow",
+                    "Action": ["dynamodb:PutItem"],
+                    "Resource": self.table_arn
+                },
+                {
+                    "Sid": "ReadTriggerObjects",
+                    "Effect": "Allow",
+                    "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+                    "Resource": format!("{}/*", self.bucket_arn)
+                }
+            ]
+        })
+    }
+
+    /// Denies every request to the bucket or its objects that does not come over TLS.
+    pub fn bucket_policy(&self) -> Value {
+        json!({
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [self.bucket_arn, format!("{}/*", self.bucket_arn)],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}}
+            }]
+        })
+    }
+}
+
+/// Compares two policy documents as AWS does: by meaning, not by spelling. Statement-level
+/// single values and one-element lists are the same thing, and so are lists in any order.
+pub fn same_policy(a: &Value, b: &Value) -> bool {
+    normalize(a) == normalize(b)
+}
+
+fn normalize(v: &Value) -> Value {
+    match v {
+        Value::Array(items) => {
+            let mut items: Vec<Value> = items.iter().map(normalize).collect();
+            items.sort_by_key(|x| x.to_string());
+            items.dedup();
+            if items.len() == 1 {
+                items.pop().unwrap_or(Value::Null)
+            } else {
+                Value::Array(items)
+            }
+        }
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), normalize(v))).collect())
+        }
+        Value::Bool(b) => Value::String(b.to_string()),
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stack(suffix: &str) -> Stack {
+        Stack::new(Target {
+            suffix: suffix.into(),
+            account: "123456789012".into(),
+            region: "us-west-2".into(),
+            partition: "aws".into(),
+        })
+    }
+
+    #[test]
+    fn names_and_arns() {
+        let s = stack("dev");
+        assert_eq!(s.table_name, "lambda-invocation-logs-dev");
+        assert_eq!(s.bucket_name, "lambda-trigger-bucket-dev-123456789012");
+        assert_eq!(s.role_name, "s3-processor-role-dev");
+        assert_eq!(s.function_name, "s3-processor-dev");
+        assert_eq!(s.log_group_name, "/aws/lambda/s3-processor-dev");
+        assert_eq!(
+            s.table_arn,
+            "arn:aws:dynamodb:us-west-2:123456789012:table/lambda-invocation-logs-dev"
+        );
+        assert_eq!(
+            s.bucket_arn,
+            "arn:aws:s3:::lambda-trigger-bucket-dev-123456789012"
+        );
+        assert_eq!(
+            s.role_arn,
+            "arn:aws:iam::123456789012:role/s3-processor-role-dev"
+        );
+        assert_eq!(
+            s.function_arn,
+            "arn:aws:lambda:us-west-2:123456789012:function:s3-processor-dev"
+        );
+        assert_eq!(
+            s.basic_execution_policy_arn,
+            "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+        );
+    }
+
+    #[test]
+    fn other_partition_reaches_every_arn() {
+        let s = Stack::new(Target {
+            suffix: "x".into(),
+            account: "123456789012".into(),
+            region: "cn-north-1".into(),
+            partition: partition_of_region("cn-north-1").into(),
+        });
+        for arn in [
+            &s.table_arn,
+            &s.bucket_arn,
+            &s.role_arn,
+            &s.function_arn,
+            &s.log_group_arn,
+        ] {
+            assert!(arn.starts_with("arn:aws-cn:"), "{arn}");
+        }
+        assert_eq!(partition_of_region("us-gov-west-1"), "aws-us-gov");
+        assert_eq!(partition_of_region("eu-west-1"), "aws");
+        assert_eq!(partition_of_arn("arn:aws-cn:iam::1:user/x"), Some("aws-cn"));
+        assert_eq!(partition_of_arn("nonsense"), None);
+    }
+
+    #[test]
+    fn suffix_rules() {
+        assert_eq!(validate_suffix("dev"), Ok(()));
+        assert_eq!(validate_suffix("pr-123"), Ok(()));
+        assert_eq!(validate_suffix("a"), Ok(()));
+        assert_eq!(validate_suffix(""), Err(SuffixError::Empty));
+        assert_eq!(validate_suffix("Dev"), Err(SuffixError::BadChar('D')));
+        assert_eq!(validate_suffix("a_b"), Err(SuffixError::BadChar('_')));
+        assert_eq!(validate_suffix("a.b"), Err(SuffixError::BadChar('.')));
+        assert_eq!(validate_suffix("a b"), Err(SuffixError::BadChar(' ')));
+        assert_eq!(validate_suffix("é"), Err(SuffixError::BadChar('é')));
+        assert_eq!(validate_suffix("-dev"), Err(SuffixError::EdgeHyphen));
+        assert_eq!(validate_suffix("dev-"), Err(SuffixError::EdgeHyphen));
+        let longest = "a".repeat(MAX_SUFFIX_LEN);
+        assert_eq!(validate_suffix(&longest), Ok(()));
+        assert_eq!(stack(&longest).bucket_name.len(), 63);
+        let too_long = "a".repeat(MAX_SUFFIX_LEN + 1);
+        assert_eq!(
+            validate_suffix(&too_long),
+            Err(SuffixError::TooLong(MAX_SUFFIX_LEN + 1))
+        );
+        assert_eq!(MAX_SUFFIX_LEN, 28);
+        for e in [
+            SuffixError::Empty,
+            SuffixError::TooLong(40),
+            SuffixError::BadChar('X'),
+        ] {
+            assert!(!e.to_string().contains('\n'));
+        }
+    }
+
+    #[test]
+    fn every_name_fits_its_service_limit() {
+        let s = stack(&"a".repeat(MAX_SUFFIX_LEN));
+        assert!(s.role_name.len() <= 64);
+        assert!(s.function_name.len() <= 64);
+        assert!(s.table_name.len() <= 255);
+        assert!(s.log_group_name.len() <= 512);
+    }
+
+    #[test]
+    fn ownership_needs_both_tags_with_this_suffix() {
+        let s = stack("dev");
+        assert!(s.owns([("tapctl:managed", "true"), ("tapctl:suffix", "dev")]));
+        assert!(s.owns([
+            ("x", "y"),
+            ("tapctl:suffix", "dev"),
+            ("tapctl:managed", "true")
+        ]));
+        assert!(!s.owns([("tapctl:managed", "true")]));
+        assert!(!s.owns([("tapctl:managed", "true"), ("tapctl:suffix", "prod")]));
+        assert!(!s.owns([("tapctl:managed", "false"), ("tapctl:suffix", "dev")]));
+        assert!(!s.owns([]));
+        assert_eq!(
+            s.missing_tags([("tapctl:managed", "true"), ("tapctl:suffix", "other")]),
+            vec![("tapctl:suffix".to_string(), "dev".to_string())]
+        );
+        assert!(
+            s.missing_tags([("tapctl:managed", "true"), ("tapctl:suffix", "dev")])
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn inline_policy_is_least_privilege() {
+        let s = stack("dev");
+        let p = s.inline_policy();
+        let statements = p["Statement"].as_array().unwrap();
+        assert_eq!(statements.len(), 2);
+        for st in statements {
+            assert_eq!(st["Effect"], "Allow");
+            let actions = st["Action"].as_array().unwrap();
+            assert!(actions.iter().all(|a| !a.as_str().unwrap().contains('*')));
+            let resource = st["Resource"].as_str().unwrap();
+            assert!(resource != "*");
+        }
+        assert_eq!(statements[0]["Action"], json!(["dynamodb:PutItem"]));
+        assert_eq!(statements[0]["Resource"], json!(s.table_arn));
+        assert_eq!(
+            statements[1]["Resource"],
+            json!(format!("{}/*", s.bucket_arn))
+        );
+    }
+
+    #[test]
+    fn trust_is_lambda_only() {
+        let p = stack("dev").trust_policy();
+        assert_eq!(
+            p["Statement"][0]["Principal"]["Service"],
+            "lambda.amazonaws.com"
+        );
+        assert_eq!(p["Statement"][0]["Action"], "sts:AssumeRole");
+        assert_eq!(p["Statement"].as_array().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn bucket_policy_denies_plain_http_on_bucket_and_objects() {
+        let s = stack("dev");
+        let p = s.bucket_policy();
+        let st = &p["Statement"][0];
+        assert_eq!(st["Effect"], "Deny");
+        assert_eq!(st["Principal"], "*");
+        assert_eq!(st["Condition"]["Bool"]["aws:SecureTransport"], "false");
+        assert_eq!(
+            st["Resource"],
+            json!([s.bucket_arn, format!("{}/*", s.bucket_arn)])
+        );
+    }
+
+    #[test]
+    fn policies_compare_by_meaning() {
+        let a = json!({"Statement": [{"Action": ["s3:GetObject"], "Resource": ["b", "a"]}]});
+        let b = json!({"Statement": {"Action": "s3:GetObject", "Resource": ["a", "b"]}});
+        assert!(same_policy(&a, &b));
+        let c = json!({"Statement": {"Action": "s3:*", "Resource": ["a", "b"]}});
+        assert!(!same_policy(&a, &c));
+        let t = json!({"Condition": {"Bool": {"aws:SecureTransport": false}}});
+        let f = json!({"Condition": {"Bool": {"aws:SecureTransport": "false"}}});
+        assert!(same_policy(&t, &f));
+        let g = json!({"Condition": {"Bool": {"aws:SecureTransport": "true"}}});
+        assert!(!same_policy(&g, &f));
+    }
+}
