@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+from urllib.parse import quote_plus
 from typing import Any
 
 from .. import context
@@ -63,6 +64,8 @@ def install(runner: Any, config: Any) -> None:
             rec.setdefault("responseElements", {"x-amz-request-id": seq[:16],
                                                 "x-amz-id-2": "localaws"})
             obj = rec["s3"]["object"]
+            # S3 URL-encodes event keys (space -> '+') but keeps '/' (moto encodes it)
+            obj["key"] = quote_plus(key.name, safe="/")
             obj["sequencer"] = seq
             version = getattr(key, "version_id", None)
             if version and version != "null":
