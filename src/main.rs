@@ -1,21 +1,15 @@
 //! tapctl: parse, build the context, dispatch, map outcomes to exit codes.
 
-mod aws;
-mod cli;
-mod engine;
-mod report;
-mod resource;
-mod spec;
-
 use anyhow::{Result, bail};
 use clap::Parser;
-use cli::{Cli, Command, Output};
-use resource::{Ctx, Kind};
-use spec::Stack;
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
+use tapctl::cli::{Cli, Command, Output};
+use tapctl::resource::{Ctx, Kind};
+use tapctl::spec::Stack;
+use tapctl::{aws, engine, report, spec};
 
 /// Exit codes: 0 done / in sync, 1 error, 2 drift or missing resources (status).
 const EXIT_ERROR: u8 = 1;

@@ -1,0 +1,9 @@
+//! tapctl as a library: the binary in main.rs is a thin shell over these modules, and the
+//! integration tests use `aws` to check what tapctl built.
+
+pub mod aws;
+pub mod cli;
+pub mod engine;
+pub mod report;
+pub mod resource;
+pub mod spec;

@@ -1,0 +1,294 @@
+//! Test harness: a fresh local AWS per test (scripts/local-aws), the tapctl binary run against
+//! it with a clean environment, SDK clients to check what tapctl built, and the request log.
+#![allow(dead_code)]
+
+use aws_config::SdkConfig;
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+use tapctl::aws::{Clients, Options};
+use tapctl::spec::{Stack, Target};
+
+pub const ACCOUNT: &str = "123456789012";
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A unique, valid suffix for one test: `<tag>-<pid>-<n>`.
+pub fn suffix(tag: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{tag}-{}-{}",
+        std::process::id() % 100_000,
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// One running local AWS; stopped when dropped.
+pub struct LocalAws {
+    pub vars: Vec<(String, String)>,
+    pub dir: PathBuf,
+    home: PathBuf,
+}
+
+impl LocalAws {
+    pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts an instance with extra environment (e.g. `LOCAL_AWS_PROFILE=aws-like`).
+    pub fn start_with(knobs: &[(&str, &str)]) -> Self {
+        let mut cmd = Command::new(repo().join("scripts/local-aws"));
+        cmd.arg("start").current_dir(repo());
+        for (k, v) in knobs {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("run scripts/local-aws start");
+        assert!(
+            out.status.success(),
+            "local-aws start failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let vars: Vec<(String, String)> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.strip_prefix("export "))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    v.trim_matches(|c| c == '\'' || c == '"').to_string(),
+                )
+            })
+            .collect();
+        let dir = PathBuf::from(
+            vars.iter()
+                .find(|(k, _)| k == "LOCAL_AWS_DIR")
+                .map(|(_, v)| v.clone())
+                .expect("LOCAL_AWS_DIR exported"),
+        );
+        let home = dir.join("home");
+        std::fs::create_dir_all(&home).expect("test HOME");
+        LocalAws { vars, dir, home }
+    }
+
+    pub fn var(&self, name: &str) -> String {
+        self.vars
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("{name} not exported by local-aws"))
+    }
+
+    /// The tapctl binary with only this instance's environment (an empty HOME, so nothing
+    /// of the developer's AWS configuration leaks in).
+    pub fn tapctl_cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tapctl"));
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", &self.home)
+            .envs(self.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        cmd
+    }
+
+    pub fn tapctl(&self, args: &[&str]) -> Run {
+        Run::from(self.tapctl_cmd(args).output().expect("run tapctl"))
+    }
+
+    /// SDK clients talking to this instance, as tapctl's would.
+    pub async fn clients(&self) -> Clients {
+        let config = self.sdk_config().await;
+        Clients::new(&config, true)
+    }
+
+    pub async fn sdk_config(&self) -> SdkConfig {
+        let opts = Options {
+            region: Some(self.var("AWS_REGION")),
+            profile: None,
+            endpoint_url: Some(self.var("AWS_ENDPOINT_URL")),
+            ca_bundle: Some(PathBuf::from(self.var("AWS_CA_BUNDLE"))),
+        };
+        let config = tapctl::aws::sdk_config(&opts).await.expect("sdk config");
+        let creds = Credentials::new(
+            self.var("AWS_ACCESS_KEY_ID"),
+            self.var("AWS_SECRET_ACCESS_KEY"),
+            None,
+            None,
+            "local-aws",
+        );
+        config
+            .into_builder()
+            .credentials_provider(SharedCredentialsProvider::new(creds))
+            .build()
+    }
+
+    pub fn stack(&self, suffix: &str) -> Stack {
+        Stack::new(Target {
+            suffix: suffix.into(),
+            account: ACCOUNT.into(),
+            region: self.var("AWS_REGION"),
+            partition: "aws".into(),
+        })
+    }
+
+    /// Every API call logged so far.
+    pub fn requests(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.dir.join("requests.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// A point in the request log to look back to.
+    pub fn mark(&self) -> usize {
+        self.requests().len()
+    }
+
+    /// `service:Operation` of each write call made by clients (not by Lambda functions) since
+    /// `mark`.
+    pub fn writes_since(&self, mark: usize) -> Vec<String> {
+        self.requests()
+            .into_iter()
+            .skip(mark)
+            .filter(|r| r["source"] == "client")
+            .filter(|r| is_write(r["operation"].as_str().unwrap_or_default()))
+            .map(|r| {
+                format!(
+                    "{}:{}",
+                    r["service"].as_str().unwrap_or("?"),
+                    r["operation"].as_str().unwrap_or("?")
+                )
+            })
+            .collect()
+    }
+
+    /// Calls made by clients since `mark`.
+    pub fn calls_since(&self, mark: usize) -> usize {
+        self.requests()
+            .into_iter()
+            .skip(mark)
+            .filter(|r| r["source"] == "client")
+            .count()
+    }
+}
+
+/// The local AWS's write classification (localaws/requestlog.py `is_write`).
+pub fn is_write(op: &str) -> bool {
+    const WRITES: [&str; 34] = [
+        "Create",
+        "Put",
+        "Update",
+        "Delete",
+        "Attach",
+        "Detach",
+        "Add",
+        "Remove",
+        "Tag",
+        "Untag",
+        "Enable",
+        "Disable",
+        "Abort",
+        "Invoke",
+        "Upload",
+        "Copy",
+        "Complete",
+        "Publish",
+        "Set",
+        "Associate",
+        "Disassociate",
+        "Restore",
+        "Start",
+        "Stop",
+        "Reset",
+        "Change",
+        "Modify",
+        "Register",
+        "Deregister",
+        "Import",
+        "Send",
+        "BatchWrite",
+        "TransactWrite",
+        "Execute",
+    ];
+    op == "PostObject" || WRITES.iter().any(|p| op.starts_with(p))
+}
+
+impl Drop for LocalAws {
+    fn drop(&mut self) {
+        let _ = Command::new(repo().join("scripts/local-aws"))
+            .arg("stop")
+            .arg(&self.dir)
+            .current_dir(repo())
+            .output();
+    }
+}
+
+/// A finished tapctl run.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Self {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl Run {
+    #[track_caller]
+    pub fn ok(self) -> Self {
+        assert_eq!(
+            self.code, 0,
+            "tapctl failed:\n{}\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn code(self, code: i32) -> Self {
+        assert_eq!(
+            self.code, code,
+            "unexpected exit code:\n{}\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+    }
+}
+
+/// Polls `check` every 100 ms until it returns Some, or panics after `budget`.
+pub async fn eventually<T, F, Fut>(what: &str, budget: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            start.elapsed() < budget,
+            "timed out after {budget:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
