@@ -165,7 +165,7 @@ async fn assert_every_setting(c: &Clients, s: &Stack) {
         .iter()
         .filter_map(|p| p.policy_arn.clone())
         .collect();
-    assert_eq!(arns, [s.basic_execution_policy_arn.clone()]);
+    assert_eq!(arns, std::slice::from_ref(&s.basic_execution_policy_arn));
     let inline = c
         .iam
         .get_role_policy()
