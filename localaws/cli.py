@@ -108,13 +108,26 @@ def stop_instance(state_dir: str) -> int:
         return 0  # already gone (and the pid is not to be trusted any more)
 
     def group_alive() -> bool:
+        # live (non-zombie) processes in the server's process group: the server and
+        # the Lambda function processes it started. A zombie waits for its reaper
+        # (init or a subreaper) and holds nothing.
         try:
             os.killpg(pid, 0)
-            return True
         except ProcessLookupError:
             return False
         except PermissionError:
             return True
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pid and fields[0] not in ("Z", "X"):
+                return True
+        return False
 
     def reap() -> None:
         try:

@@ -96,6 +96,8 @@ class LambdaRunner:
             except OSError:
                 pass
         self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            self._inv_log.close()
 
     # ----------------------------------------------------------- helpers --
 
