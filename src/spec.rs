@@ -171,14 +171,16 @@ impl Stack {
         ]
     }
 
-    /// Whether a resource's tags mark it as this stack's.
+    /// Whether a resource's tags mark it as this stack's: tapctl's managed tag, and no suffix
+    /// tag naming another stack. (A lost suffix tag on a resource that carries tapctl's name
+    /// and managed tag is drift that `up` repairs; without the managed tag it is not ours.)
     pub fn owns<'a>(&self, tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> bool {
-        let (mut managed, mut suffix) = (false, false);
+        let (mut managed, mut other_suffix) = (false, false);
         for (k, v) in tags {
             managed |= k == MANAGED_TAG && v == MANAGED_VALUE;
-            suffix |= k == SUFFIX_TAG && v == self.target.suffix;
+            other_suffix |= k == SUFFIX_TAG && v != self.target.suffix;
         }
-        managed && suffix
+        managed && !other_suffix
     }
 
     /// The tags of [`Stack::tags`] that `tags` lacks or has with another value.
@@ -382,7 +384,7 @@ mod tests {
     }
 
     #[test]
-    fn ownership_needs_both_tags_with_this_suffix() {
+    fn ownership_needs_the_managed_tag_and_no_other_suffix() {
         let s = stack("dev");
         assert!(s.owns([("tapctl:managed", "true"), ("tapctl:suffix", "dev")]));
         assert!(s.owns([
@@ -390,7 +392,8 @@ mod tests {
             ("tapctl:suffix", "dev"),
             ("tapctl:managed", "true")
         ]));
-        assert!(!s.owns([("tapctl:managed", "true")]));
+        assert!(s.owns([("tapctl:managed", "true")]));
+        assert!(!s.owns([("tapctl:suffix", "dev")]));
         assert!(!s.owns([("tapctl:managed", "true"), ("tapctl:suffix", "prod")]));
         assert!(!s.owns([("tapctl:managed", "false"), ("tapctl:suffix", "dev")]));
         assert!(!s.owns([]));
