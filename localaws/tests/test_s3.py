@@ -149,3 +149,15 @@ def test_evaluator_operators():
     svc_only = _pol({"Effect": "Deny", "Principal": {"Service": "s3.amazonaws.com"},
                      "Action": "s3:*", "Resource": "*"})
     assert evaluate(svc_only, "s3:GetObject", RES, ctx, ACCOUNT) == Result.NEUTRAL
+
+
+def test_empty_notification_configuration_has_the_s3_root_element(client, bucket):
+    """shims/s3_compat: the Rust SDK rejects moto's <GetBucketNotificationResponse/>."""
+    s3 = client("s3")
+    raw = []
+    s3.meta.events.register(
+        "before-parse.s3.GetBucketNotificationConfiguration",
+        lambda response_dict, **kw: raw.append(response_dict["body"]))
+    out = s3.get_bucket_notification_configuration(Bucket=bucket)
+    assert "LambdaFunctionConfigurations" not in out
+    assert b"<NotificationConfiguration" in raw[0]
