@@ -6,9 +6,8 @@ mod common;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_s3::types::{
     Event, LambdaFunctionConfiguration, NotificationConfiguration, ObjectOwnership,
-    OwnershipControls, OwnershipControlsRule, PublicAccessBlockConfiguration,
-    ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
-    ServerSideEncryptionRule,
+    OwnershipControls, OwnershipControlsRule, PublicAccessBlockConfiguration, ServerSideEncryption,
+    ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
 };
 use common::{LocalAws, suffix};
 use serde_json::{Value, json};
@@ -61,7 +60,12 @@ async fn make(c: &Clients, s: &Stack, drift: &str) {
         "policy_edited" => {
             let mut p = s.bucket_policy();
             p["Statement"][0]["Resource"] = json!(s.bucket_arn);
-            c.s3.put_bucket_policy().bucket(b).policy(p.to_string()).send().await.unwrap();
+            c.s3.put_bucket_policy()
+                .bucket(b)
+                .policy(p.to_string())
+                .send()
+                .await
+                .unwrap();
         }
         "encryption" => {
             let rule = ServerSideEncryptionRule::builder()
@@ -75,7 +79,10 @@ async fn make(c: &Clients, s: &Stack, drift: &str) {
             c.s3.put_bucket_encryption()
                 .bucket(b)
                 .server_side_encryption_configuration(
-                    ServerSideEncryptionConfiguration::builder().rules(rule).build().unwrap(),
+                    ServerSideEncryptionConfiguration::builder()
+                        .rules(rule)
+                        .build()
+                        .unwrap(),
                 )
                 .send()
                 .await
@@ -239,7 +246,9 @@ async fn make(c: &Clients, s: &Stack, drift: &str) {
             c.s3.put_bucket_notification_configuration()
                 .bucket(b)
                 .notification_configuration(
-                    NotificationConfiguration::builder().lambda_function_configurations(entry).build(),
+                    NotificationConfiguration::builder()
+                        .lambda_function_configurations(entry)
+                        .build(),
                 )
                 .send()
                 .await
@@ -313,21 +322,39 @@ async fn every_drift_is_reported_and_repaired() {
 
     for (drift, res, field) in CASES {
         make(&c, &s, drift).await;
-        let status = aws.tapctl(&["status", "--suffix", &sfx, "--output", "json"]).code(2).json();
+        let status = aws
+            .tapctl(&["status", "--suffix", &sfx, "--output", "json"])
+            .code(2)
+            .json();
         let r = resource(&status, res);
         assert_eq!(r["state"], "drifted", "{drift}: {r}");
-        let fields: Vec<&str> = r["drift"].as_array().unwrap().iter().map(|d| d["field"].as_str().unwrap()).collect();
+        let fields: Vec<&str> = r["drift"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["field"].as_str().unwrap())
+            .collect();
         assert_eq!(fields, [*field], "{drift}: {r}");
-        let others: Vec<_> = status["resources"].as_array().unwrap().iter().filter(|r| r["state"] != "in_sync").collect();
+        let others: Vec<_> = status["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["state"] != "in_sync")
+            .collect();
         assert_eq!(others.len(), 1, "{drift}: only {res} drifted: {status}");
 
         let mark = aws.mark();
-        let up = aws.tapctl(&["up", "--suffix", &sfx, "--output", "json"]).ok().json();
+        let up = aws
+            .tapctl(&["up", "--suffix", &sfx, "--output", "json"])
+            .ok()
+            .json();
         let r = resource(&up, res);
         assert_eq!(r["action"], "updated", "{drift}: {up}");
         assert_eq!(r["fields"], json!([field]), "{drift}: {up}");
         assert!(!aws.writes_since(mark).is_empty());
-        let status = aws.tapctl(&["status", "--suffix", &sfx, "--output", "json"]).json();
+        let status = aws
+            .tapctl(&["status", "--suffix", &sfx, "--output", "json"])
+            .json();
         assert_eq!(status["in_sync"], true, "{drift} not repaired: {status}");
     }
     aws.tapctl(&["down", "--suffix", &sfx, "--yes"]).ok();
@@ -350,7 +377,11 @@ async fn foreign_notification_entries_are_kept() {
         .unwrap();
     c.s3.put_bucket_notification_configuration()
         .bucket(&s.bucket_name)
-        .notification_configuration(NotificationConfiguration::builder().lambda_function_configurations(theirs).build())
+        .notification_configuration(
+            NotificationConfiguration::builder()
+                .lambda_function_configurations(theirs)
+                .build(),
+        )
         .send()
         .await
         .unwrap();
@@ -361,7 +392,15 @@ async fn foreign_notification_entries_are_kept() {
         ids.sort();
         ids
     };
-    let n = c.s3.get_bucket_notification_configuration().bucket(&s.bucket_name).send().await.unwrap();
-    assert_eq!(ids(n), ["someone-elses-entry", tapctl::spec::NOTIFICATION_ID]);
+    let n =
+        c.s3.get_bucket_notification_configuration()
+            .bucket(&s.bucket_name)
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(
+        ids(n),
+        ["someone-elses-entry", tapctl::spec::NOTIFICATION_ID]
+    );
     aws.tapctl(&["status", "--suffix", &sfx]).code(0);
 }
