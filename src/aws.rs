@@ -94,17 +94,40 @@ pub async fn sdk_config(opts: &Options) -> Result<SdkConfig> {
 
 impl Clients {
     pub fn new(config: &SdkConfig, custom_endpoint: bool) -> Self {
+        // Every client logs its calls for `-v` (crate::calls).
+        let log = crate::calls::CallLog;
         // An emulator on 127.0.0.1 has no per-bucket host names: use path-style addressing.
         let s3 = aws_sdk_s3::config::Builder::from(config)
             .force_path_style(custom_endpoint)
+            .interceptor(log)
             .build();
         Clients {
             s3: aws_sdk_s3::Client::from_conf(s3),
-            dynamodb: aws_sdk_dynamodb::Client::new(config),
-            iam: aws_sdk_iam::Client::new(config),
-            lambda: aws_sdk_lambda::Client::new(config),
-            logs: aws_sdk_cloudwatchlogs::Client::new(config),
-            sts: aws_sdk_sts::Client::new(config),
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(config)
+                    .interceptor(log)
+                    .build(),
+            ),
+            iam: aws_sdk_iam::Client::from_conf(
+                aws_sdk_iam::config::Builder::from(config)
+                    .interceptor(log)
+                    .build(),
+            ),
+            lambda: aws_sdk_lambda::Client::from_conf(
+                aws_sdk_lambda::config::Builder::from(config)
+                    .interceptor(log)
+                    .build(),
+            ),
+            logs: aws_sdk_cloudwatchlogs::Client::from_conf(
+                aws_sdk_cloudwatchlogs::config::Builder::from(config)
+                    .interceptor(log)
+                    .build(),
+            ),
+            sts: aws_sdk_sts::Client::from_conf(
+                aws_sdk_sts::config::Builder::from(config)
+                    .interceptor(log)
+                    .build(),
+            ),
         }
     }
 }

@@ -3,14 +3,26 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
+const MAIN_EXAMPLES: &str = "\
+Examples:
+  tapctl plan --suffix dev                 what `up` would change (exit 2 if anything)
+  tapctl up --suffix dev                   create or repair the stack
+  tapctl smoke --suffix dev                end-to-end check: object in, log item out
+  tapctl status --suffix dev --output json
+  tapctl outputs --suffix dev
+  tapctl list                              every stack tapctl deployed here
+  tapctl down --suffix dev --yes
+
+Exit codes: 0 done / in sync / no change, 1 error, 2 changes pending (status, plan, --dry-run).
+JSON documents (--output json) are described in docs/cli.md.";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "tapctl",
     version,
     about = "Stands up, keeps in shape and tears down an S3 -> Lambda -> DynamoDB pipeline \
              by calling the AWS APIs directly: no CloudFormation, no state file.",
-    after_help = "Examples:\n  tapctl up --suffix dev\n  tapctl status --suffix dev --output json\n  \
-                  tapctl down --suffix dev --yes\n\nExit codes: 0 ok, 1 error, 2 (status) drift or missing resources."
+    after_help = MAIN_EXAMPLES
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -22,7 +34,13 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct Global {
     /// Environment suffix: names every resource of the stack.
-    #[arg(long, global = true, env = "ENVIRONMENT_SUFFIX", default_value = "dev")]
+    #[arg(
+        long,
+        global = true,
+        env = "ENVIRONMENT_SUFFIX",
+        default_value = "dev",
+        allow_hyphen_values = true
+    )]
     pub suffix: String,
     /// AWS region (else AWS_REGION, the profile's region, then us-west-2).
     #[arg(long, global = true)]
@@ -39,7 +57,11 @@ pub struct Global {
     /// Output format on stdout.
     #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
     pub output: Output,
-    /// More detail on stderr: -v each AWS call, -vv the SDK's own debug output.
+    /// No progress on stderr (warnings and errors are still shown).
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// More detail on stderr: -v each AWS call (service, operation, status, duration),
+    /// -vv also the SDK's debug output (retries, credentials chain). Never a secret.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 }
@@ -53,20 +75,123 @@ pub enum Output {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create what is missing and repair what drifted; a second run changes nothing.
-    #[command(after_help = "Example:\n  tapctl up --suffix dev")]
+    #[command(after_help = "Examples:\n  tapctl up --suffix dev\n  \
+                            tapctl up --suffix dev --dry-run      same as `tapctl plan`\n  \
+                            tapctl up --suffix dev --adopt        take over untagged same-named resources\n  \
+                            tapctl up --suffix dev --output json | jq .outputs")]
     Up {
         /// Take over same-named resources that are not tagged as tapctl's.
         #[arg(long)]
         adopt: bool,
+        /// Show what would change and exit (2 if anything would); no write call.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Delete the whole stack (the bucket is emptied first); tapctl's resources only.
-    #[command(after_help = "Example:\n  tapctl down --suffix dev --yes")]
+    #[command(after_help = "Examples:\n  tapctl down --suffix dev --yes\n  \
+                            tapctl down --suffix dev --dry-run    what would be deleted")]
     Down {
         /// Do not ask for confirmation (needed when stdin is not a terminal).
         #[arg(long, short)]
         yes: bool,
+        /// Show what would be deleted and exit (2 if anything would); no write call.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Say, per resource, whether it is in shape, and how not. Exit 2 if anything is not.
-    #[command(after_help = "Example:\n  tapctl status --suffix dev --output json")]
+    #[command(after_help = "Examples:\n  tapctl status --suffix dev\n  \
+                            tapctl status --suffix dev --output json")]
     Status,
+    /// What `up` (or with --destroy, `down`) would do, field by field; exit 2 if anything.
+    #[command(after_help = "Examples:\n  tapctl plan --suffix dev\n  \
+                            tapctl plan --suffix dev --destroy\n  \
+                            tapctl plan --suffix dev --output json && echo nothing to do\n\n\
+                            Exit codes: 0 no change, 1 error (or a resource up would refuse), \
+                            2 changes pending.")]
+    Plan {
+        /// Plan the teardown instead.
+        #[arg(long)]
+        destroy: bool,
+        /// Plan as `up --adopt` would: untagged same-named resources are taken over.
+        #[arg(long)]
+        adopt: bool,
+    },
+    /// Print the stack's outputs (bucket, table, function: names and ARNs).
+    #[command(after_help = "Examples:\n  tapctl outputs --suffix dev\n  \
+                            tapctl outputs --suffix dev --output json | jq -r .outputs.BucketName")]
+    Outputs,
+    /// End-to-end check of a deployed stack: upload a probe object, wait for its log item,
+    /// print the latency, remove both.
+    #[command(after_help = "Examples:\n  tapctl smoke --suffix dev\n  \
+                            tapctl smoke --suffix dev --timeout 120 --output json")]
+    Smoke {
+        /// How long to wait for the log item, in seconds.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+    },
+    /// Every stack tapctl deployed in this account and region (found by tapctl's tags).
+    #[command(after_help = "Examples:\n  tapctl list\n  \
+                            tapctl list --region eu-west-1 --output json")]
+    List,
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Examples:\n  tapctl completions bash > ~/.local/share/bash-completion/completions/tapctl\n  \
+                            tapctl completions zsh > \"${fpath[1]}/_tapctl\"\n  \
+                            tapctl completions fish > ~/.config/fish/completions/tapctl.fish"
+    )]
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+}
+
+impl Command {
+    /// The command's name as the JSON documents give it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Up { dry_run: true, .. } | Command::Down { dry_run: true, .. } => "plan",
+            Command::Plan { .. } => "plan",
+            Command::Up { .. } => "up",
+            Command::Down { .. } => "down",
+            Command::Status => "status",
+            Command::Outputs => "outputs",
+            Command::Smoke { .. } => "smoke",
+            Command::List => "list",
+            Command::Completions { .. } => "completions",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_command_has_examples() {
+        let mut cmd = Cli::command();
+        for sub in cmd.get_subcommands_mut() {
+            let help = sub.render_long_help().to_string();
+            assert!(
+                help.contains("Example"),
+                "{} --help has no example",
+                sub.get_name()
+            );
+        }
+    }
+
+    #[test]
+    fn dry_runs_are_plans() {
+        let cli = Cli::try_parse_from(["tapctl", "up", "--dry-run", "--suffix", "x"]).unwrap();
+        assert_eq!(cli.command.name(), "plan");
+        let cli = Cli::try_parse_from(["tapctl", "down", "--dry-run"]).unwrap();
+        assert_eq!(cli.command.name(), "plan");
+        let cli = Cli::try_parse_from(["tapctl", "-q", "status"]).unwrap();
+        assert!(cli.global.quiet);
+    }
 }

@@ -2,8 +2,13 @@
 //! integration tests use `aws` to check what tapctl built.
 
 pub mod aws;
+pub mod calls;
 pub mod cli;
 pub mod engine;
+pub mod list;
+pub mod plan;
+pub mod progress;
 pub mod report;
 pub mod resource;
+pub mod smoke;
 pub mod spec;

@@ -1,62 +1,115 @@
 //! tapctl: parse, build the context, dispatch, map outcomes to exit codes.
 
 use anyhow::{Result, bail};
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tapctl::cli::{Cli, Command, Output};
+use tapctl::plan::Mode;
+use tapctl::progress::{self, Display};
 use tapctl::resource::{Ctx, Kind};
 use tapctl::spec::Stack;
-use tapctl::{aws, engine, report, spec};
+use tapctl::{aws, engine, list, plan, report, smoke, spec};
 
-/// Exit codes: 0 done / in sync, 1 error, 2 drift or missing resources (status).
+/// Exit codes: 0 done / in sync / nothing to change, 1 error, 2 changes pending (status, plan).
 const EXIT_ERROR: u8 = 1;
-const EXIT_DRIFT: u8 = 2;
+const EXIT_PENDING: u8 = 2;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
+    if let Command::Completions { shell } = cli.command {
+        clap_complete::generate(shell, &mut Cli::command(), "tapctl", &mut std::io::stdout());
+        return ExitCode::SUCCESS;
+    }
     init_tracing(cli.global.verbose);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    let command = cli.command.name();
+    let json = cli.global.output == Output::Json;
+    let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => return fail(&e.into()),
-    };
-    match runtime.block_on(run(cli)) {
+        .map_err(anyhow::Error::from)
+        .and_then(|rt| rt.block_on(run(cli)));
+    match result {
         Ok(code) => ExitCode::from(code),
-        Err(e) => fail(&e),
+        Err(e) => {
+            let msg = report::one_line_anyhow(&e);
+            eprintln!("tapctl: error: {msg}");
+            if json {
+                println!("{}", report::error_json(command, &msg));
+            }
+            ExitCode::from(EXIT_ERROR)
+        }
     }
 }
 
-fn fail(e: &anyhow::Error) -> ExitCode {
-    eprintln!("tapctl: error: {}", report::one_line_anyhow(e));
+/// clap's usage errors as one line, like every other error, with exit 1; help and version
+/// are printed as clap prints them.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit();
+    }
+    let text = e.render().to_string();
+    let line: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more"))
+        .map(|l| l.strip_prefix("error: ").unwrap_or(l))
+        .collect();
+    eprintln!("tapctl: error: {} (see tapctl --help)", line.join(" "));
     ExitCode::from(EXIT_ERROR)
 }
 
 fn init_tracing(verbose: u8) {
+    // -v: tapctl's own debug lines, among them one per AWS call (tapctl::calls).
+    // -vv: also the SDK's debug lines (retries, timeouts, credential chain); never its trace
+    // level, which prints requests.
     let default = match verbose {
-        0 => "warn",
-        1 => "tapctl=debug,aws_smithy_runtime::client::orchestrator=debug,warn",
-        _ => "debug",
+        0 => "tapctl=warn",
+        1 => "tapctl=debug,warn",
+        _ => "tapctl=trace,aws_smithy_runtime=debug,aws_config=debug,warn",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+        .with_ansi(progress::color_allowed())
         .init();
+}
+
+/// Prints a document on stdout in the chosen format.
+fn emit(output: Output, json: impl FnOnce() -> serde_json::Value, text: impl FnOnce() -> String) {
+    match output {
+        Output::Json => println!("{}", json()),
+        Output::Text => print!("{}", text()),
+    }
 }
 
 async fn run(cli: Cli) -> Result<u8> {
     let g = &cli.global;
-    if let Err(e) = spec::validate_suffix(&g.suffix) {
+    let listing = matches!(cli.command, Command::List);
+    if !listing && let Err(e) = spec::validate_suffix(&g.suffix) {
         bail!("invalid suffix {:?}: {e}", g.suffix);
     }
-    if matches!(cli.command, Command::Down { yes: false }) && !std::io::stdin().is_terminal() {
+    if matches!(
+        cli.command,
+        Command::Down {
+            yes: false,
+            dry_run: false
+        }
+    ) && !std::io::stdin().is_terminal()
+    {
         bail!("down deletes the whole stack: pass --yes to confirm (stdin is not a terminal)");
     }
     let opts = aws::Options {
@@ -65,46 +118,117 @@ async fn run(cli: Cli) -> Result<u8> {
         endpoint_url: g.endpoint_url.clone().filter(|u| !u.is_empty()),
         ca_bundle: g.ca_bundle.clone().filter(|p| !p.as_os_str().is_empty()),
     };
+    let start = Instant::now();
     let (clients, target) = aws::connect(&opts, &g.suffix).await?;
-    let adopt = matches!(cli.command, Command::Up { adopt: true });
+    if listing {
+        let found = list::list(&clients, &target).await?;
+        let (a, r) = (&target.account, &target.region);
+        emit(
+            g.output,
+            || report::list_json(a, r, &found),
+            || report::list_text(a, r, &found),
+        );
+        return Ok(0);
+    }
+    let adopt = matches!(
+        cli.command,
+        Command::Up { adopt: true, .. } | Command::Plan { adopt: true, .. }
+    );
     let ctx = Arc::new(Ctx {
         stack: Stack::new(target),
         aws: clients,
         adopt,
     });
-    let start = Instant::now();
-    let plan = Arc::new(engine::observe(&ctx).await?);
-    let progress = report::Lines {
-        quiet: g.output == Output::Json,
-        stack: ctx.stack.clone(),
-        start,
-    };
     let s = &ctx.stack;
+    let style = progress::style(g.quiet, g.output == Output::Json);
+    let display = Display::new(style, s.clone(), start);
+
+    if let Command::Smoke { timeout } = cli.command {
+        let phase = display.phase("uploading a probe object and waiting for its log item");
+        let r = smoke::run(&ctx.aws, s, Duration::from_secs(timeout)).await;
+        display.done(phase);
+        emit(
+            g.output,
+            || report::smoke_json(s, &r),
+            || report::smoke_text(s, &r),
+        );
+        return Ok(match &r.error {
+            None => 0,
+            Some(e) => {
+                eprintln!("tapctl: error: smoke test failed: {e}");
+                EXIT_ERROR
+            }
+        });
+    }
+
+    let phase = display.phase("reading the stack");
+    let observed = engine::observe(&ctx).await;
+    display.done(phase);
+    let observed = Arc::new(observed?);
+
+    let mode = match cli.command {
+        Command::Plan { destroy: true, .. } | Command::Down { dry_run: true, .. } => {
+            Some(Mode::Down)
+        }
+        Command::Plan { adopt, .. }
+        | Command::Up {
+            adopt,
+            dry_run: true,
+        } => Some(Mode::Up { adopt }),
+        _ => None,
+    };
+    if let Some(mode) = mode {
+        return Ok(show_plan(s, &observed, mode, g.output, style));
+    }
+
     match cli.command {
         Command::Status => {
-            match g.output {
-                Output::Json => println!("{}", report::status_json(s, &plan)),
-                Output::Text => print!("{}", report::status_text(s, &plan)),
+            emit(
+                g.output,
+                || report::status_json(s, &observed),
+                || report::status_text(s, &observed),
+            );
+            let in_sync = Kind::ALL.iter().all(|k| observed.state(*k).in_sync());
+            Ok(if in_sync { 0 } else { EXIT_PENDING })
+        }
+        Command::Outputs => {
+            let absent: Vec<&str> = Kind::ALL
+                .into_iter()
+                .filter(|k| observed.state(*k).is_missing() || observed.state(*k).is_foreign())
+                .map(|k| k.label())
+                .collect();
+            if !absent.is_empty() {
+                bail!(
+                    "stack {} is not deployed (missing or not tapctl's: {}); run `tapctl up \
+                     --suffix {}`",
+                    s.suffix(),
+                    absent.join(", "),
+                    s.suffix()
+                );
             }
-            let in_sync = Kind::ALL.iter().all(|k| plan.state(*k).in_sync());
-            Ok(if in_sync { 0 } else { EXIT_DRIFT })
+            emit(
+                g.output,
+                || report::outputs_json(s),
+                || report::outputs_text(s),
+            );
+            Ok(0)
         }
         Command::Up { .. } => {
-            engine::check_ownership(&ctx, &plan)?;
-            let outcomes = engine::up(ctx.clone(), plan, &progress).await;
-            finish(s, "up", &outcomes, start, g.output)
+            engine::check_ownership(&ctx, &observed)?;
+            let outcomes = engine::up(ctx.clone(), observed, &display).await;
+            finish(s, "up", &outcomes, start, g.output, display)
         }
-        Command::Down { yes } => {
+        Command::Down { yes, .. } => {
             let doomed: Vec<Kind> = Kind::ALL
                 .into_iter()
-                .filter(|k| !plan.state(*k).is_missing() && !plan.state(*k).is_foreign())
+                .filter(|k| !observed.state(*k).is_missing() && !observed.state(*k).is_foreign())
                 .collect();
             if !yes && !doomed.is_empty() && !confirm(s, &doomed)? {
                 bail!("down cancelled; nothing was changed");
             }
             for k in Kind::ALL
                 .into_iter()
-                .filter(|k| plan.state(*k).is_foreign())
+                .filter(|k| observed.state(*k).is_foreign())
             {
                 eprintln!(
                     "tapctl: warning: {} {} is not tapctl's: left alone",
@@ -112,9 +236,45 @@ async fn run(cli: Cli) -> Result<u8> {
                     k.name(s)
                 );
             }
-            let outcomes = engine::down(ctx.clone(), plan, &progress).await;
-            finish(s, "down", &outcomes, start, g.output)
+            let outcomes = engine::down(ctx.clone(), observed, &display).await;
+            finish(s, "down", &outcomes, start, g.output, display)
         }
+        // Handled above.
+        Command::Plan { .. } | Command::Smoke { .. } | Command::List => Ok(0),
+        Command::Completions { .. } => Ok(0),
+    }
+}
+
+/// Prints the plan; exit 1 when `up` would refuse, 2 when changes are pending, else 0.
+fn show_plan(
+    s: &Stack,
+    observed: &tapctl::resource::Plan,
+    mode: Mode,
+    output: Output,
+    style: progress::Style,
+) -> u8 {
+    let changes = plan::changes(observed, mode);
+    let conflicts = plan::conflicts(&changes, |k| k.name(s));
+    let error = (!conflicts.is_empty()).then(|| {
+        format!(
+            "up would refuse to run: {}; nothing would be changed",
+            conflicts.join("; ")
+        )
+    });
+    let color =
+        std::io::stdout().is_terminal() && matches!(style, progress::Style::Live { color: true });
+    emit(
+        output,
+        || report::plan_json(s, mode, &changes, error.as_deref()),
+        || report::plan_text(s, mode, &changes, color),
+    );
+    if let Some(e) = error {
+        eprintln!("tapctl: error: {e}");
+        EXIT_ERROR
+    } else if plan::pending(&changes) {
+        EXIT_PENDING
+    } else {
+        0
     }
 }
 
@@ -124,18 +284,32 @@ fn finish(
     outcomes: &[engine::Outcome],
     start: Instant,
     output: Output,
+    display: Display,
 ) -> Result<u8> {
     let elapsed = start.elapsed();
-    match output {
-        Output::Json => println!("{}", report::run_json(s, command, outcomes, elapsed)),
-        Output::Text => print!("{}", report::run_text(s, command, outcomes, elapsed)),
+    // Live lines already showed each resource on this terminal: print only the summary there.
+    let per_resource = !(display.is_live() && std::io::stdout().is_terminal());
+    drop(display);
+    emit(
+        output,
+        || report::run_json(s, command, outcomes, elapsed),
+        || report::run_text(s, command, outcomes, elapsed, per_resource),
+    );
+    let failed: Vec<String> = outcomes
+        .iter()
+        .filter_map(|o| match &o.action {
+            engine::Action::Failed(why) => {
+                Some(format!("{} {}: {why}", o.kind.label(), o.kind.name(s)))
+            }
+            _ => None,
+        })
+        .collect();
+    if failed.is_empty() {
+        Ok(0)
+    } else {
+        eprintln!("tapctl: error: {}", failed.join("; "));
+        Ok(EXIT_ERROR)
     }
-    for o in outcomes {
-        if let engine::Action::Failed(why) = &o.action {
-            bail!("{} {}: {why}", o.kind.label(), o.kind.name(s));
-        }
-    }
-    Ok(0)
 }
 
 fn confirm(s: &Stack, doomed: &[Kind]) -> Result<bool> {

@@ -1,12 +1,18 @@
 //! What tapctl tells its user: one-line errors, progress lines on stderr, and the text or
 //! JSON result on stdout.
 
-use crate::engine::{Action, Outcome, Progress};
+use crate::engine::{Action, Outcome};
+use crate::list::Found;
+use crate::plan::{Change, Mode};
+use crate::progress::paint;
 use crate::resource::{Kind, Owner, Plan, State};
+use crate::smoke;
 use crate::spec::Stack;
 use serde_json::{Value, json};
-use std::io::Write;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+/// The version of the JSON documents' shape (docs/cli.md); bumped only on a breaking change.
+pub const SCHEMA: u32 = 1;
 
 /// An error and its causes on one line: `what failed: why: root cause`.
 pub fn one_line(e: &(dyn std::error::Error + 'static)) -> String {
@@ -81,7 +87,7 @@ fn action_word(a: &Action) -> String {
     }
 }
 
-fn action_text(a: &Action) -> String {
+pub fn action_text(a: &Action) -> String {
     match a {
         Action::Updated(fields) => format!("updated ({})", fields.join(", ")),
         Action::AlreadyGone => "already gone".into(),
@@ -92,16 +98,19 @@ fn action_text(a: &Action) -> String {
     }
 }
 
+/// The keys every document starts with: schema, command, ok, suffix, account, region.
 fn header(s: &Stack, command: &str) -> serde_json::Map<String, Value> {
     let mut m = serde_json::Map::new();
+    m.insert("schema".into(), json!(SCHEMA));
     m.insert("command".into(), json!(command));
+    m.insert("ok".into(), json!(true));
     m.insert("suffix".into(), json!(s.suffix()));
     m.insert("account".into(), json!(s.target.account));
     m.insert("region".into(), json!(s.target.region));
     m
 }
 
-/// `status`: the JSON document (schema in the README).
+/// `status`: the JSON document (schema in docs/cli.md).
 pub fn status_json(s: &Stack, plan: &Plan) -> Value {
     let resources: Vec<Value> = Kind::ALL
         .iter()
@@ -172,18 +181,21 @@ pub fn run_json(s: &Stack, command: &str, outcomes: &[Outcome], elapsed: Duratio
     );
     m.insert("resources".into(), json!(resources));
     if command == "up" {
-        let outs: serde_json::Map<String, Value> = outputs(s)
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), json!(v)))
-            .collect();
-        m.insert("outputs".into(), Value::Object(outs));
+        m.insert("outputs".into(), outputs_object(s));
     }
     Value::Object(m)
 }
 
-pub fn run_text(s: &Stack, command: &str, outcomes: &[Outcome], elapsed: Duration) -> String {
+/// `up` / `down` as text; `per_resource` false when live progress already showed each line.
+pub fn run_text(
+    s: &Stack,
+    command: &str,
+    outcomes: &[Outcome],
+    elapsed: Duration,
+    per_resource: bool,
+) -> String {
     let mut out = String::new();
-    for o in outcomes {
+    for o in outcomes.iter().filter(|_| per_resource) {
         out += &format!(
             "  {:<10} {:<48} {}\n",
             o.kind.label(),
@@ -196,9 +208,7 @@ pub fn run_text(s: &Stack, command: &str, outcomes: &[Outcome], elapsed: Duratio
         out += &format!("{command} done in {:.1}s\n", elapsed.as_secs_f64());
         if command == "up" {
             out += "Outputs:\n";
-            for (k, v) in outputs(s) {
-                out += &format!("  {k:<20} {v}\n");
-            }
+            out += &outputs_lines(s);
         }
     } else {
         out += &format!(
@@ -209,40 +219,236 @@ pub fn run_text(s: &Stack, command: &str, outcomes: &[Outcome], elapsed: Duratio
     out
 }
 
-/// Progress lines on stderr: one when a step starts, one when it ends, with its time.
-pub struct Lines {
-    pub quiet: bool,
-    pub stack: Stack,
-    pub start: Instant,
+fn outputs_object(s: &Stack) -> Value {
+    Value::Object(
+        outputs(s)
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), json!(v)))
+            .collect(),
+    )
 }
 
-impl Progress for Lines {
-    fn started(&self, kind: Kind, doing: &str) {
-        if !self.quiet {
-            let _ = writeln!(
-                std::io::stderr(),
-                "[{:>5.1}s] {} {} {}",
-                self.start.elapsed().as_secs_f64(),
-                doing,
-                kind.label(),
-                kind.name(&self.stack)
-            );
-        }
-    }
+fn outputs_lines(s: &Stack) -> String {
+    outputs(s)
+        .into_iter()
+        .map(|(k, v)| format!("  {k:<20} {v}\n"))
+        .collect()
+}
 
-    fn finished(&self, o: &Outcome) {
-        if !self.quiet && !matches!(o.action, Action::Unchanged | Action::AlreadyGone) {
-            let _ = writeln!(
-                std::io::stderr(),
-                "[{:>5.1}s] {} {}: {} ({:.1}s)",
-                self.start.elapsed().as_secs_f64(),
-                o.kind.label(),
-                o.kind.name(&self.stack),
-                action_text(&o.action),
-                o.elapsed.as_secs_f64()
-            );
+/// `outputs`: the stack's outputs.
+pub fn outputs_json(s: &Stack) -> Value {
+    let mut m = header(s, "outputs");
+    m.insert("outputs".into(), outputs_object(s));
+    Value::Object(m)
+}
+
+pub fn outputs_text(s: &Stack) -> String {
+    format!("Outputs of stack {}:\n{}", s.suffix(), outputs_lines(s))
+}
+
+fn change_sign(c: &Change) -> &'static str {
+    match c {
+        Change::Create => "+",
+        Change::Update(_) | Change::Adopt(_) => "~",
+        Change::Delete => "-",
+        Change::NoChange => "=",
+        Change::LeftAlone => "!",
+        Change::Conflict(_) => "x",
+    }
+}
+
+fn change_text(c: &Change) -> String {
+    match c {
+        Change::NoChange => "no change".into(),
+        Change::LeftAlone => "left alone: not tapctl's".into(),
+        Change::Adopt(_) => "adopt (tag and repair)".into(),
+        Change::Conflict(why) => format!("CONFLICT: {why}"),
+        other => other.word().into(),
+    }
+}
+
+/// `plan`, `up --dry-run`, `down --dry-run`.
+pub fn plan_json(s: &Stack, mode: Mode, changes: &[(Kind, Change)], error: Option<&str>) -> Value {
+    let resources: Vec<Value> = changes
+        .iter()
+        .map(|(k, c)| {
+            let fields: Vec<Value> = c
+                .fields()
+                .iter()
+                .map(|d| json!({"field": d.field, "have": d.have, "want": d.want}))
+                .collect();
+            let mut r = json!({
+                "resource": k.label(),
+                "name": k.name(s),
+                "action": c.word(),
+                "changes": fields,
+            });
+            if let Change::Conflict(why) = c {
+                r["error"] = json!(why);
+            }
+            r
+        })
+        .collect();
+    let mut m = header(s, "plan");
+    if let Some(e) = error {
+        m.insert("ok".into(), json!(false));
+        m.insert("error".into(), json!(e));
+    }
+    m.insert("mode".into(), json!(mode.word()));
+    m.insert(
+        "changes_pending".into(),
+        json!(crate::plan::pending(changes)),
+    );
+    m.insert("resources".into(), json!(resources));
+    Value::Object(m)
+}
+
+pub fn plan_text(s: &Stack, mode: Mode, changes: &[(Kind, Change)], color: bool) -> String {
+    let mut out = format!(
+        "Plan for `tapctl {}` on stack {} in account {}, region {}:\n",
+        mode.word(),
+        s.suffix(),
+        s.target.account,
+        s.target.region
+    );
+    for (k, c) in changes {
+        let sign = change_sign(c);
+        out += &format!(
+            "{} {:<10} {:<48} {}\n",
+            paint(sign, sign, color),
+            k.label(),
+            k.name(s),
+            paint(sign, &change_text(c), color)
+        );
+        for d in c.fields() {
+            out += &format!("      {}: {} -> {}\n", d.field, d.have, d.want);
         }
     }
+    let count = |w: &str| changes.iter().filter(|(_, c)| c.word() == w).count();
+    let mut parts = Vec::new();
+    for (word, label) in [
+        ("create", "to create"),
+        ("update", "to update"),
+        ("adopt", "to adopt"),
+        ("delete", "to delete"),
+        ("no_change", "unchanged"),
+        ("left_alone", "left alone"),
+        ("conflict", "in conflict"),
+    ] {
+        let n = count(word);
+        if n > 0 {
+            parts.push(format!("{n} {label}"));
+        }
+    }
+    out += &format!("{}.\n", parts.join(", "));
+    if crate::plan::pending(changes) {
+        out += &format!(
+            "Run `tapctl {} --suffix {}` to apply.\n",
+            if mode == Mode::Down { "down" } else { "up" },
+            s.suffix()
+        );
+    } else {
+        out += "Nothing to do.\n";
+    }
+    out
+}
+
+fn secs(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1000.0).round() / 1000.0
+}
+
+/// `smoke`.
+pub fn smoke_json(s: &Stack, r: &smoke::Report) -> Value {
+    let mut m = header(s, "smoke");
+    m.insert("ok".into(), json!(r.ok()));
+    m.insert("bucket".into(), json!(r.bucket));
+    m.insert("table".into(), json!(r.table));
+    m.insert("key".into(), json!(r.key));
+    m.insert("latency_seconds".into(), json!(r.latency.map(secs)));
+    m.insert("request_id".into(), json!(r.request_id));
+    m.insert("event_time".into(), json!(r.event_time));
+    m.insert("logged_at".into(), json!(r.logged_at));
+    m.insert("cleaned_up".into(), json!(r.cleaned_up));
+    if let Some(e) = &r.error {
+        m.insert("error".into(), json!(e));
+    }
+    Value::Object(m)
+}
+
+pub fn smoke_text(s: &Stack, r: &smoke::Report) -> String {
+    let mut out = format!(
+        "Smoke test of stack {}: probe s3://{}/{}\n",
+        s.suffix(),
+        r.bucket,
+        r.key
+    );
+    if let Some(l) = r.latency {
+        out += &format!(
+            "  log item {} in table {} after {:.2}s\n",
+            r.request_id.as_deref().unwrap_or("?"),
+            r.table,
+            l.as_secs_f64()
+        );
+    }
+    out += if r.cleaned_up {
+        "  probe object and log item removed\n"
+    } else {
+        "  cleanup FAILED: remove the probe by hand\n"
+    };
+    out += match &r.error {
+        None => "smoke ok\n",
+        Some(_) => "smoke FAILED\n",
+    };
+    out
+}
+
+/// `list`: no single stack, so the header has no suffix.
+pub fn list_json(account: &str, region: &str, found: &[Found]) -> Value {
+    let stacks: Vec<Value> = found
+        .iter()
+        .map(|f| {
+            json!({
+                "suffix": f.suffix,
+                "complete": f.complete(),
+                "resources": f.resources.iter().map(|k| k.label()).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({
+        "schema": SCHEMA,
+        "command": "list",
+        "ok": true,
+        "account": account,
+        "region": region,
+        "stacks": stacks,
+    })
+}
+
+pub fn list_text(account: &str, region: &str, found: &[Found]) -> String {
+    if found.is_empty() {
+        return format!("No tapctl stack in account {account}, region {region}.\n");
+    }
+    let mut out = format!("tapctl stacks in account {account}, region {region}:\n");
+    for f in found {
+        let what = if f.complete() {
+            "complete".to_string()
+        } else {
+            let have: Vec<&str> = f.resources.iter().map(|k| k.label()).collect();
+            format!("partial: {} only", have.join(", "))
+        };
+        out += &format!("  {:<24} {what}\n", f.suffix);
+    }
+    out
+}
+
+/// Any command that failed before it had a result: the error, in the same envelope.
+pub fn error_json(command: &str, error: &str) -> Value {
+    json!({
+        "schema": SCHEMA,
+        "command": command,
+        "ok": false,
+        "error": error,
+    })
 }
 
 #[cfg(test)]

@@ -7,13 +7,17 @@ use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use serde_json::Value;
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 use tapctl::aws::{Clients, Options};
 use tapctl::spec::{Stack, Target};
 
 pub const ACCOUNT: &str = "123456789012";
+
+/// The longest any single tapctl run may take in a test before it is killed.
+pub const TAPCTL_BUDGET: Duration = Duration::from_secs(240);
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -96,8 +100,25 @@ impl LocalAws {
         cmd
     }
 
+    /// Runs tapctl to the end, or kills it and fails the test after [`TAPCTL_BUDGET`].
     pub fn tapctl(&self, args: &[&str]) -> Run {
-        Run::from(self.tapctl_cmd(args).output().expect("run tapctl"))
+        let child = self
+            .tapctl_cmd(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run tapctl");
+        let pid = child.id();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || tx.send(child.wait_with_output()));
+        match rx.recv_timeout(TAPCTL_BUDGET) {
+            Ok(out) => Run::from(out.expect("wait for tapctl")),
+            Err(_) => {
+                let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+                panic!("tapctl {args:?} did not finish within {TAPCTL_BUDGET:?}");
+            }
+        }
     }
 
     /// SDK clients talking to this instance, as tapctl's would.

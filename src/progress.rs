@@ -1,0 +1,237 @@
+//! Progress on stderr while `up` / `down` run: live lines (indicatif) on a terminal, one plain
+//! line per event otherwise (CI logs), nothing with `--quiet` or `--output json`.
+
+use crate::engine::{Action, Outcome, Progress};
+use crate::resource::Kind;
+use crate::spec::Stack;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    Quiet,
+    Plain,
+    Live { color: bool },
+}
+
+/// Whether colour may be used on stderr: a terminal, `NO_COLOR` unset or empty
+/// (<https://no-color.org>), and not `TERM=dumb`.
+pub fn color_allowed() -> bool {
+    std::io::stderr().is_terminal() && !no_color() && !dumb_term()
+}
+
+fn no_color() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+}
+
+fn dumb_term() -> bool {
+    std::env::var_os("TERM").is_some_and(|t| t == "dumb")
+}
+
+/// The style for this run: live only when stderr is a terminal that can redraw.
+pub fn style(quiet: bool, json: bool) -> Style {
+    if quiet || json {
+        Style::Quiet
+    } else if std::io::stderr().is_terminal() && !dumb_term() {
+        Style::Live { color: !no_color() }
+    } else {
+        Style::Plain
+    }
+}
+
+/// A one-character sign per action, as `plan` uses them too.
+pub fn sign(a: &Action) -> &'static str {
+    match a {
+        Action::Created => "+",
+        Action::Updated(_) => "~",
+        Action::Deleted => "-",
+        Action::Unchanged | Action::AlreadyGone => "=",
+        Action::LeftAlone => "!",
+        Action::Failed(_) | Action::Blocked(_) => "x",
+    }
+}
+
+/// `text` in the ANSI colour for `sign` (+ green, ~ yellow, - red, x bold red, = dim).
+pub fn paint(sign: &str, text: &str, color: bool) -> String {
+    let code = match sign {
+        "+" => "32",
+        "~" => "33",
+        "-" => "31",
+        "x" => "1;31",
+        "!" => "35",
+        _ => "2",
+    };
+    if color {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
+}
+
+pub struct Display {
+    style: Style,
+    stack: Stack,
+    start: Instant,
+    multi: Option<MultiProgress>,
+    bars: Mutex<HashMap<Kind, ProgressBar>>,
+}
+
+impl Display {
+    pub fn new(style: Style, stack: Stack, start: Instant) -> Self {
+        let multi = match style {
+            Style::Live { .. } => Some(MultiProgress::with_draw_target(
+                ProgressDrawTarget::stderr_with_hz(10),
+            )),
+            _ => None,
+        };
+        Display {
+            style,
+            stack,
+            start,
+            multi,
+            bars: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn is_live(&self) -> bool {
+        self.multi.is_some()
+    }
+
+    fn color(&self) -> bool {
+        matches!(self.style, Style::Live { color: true })
+    }
+
+    fn spinner_style(&self) -> ProgressStyle {
+        let template = if self.color() {
+            "{spinner:.cyan} {prefix} {msg:.cyan} {secs:.dim}"
+        } else {
+            "{spinner} {prefix} {msg} {secs}"
+        };
+        ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| ProgressStyle::default_spinner())
+            .with_key("secs", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.1}s", s.elapsed().as_secs_f64());
+            })
+    }
+
+    /// A spinner for a phase with no per-resource lines (reading the stack); cleared by
+    /// [`Display::done`].
+    pub fn phase(&self, what: &str) -> Option<ProgressBar> {
+        let multi = self.multi.as_ref()?;
+        let bar = multi.add(ProgressBar::new_spinner());
+        bar.set_style(self.spinner_style());
+        bar.set_message(what.to_string());
+        bar.enable_steady_tick(Duration::from_millis(100));
+        Some(bar)
+    }
+
+    pub fn done(&self, phase: Option<ProgressBar>) {
+        if let Some(bar) = phase {
+            bar.finish_and_clear();
+        }
+    }
+
+    fn what(&self, kind: Kind) -> String {
+        format!("{:<10} {:<48}", kind.label(), kind.name(&self.stack))
+    }
+
+    fn plain(&self, line: std::fmt::Arguments<'_>) {
+        let _ = writeln!(
+            std::io::stderr(),
+            "[{:>5.1}s] {line}",
+            self.start.elapsed().as_secs_f64()
+        );
+    }
+}
+
+impl Progress for Display {
+    fn started(&self, kind: Kind, doing: &str) {
+        match self.style {
+            Style::Quiet => {}
+            Style::Plain => self.plain(format_args!(
+                "{doing} {} {}",
+                kind.label(),
+                kind.name(&self.stack)
+            )),
+            Style::Live { .. } => {
+                let Some(multi) = &self.multi else { return };
+                let bar = multi.add(ProgressBar::new_spinner());
+                bar.set_style(self.spinner_style());
+                bar.set_prefix(self.what(kind));
+                bar.set_message(format!("{doing}…"));
+                bar.enable_steady_tick(Duration::from_millis(100));
+                if let Ok(mut bars) = self.bars.lock() {
+                    bars.insert(kind, bar);
+                }
+            }
+        }
+    }
+
+    fn finished(&self, o: &Outcome) {
+        let text = crate::report::action_text(&o.action);
+        match self.style {
+            Style::Quiet => {}
+            Style::Plain => {
+                if !matches!(o.action, Action::Unchanged | Action::AlreadyGone) {
+                    self.plain(format_args!(
+                        "{} {}: {text} ({:.1}s)",
+                        o.kind.label(),
+                        o.kind.name(&self.stack),
+                        o.elapsed.as_secs_f64()
+                    ));
+                }
+            }
+            Style::Live { color } => {
+                let Some(multi) = &self.multi else { return };
+                let bar = self
+                    .bars
+                    .lock()
+                    .ok()
+                    .and_then(|mut b| b.remove(&o.kind))
+                    .unwrap_or_else(|| multi.add(ProgressBar::new_spinner()));
+                let sign = sign(&o.action);
+                let time = if o.elapsed.is_zero() {
+                    String::new()
+                } else {
+                    format!(" ({:.1}s)", o.elapsed.as_secs_f64())
+                };
+                bar.set_style(
+                    ProgressStyle::with_template("{msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                );
+                bar.finish_with_message(format!(
+                    "{} {} {}{time}",
+                    paint(sign, sign, color),
+                    self.what(o.kind),
+                    paint(sign, &text, color)
+                ));
+            }
+        }
+    }
+}
+
+impl Drop for Display {
+    fn drop(&mut self) {
+        if let Ok(bars) = self.bars.lock() {
+            for bar in bars.values() {
+                bar.abandon();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paint_only_with_color() {
+        assert_eq!(paint("+", "created", false), "created");
+        assert_eq!(paint("+", "created", true), "\x1b[32mcreated\x1b[0m");
+        assert_eq!(sign(&Action::Updated(vec!["tags"])), "~");
+    }
+}
