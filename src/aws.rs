@@ -37,10 +37,25 @@ const MAX_ATTEMPTS: u32 = 8;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const READ_TIMEOUT: Duration = Duration::from_secs(20);
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
+/// One call, all its attempts and backoffs included: an endpoint that stops answering in the
+/// middle of a run fails that run within this, not after 8 attempt timeouts.
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(90);
 /// Bounds the start-up identity check: an unreachable endpoint fails within it.
 const PREFLIGHT_TIMEOUT: Duration = Duration::from_secs(25);
 
 pub async fn sdk_config(opts: &Options) -> Result<SdkConfig> {
+    if let Some(profile) = &opts.profile {
+        check_profile(profile)?;
+    }
+    if let (Some(url), Some(ca)) = (&opts.endpoint_url, &opts.ca_bundle)
+        && url.to_ascii_lowercase().starts_with("http://")
+    {
+        return Err(anyhow!(
+            "the endpoint {url} is plain HTTP but a CA bundle ({}) was given for TLS: use an \
+             https:// endpoint, or drop the CA bundle",
+            ca.display()
+        ));
+    }
     let region = RegionProviderChain::first_try(opts.region.clone().map(Region::new))
         .or_default_provider()
         .or_else(Region::from_static(spec::DEFAULT_REGION));
@@ -57,6 +72,7 @@ pub async fn sdk_config(opts: &Options) -> Result<SdkConfig> {
                 .connect_timeout(CONNECT_TIMEOUT)
                 .read_timeout(READ_TIMEOUT)
                 .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .operation_timeout(OPERATION_TIMEOUT)
                 .build(),
         );
     if let Some(profile) = &opts.profile {
@@ -141,6 +157,8 @@ pub async fn connect(opts: &Options, suffix: &str) -> Result<(Clients, Target)> 
         .map(|r| r.to_string())
         .unwrap_or_else(|| spec::DEFAULT_REGION.to_string());
     let custom_endpoint = config.endpoint_url().is_some();
+    check_region(&region)?;
+    check_credentials(&config).await?;
     let clients = Clients::new(&config, custom_endpoint);
     let call = clients.sts.get_caller_identity().send();
     let identity = match tokio::time::timeout(PREFLIGHT_TIMEOUT, call).await {
@@ -176,6 +194,95 @@ pub async fn connect(opts: &Options, suffix: &str) -> Result<(Clients, Target)> 
         partition,
     };
     Ok((clients, target))
+}
+
+/// A region name has the shape `us-west-2`, `eu-central-1`, `us-gov-west-1`, `cn-north-1`
+/// (lowercase words, a number last). The SDK would turn anything else into endpoints that do
+/// not exist; new regions keep this shape, so no fixed list is needed.
+pub fn check_region(region: &str) -> Result<()> {
+    let parts: Vec<&str> = region.split('-').collect();
+    let word = |p: &&str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase());
+    let ok = parts.len() >= 3
+        && parts[..parts.len() - 1].iter().all(word)
+        && parts[0].len() == 2
+        && parts
+            .last()
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    if ok {
+        Ok(())
+    } else {
+        Err(anyhow!(
+            "unknown region {region:?}: a region looks like us-west-2 or eu-central-1"
+        ))
+    }
+}
+
+/// A named profile must exist in the shared config or credentials file: otherwise aws-config
+/// silently falls back to other credentials (environment variables), which is not what the
+/// user asked for.
+fn check_profile(profile: &str) -> Result<()> {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let file = |var: &str, default: &str| {
+        std::env::var_os(var)
+            .map(PathBuf::from)
+            .or_else(|| home.as_ref().map(|h| h.join(".aws").join(default)))
+    };
+    let config = file("AWS_CONFIG_FILE", "config");
+    let credentials = file("AWS_SHARED_CREDENTIALS_FILE", "credentials");
+    let sections = |path: &Option<PathBuf>| -> Vec<String> {
+        path.as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix('[')?.strip_suffix(']').map(str::trim))
+            .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect()
+    };
+    let in_config = sections(&config)
+        .iter()
+        .any(|s| s == &format!("profile {profile}") || (s == "default" && profile == "default"));
+    let in_credentials = sections(&credentials).iter().any(|s| s == profile);
+    if in_config || in_credentials {
+        return Ok(());
+    }
+    Err(anyhow!(
+        "profile {profile:?} not found in {} or {}",
+        config.map_or("~/.aws/config".into(), |p| p.display().to_string()),
+        credentials.map_or("~/.aws/credentials".into(), |p| p.display().to_string())
+    ))
+}
+
+/// Resolves credentials up front, so that "none found" is said plainly instead of as a
+/// dispatch failure of the first call.
+async fn check_credentials(config: &SdkConfig) -> Result<()> {
+    use aws_credential_types::provider::ProvideCredentials;
+    let Some(provider) = config.credentials_provider() else {
+        return Err(anyhow!("no AWS credentials configured"));
+    };
+    let found = tokio::time::timeout(PREFLIGHT_TIMEOUT, provider.provide_credentials()).await;
+    match found {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => {
+            let why = match &e {
+                aws_credential_types::provider::error::CredentialsError::CredentialsNotLoaded(
+                    _,
+                ) => {
+                    "none found in the environment, the shared config and credentials files, SSO, \
+                     web identity, the container or the instance metadata"
+                        .to_string()
+                }
+                other => crate::report::one_line(other),
+            };
+            Err(anyhow!(
+                "no AWS credentials: {why} (set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, or use \
+                 --profile)"
+            ))
+        }
+        Err(_) => Err(anyhow!(
+            "no AWS credentials within {}s",
+            PREFLIGHT_TIMEOUT.as_secs()
+        )),
+    }
 }
 
 fn describe_endpoint(config: &SdkConfig, region: &str) -> String {

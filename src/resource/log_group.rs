@@ -67,8 +67,45 @@ pub async fn observe(ctx: &Ctx) -> Result<State> {
         retention_days: group.retention_in_days(),
         tags,
     };
-    let owned = s.owns(observed.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let owned = s.owns(observed.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        || (lambda_made(&observed) && function_not_foreign(ctx).await?);
     Ok(State::present(owned, diff(s, &observed)))
+}
+
+/// The shape Lambda gives `/aws/lambda/NAME` when it creates the group on a function's first
+/// log write: no tags at all and no retention. Nobody configured it.
+pub fn lambda_made(o: &Observed) -> bool {
+    o.tags.is_empty() && o.retention_days.is_none()
+}
+
+/// Whether the function that writes to this group is tapctl's or absent. An invocation still
+/// in flight while `down` runs (or a `down` killed between deleting the function and the log
+/// group) recreates the group untagged; with the function gone or tapctl's, only tapctl's
+/// function can have made it, so it is tapctl's (tags and retention then show as drift). A
+/// group with any tag or a retention was configured by someone, and the group of a function
+/// that is not tapctl's is that function's: both stay foreign.
+async fn function_not_foreign(ctx: &Ctx) -> Result<bool> {
+    let s = &ctx.stack;
+    match ctx
+        .aws
+        .lambda
+        .get_function()
+        .function_name(&s.function_name)
+        .send()
+        .await
+    {
+        Ok(out) => {
+            let tags = out.tags.unwrap_or_default();
+            Ok(s.owns(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))))
+        }
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            Ok(true)
+        }
+        Err(e) => Err(e).context("GetFunction"),
+    }
 }
 
 fn tags(s: &Stack) -> HashMap<String, String> {
@@ -176,5 +213,21 @@ mod tests {
         };
         let fields: Vec<_> = diff(&s, &bare).iter().map(|d| d.field).collect();
         assert_eq!(fields, ["retention", "tags"]);
+    }
+
+    #[test]
+    fn only_an_unconfigured_group_looks_lambda_made() {
+        let bare = Observed::default();
+        assert!(lambda_made(&bare));
+        let kept = Observed {
+            retention_days: Some(30),
+            tags: vec![],
+        };
+        assert!(!lambda_made(&kept));
+        let tagged = Observed {
+            retention_days: None,
+            tags: vec![("team".into(), "x".into())],
+        };
+        assert!(!lambda_made(&tagged));
     }
 }

@@ -12,6 +12,7 @@ use std::time::Duration;
 /// S3 validates the destination against the function's policy, which can lag the
 /// AddPermission that just returned.
 const VALIDATION_BUDGET: Duration = Duration::from_secs(60);
+const CONFLICT: &str = "ResourceConflictException";
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Observed {
@@ -180,18 +181,41 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
     let s = &ctx.stack;
     let lambda = &ctx.aws.lambda;
     if state.is_missing() || state.drifted("permission") {
-        remove_permission(ctx).await?;
-        lambda
-            .add_permission()
-            .function_name(&s.function_name)
-            .statement_id(PERMISSION_SID)
-            .action("lambda:InvokeFunction")
-            .principal("s3.amazonaws.com")
-            .source_arn(&s.bucket_arn)
-            .source_account(&s.target.account)
-            .send()
-            .await
-            .context("AddPermission")?;
+        // Remove-then-add: a concurrent run doing the same can slip its statement in between
+        // (ResourceConflictException: the statement id exists). If what is there now is
+        // exactly tapctl's statement, that is done; otherwise replace it again, bounded.
+        retry_on(
+            VALIDATION_BUDGET,
+            |e: &anyhow::Error| e.chain().any(|c| c.to_string().contains(CONFLICT)),
+            || async {
+                remove_permission(ctx).await?;
+                match lambda
+                    .add_permission()
+                    .function_name(&s.function_name)
+                    .statement_id(PERMISSION_SID)
+                    .action("lambda:InvokeFunction")
+                    .principal("s3.amazonaws.com")
+                    .source_arn(&s.bucket_arn)
+                    .source_account(&s.target.account)
+                    .send()
+                    .await
+                {
+                    Ok(_) => Ok(()),
+                    Err(e) if has_code(&e, CONFLICT) => {
+                        if permission(ctx)
+                            .await?
+                            .is_some_and(|st| statement_matches(s, &st))
+                        {
+                            Ok(())
+                        } else {
+                            Err(anyhow::anyhow!("AddPermission: {CONFLICT}"))
+                        }
+                    }
+                    Err(e) => Err(e).context("AddPermission"),
+                }
+            },
+        )
+        .await?;
     }
     if state.is_missing() || state.drifted("notification") {
         let entry = LambdaFunctionConfiguration::builder()

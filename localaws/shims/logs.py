@@ -1,0 +1,26 @@
+"""CloudWatch Logs shim: tags die with their log group.
+
+moto 5.2.5 keeps log group tags in a tagger keyed by the group's ARN, and
+DeleteLogGroup does not clear them: a group re-created under the same name (by
+CreateLogGroup, or by Lambda on its first log write) would show the deleted
+group's tags. In CloudWatch Logs a new group starts without tags; tapctl's
+ownership rule ("tags are the state") depends on it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def install(runner: Any, config: Any) -> None:
+    from moto.logs.models import LogsBackend
+
+    orig_delete = LogsBackend.delete_log_group
+
+    def delete_log_group(self: Any, log_group_name: str) -> None:
+        group = self.groups.get(log_group_name)
+        orig_delete(self, log_group_name)
+        if group is not None:
+            self.tagger.delete_all_tags_for_resource(group.arn)
+
+    LogsBackend.delete_log_group = delete_log_group

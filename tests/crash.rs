@@ -1,0 +1,240 @@
+//! Crashes: `kill -9` at many points of `up` and of `down` (after the Nth write call reached the
+//! local AWS, N spread over the whole run); a plain rerun converges every time, without
+//! `--adopt`, and what existed before tapctl is never taken over.
+
+mod chaos;
+mod common;
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
+use chaos::Killed;
+use common::{LocalAws, eventually, suffix};
+use std::time::Duration;
+use tapctl::aws::Clients;
+
+/// Every request takes a little while, so that a run spans many poll intervals and the kill
+/// lands where it is aimed.
+const KNOBS: &[(&str, &str)] = &[("LOCAL_AWS_LATENCY_MS", "25"), ("LOCAL_AWS_JITTER_MS", "5")];
+
+/// Neighbours that are not tapctl's: same account, names of another suffix, untagged. They
+/// must come out of every crash and rerun exactly as they were.
+async fn neighbours(aws: &LocalAws, c: &Clients) -> String {
+    let n = suffix("neighbour");
+    let s = aws.stack(&n);
+    c.s3.create_bucket()
+        .bucket(&s.bucket_name)
+        .create_bucket_configuration(
+            CreateBucketConfiguration::builder()
+                .location_constraint(BucketLocationConstraint::from(
+                    aws.var("AWS_REGION").as_str(),
+                ))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    c.logs
+        .create_log_group()
+        .log_group_name(&s.log_group_name)
+        .send()
+        .await
+        .unwrap();
+    n
+}
+
+async fn assert_neighbours_untouched(aws: &LocalAws, c: &Clients, n: &str) {
+    let s = aws.stack(n);
+    let tags =
+        c.s3.get_bucket_tagging()
+            .bucket(&s.bucket_name)
+            .send()
+            .await;
+    assert!(tags.is_err(), "neighbour bucket got tags: {tags:?}");
+    let groups = c
+        .logs
+        .describe_log_groups()
+        .log_group_name_prefix(&s.log_group_name)
+        .send()
+        .await
+        .unwrap();
+    let g = &groups.log_groups()[0];
+    assert_eq!(g.retention_in_days(), None, "neighbour log group changed");
+    let arn = format!(
+        "arn:aws:logs:{}:{}:log-group:{}",
+        aws.var("AWS_REGION"),
+        common::ACCOUNT,
+        s.log_group_name
+    );
+    let tags = c
+        .logs
+        .list_tags_for_resource()
+        .resource_arn(arn)
+        .send()
+        .await
+        .unwrap();
+    assert!(tags.tags().is_none_or(|t| t.is_empty()), "{tags:?}");
+}
+
+/// How many client writes a whole run makes (measured, so the kill points follow the code).
+fn writes_of(aws: &LocalAws, args: &[&str]) -> usize {
+    let mark = aws.mark();
+    aws.tapctl(args).ok();
+    aws.writes_since(mark).len()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_during_up_then_rerun_converges() {
+    let aws = LocalAws::start_with(KNOBS);
+    let c = aws.clients().await;
+    let n = neighbours(&aws, &c).await;
+    let total = writes_of(&aws, &["up", "--suffix", &suffix("full")]);
+    assert!(total >= 12, "a whole up makes {total} writes");
+    let mut killed_at = Vec::new();
+    for point in 1..total {
+        let s = suffix("up");
+        let mark = aws.mark();
+        match chaos::kill_after_writes(&aws, &["up", "--suffix", &s], mark, point) {
+            Killed::At(w) => killed_at.push(w),
+            Killed::Finished(code) => panic!("up ended (exit {code}) before write {point}"),
+        }
+        // Rerun: no --adopt; it must finish the job and end in sync.
+        let run = aws.tapctl(&["up", "--suffix", &s]);
+        assert_eq!(
+            run.code, 0,
+            "rerun after kill at write {point}:\n{}{}",
+            run.stdout, run.stderr
+        );
+        chaos::assert_converged(&aws, &s);
+    }
+    killed_at.dedup();
+    eprintln!("up: {total} writes; killed after writes {killed_at:?}");
+    assert!(killed_at.len() >= 10, "kill points {killed_at:?}");
+    assert_neighbours_untouched(&aws, &c, &n).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_during_down_then_rerun_removes_everything() {
+    let aws = LocalAws::start_with(KNOBS);
+    let c = aws.clients().await;
+    let n = neighbours(&aws, &c).await;
+    let mut killed_at = Vec::new();
+    let (mut total, mut writes) = (0, 0);
+    for point in 0..14 {
+        let s = suffix("down");
+        let st = aws.stack(&s);
+        aws.tapctl(&["up", "--suffix", &s]).ok();
+        // Objects to empty: two that ran the function, and an unfinished multipart upload.
+        for key in ["a.txt", "b c.txt"] {
+            c.s3.put_object()
+                .bucket(&st.bucket_name)
+                .key(key)
+                .body(ByteStream::from_static(b"x"))
+                .send()
+                .await
+                .unwrap();
+        }
+        c.s3.create_multipart_upload()
+            .bucket(&st.bucket_name)
+            .key("big.bin")
+            .send()
+            .await
+            .unwrap();
+        // Let both invocations finish (their log streams are written last), so that none is
+        // in flight to recreate the log group after the test's final down.
+        eventually(
+            "two invocations logged",
+            Duration::from_secs(60),
+            || async {
+                let streams = c
+                    .logs
+                    .describe_log_streams()
+                    .log_group_name(&st.log_group_name)
+                    .send()
+                    .await
+                    .ok()?;
+                (streams.log_streams().len() >= 2).then_some(())
+            },
+        )
+        .await;
+        let mark = aws.mark();
+        if point == 0 {
+            aws.tapctl(&["down", "--suffix", &s, "--yes"]).ok();
+            writes = aws.writes_since(mark).len();
+            total = aws.calls_since(mark);
+            assert!(writes >= 10, "a whole down makes {writes} writes");
+            chaos::assert_gone(&c, &st).await;
+            continue;
+        }
+        // Aimed at calls (reads and writes) spread evenly from the first to the last.
+        let at = 1 + (point - 1) * (total - 2) / 12;
+        match chaos::kill_after_calls(&aws, &["down", "--suffix", &s, "--yes"], mark, at) {
+            Killed::At(n) => killed_at.push((n, aws.writes_since(mark).len())),
+            Killed::Finished(code) => panic!("down ended (exit {code}) before call {at}"),
+        }
+        let run = aws.tapctl(&["down", "--suffix", &s, "--yes"]);
+        assert_eq!(
+            run.code, 0,
+            "rerun after kill at write {at}:\n{}{}",
+            run.stdout, run.stderr
+        );
+        assert!(!run.stderr.contains("warning"), "{}", run.stderr);
+        chaos::assert_gone(&c, &st).await;
+        aws.tapctl(&["down", "--suffix", &s, "--yes"]).ok();
+    }
+    killed_at.dedup();
+    eprintln!("down: {total} calls, {writes} writes; killed after (calls, writes) {killed_at:?}");
+    assert!(killed_at.len() >= 10, "kill points {killed_at:?}");
+    assert_neighbours_untouched(&aws, &c, &n).await;
+}
+
+/// The log group Lambda recreates, untagged and without retention, when an invocation still in
+/// flight writes after `down` deleted it (or after a `down` killed between the function and the
+/// log group): it is the function's, so the next `up` takes it back without `--adopt` and the
+/// next `down` removes it. A group someone configured (a retention, any tag) stays foreign.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_log_group_recreated_by_lambda_after_down_is_settled() {
+    let aws = LocalAws::start();
+    let c = aws.clients().await;
+    let s = suffix("lg");
+    let st = aws.stack(&s);
+    aws.tapctl(&["up", "--suffix", &s]).ok();
+    aws.tapctl(&["down", "--suffix", &s, "--yes"]).ok();
+    // What Lambda does on its first log write: CreateLogGroup with nothing else.
+    c.logs
+        .create_log_group()
+        .log_group_name(&st.log_group_name)
+        .send()
+        .await
+        .unwrap();
+    let run = aws.tapctl(&["down", "--suffix", &s, "--yes"]).ok();
+    assert!(!run.stderr.contains("warning"), "{}", run.stderr);
+    chaos::assert_gone(&c, &st).await;
+
+    c.logs
+        .create_log_group()
+        .log_group_name(&st.log_group_name)
+        .send()
+        .await
+        .unwrap();
+    aws.tapctl(&["up", "--suffix", &s]).ok();
+    chaos::assert_converged(&aws, &s);
+    aws.tapctl(&["down", "--suffix", &s, "--yes"]).ok();
+    chaos::assert_gone(&c, &st).await;
+
+    // Configured by someone: foreign, up refuses without --adopt.
+    c.logs
+        .create_log_group()
+        .log_group_name(&st.log_group_name)
+        .send()
+        .await
+        .unwrap();
+    c.logs
+        .put_retention_policy()
+        .log_group_name(&st.log_group_name)
+        .retention_in_days(30)
+        .send()
+        .await
+        .unwrap();
+    let run = aws.tapctl(&["up", "--suffix", &s]).code(1);
+    assert!(run.stderr.contains("not tapctl's"), "{}", run.stderr);
+}
