@@ -143,6 +143,7 @@ class Control:
     GET  /_localaws/config        current knobs
     POST /_localaws/config        JSON object of knobs to change; answers the new knobs
     GET  /_localaws/invocations   Lambda invocation records (sync, async, retries)
+    POST /_localaws/s3/fill       put many real object versions at once (localaws.bulk)
     """
 
     def __init__(self, config: Config, runner: Any):
@@ -165,6 +166,14 @@ class Control:
                     return _json(start_response, 200, self.config.update(changes))
                 except (ConfigError, ValueError) as e:
                     return _json(start_response, 400, {"error": str(e)})
+        if path == "/_localaws/s3/fill" and method == "POST":
+            from .bulk import FillError, fill
+            try:
+                n = int(environ.get("CONTENT_LENGTH") or 0)
+                spec = json.loads(environ["wsgi.input"].read(n) if n else b"{}")
+                return _json(start_response, 200, fill(spec))
+            except (FillError, ValueError) as e:
+                return _json(start_response, 400, {"error": str(e)})
         if path == "/_localaws/invocations" and method == "GET":
             return _json(start_response, 200, self.runner.records() if self.runner else [])
         return _json(start_response, 404, {"error": f"no such control path: {method} {path}"})

@@ -1,0 +1,106 @@
+"""ListObjectVersions that scales: moto 5.2.5 deep-copies every version of the
+bucket (each FakeKey copy re-buffers its body in a new temporary file) and
+sorts them all on every page, so listing a 40,000-version bucket takes
+seconds per page and minutes in all; the local AWS, not the client, was the
+bottleneck of emptying a bucket.
+
+This version walks the sorted key names from the marker on and stops after
+max-keys entries; listed versions are wrapped (not copied) to carry IsLatest.
+Markers behave as S3's: the page starts right after (key-marker,
+version-id-marker); when that version was deleted meanwhile (a client that
+deletes each page while it lists the next), the remaining versions of that key
+are listed rather than the rest of the bucket being skipped, as moto did."""
+
+from __future__ import annotations
+
+import bisect
+from typing import Any
+
+
+class Listed:
+    """A listed version: the stored FakeKey / FakeDeleteMarker plus IsLatest."""
+
+    __slots__ = ("_obj", "is_latest")
+
+    def __init__(self, obj: Any, is_latest: bool):
+        self._obj = obj
+        self.is_latest = is_latest
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._obj, name)
+
+
+def list_versions(keys: Any, delimiter: str | None, key_marker: str | None, max_keys: int | None,
+                  prefix: str, version_id_marker: str | None, is_key: Any) -> tuple:
+    """The page after the markers: (versions, common prefixes, delete markers,
+    next key marker, next version-id marker); ``is_key(v)`` tells a FakeKey
+    from a delete marker."""
+    prefix = prefix or ""
+    names = sorted(list(keys))  # one C-level copy of the dict's keys
+    start = bisect.bisect_left(names, max(prefix, key_marker or ""))
+    versions: list[Any] = []
+    markers: list[Any] = []
+    prefixes: set[str] = set()
+    next_key: str | None = None
+    next_version: str | None = None
+    last_added: Any = None
+    done = False
+    for name in names[start:]:
+        if not name.startswith(prefix):
+            if name > prefix:
+                break
+            continue
+        stored = list(keys.getlist(name, None) or [])
+        if not stored:
+            continue  # deleted meanwhile
+        newest_first = stored[::-1]
+        listed = [Listed(v, i == 0) for i, v in enumerate(newest_first)]
+        if key_marker is not None and name == key_marker:
+            if not version_id_marker:
+                continue  # key-marker alone: keys after it
+            ids = [str(v.version_id) for v in newest_first]
+            if version_id_marker in ids:
+                listed = listed[ids.index(version_id_marker) + 1:]
+        for version in listed:
+            item_name = name
+            is_prefix = False
+            if delimiter and delimiter in name[len(prefix):]:
+                end = len(prefix) + name[len(prefix):].index(delimiter) + len(delimiter)
+                item_name = name[:end]
+                if item_name == key_marker:
+                    break  # a common prefix already returned
+                if item_name in prefixes:
+                    break
+                is_prefix = True
+            if max_keys is not None and len(versions) + len(markers) + len(prefixes) >= max_keys:
+                # S3's next markers name the last entry returned
+                if isinstance(last_added, str):
+                    next_key, next_version = last_added, None
+                elif last_added is not None:
+                    next_key, next_version = last_added.name, str(last_added.version_id)
+                else:
+                    next_key, next_version = item_name, None
+                done = True
+                break
+            if is_prefix:
+                prefixes.add(item_name)
+                last_added = item_name
+                break  # the rest of this key's versions are under the same prefix
+            last_added = version
+            (versions if is_key(version._obj) else markers).append(version)
+        if done:
+            break
+    return versions, sorted(prefixes), markers, next_key, next_version
+
+
+def install(runner: Any, config: Any) -> None:
+    from moto.s3.models import FakeKey, S3Backend
+
+    def list_object_versions(self: Any, bucket_name: str, delimiter: str | None = None,
+                             key_marker: str | None = None, max_keys: int | None = 1000,
+                             prefix: str = "", version_id_marker: str | None = None) -> tuple:
+        bucket = self.get_bucket(bucket_name)
+        return list_versions(bucket.keys, delimiter, key_marker, max_keys, prefix,
+                             version_id_marker, lambda v: isinstance(v, FakeKey))
+
+    S3Backend.list_object_versions = list_object_versions
