@@ -1,0 +1,542 @@
+//! Operator experience on the local AWS: plan / dry runs (no write call, exit codes), the JSON
+//! documents of every command, smoke, outputs, list, live progress under a pseudo-terminal,
+//! `-v` call lines without secrets, and the deployer policy covering every call of a full cycle.
+
+mod common;
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+use common::{LocalAws, suffix};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::process::{Command, Stdio};
+
+/// The keys every document starts with.
+#[track_caller]
+fn envelope(v: &Value, command: &str, ok: bool) {
+    assert_eq!(v["schema"], 1, "{v}");
+    assert_eq!(v["command"], command, "{v}");
+    assert_eq!(v["ok"], ok, "{v}");
+    assert!(v["region"].is_string() && v["account"].is_string(), "{v}");
+}
+
+fn actions(v: &Value) -> Vec<String> {
+    v["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_shows_changes_and_never_writes() {
+    let aws = LocalAws::start();
+    let sfx = suffix("plan");
+    let s = aws.stack(&sfx);
+
+    let mark = aws.mark();
+    let plan = aws
+        .tapctl(&["plan", "--suffix", &sfx, "--output", "json"])
+        .code(2)
+        .json();
+    envelope(&plan, "plan", true);
+    assert_eq!(plan["mode"], "up");
+    assert_eq!(plan["changes_pending"], true);
+    assert_eq!(actions(&plan), ["create"; 6]);
+    let dry = aws
+        .tapctl(&["up", "--dry-run", "--suffix", &sfx, "--output", "json"])
+        .code(2)
+        .json();
+    assert_eq!(dry["resources"], plan["resources"]);
+    let text = aws.tapctl(&["plan", "--suffix", &sfx]).code(2);
+    assert!(text.stdout.contains("6 to create"), "{}", text.stdout);
+    assert_eq!(aws.writes_since(mark), Vec::<String>::new(), "plan wrote");
+
+    aws.tapctl(&["up", "--suffix", &sfx]).ok();
+    let plan = aws
+        .tapctl(&["plan", "--suffix", &sfx, "--output", "json"])
+        .ok()
+        .json();
+    assert_eq!(plan["changes_pending"], false);
+    assert_eq!(actions(&plan), ["no_change"; 6]);
+
+    // A drifted setting: have -> want, field by field.
+    let c = aws.clients().await;
+    c.logs
+        .put_retention_policy()
+        .log_group_name(&s.log_group_name)
+        .retention_in_days(30)
+        .send()
+        .await
+        .unwrap();
+    let mark = aws.mark();
+    let plan = aws
+        .tapctl(&["plan", "--suffix", &sfx, "--output", "json"])
+        .code(2)
+        .json();
+    let group = &plan["resources"][3];
+    assert_eq!(group["resource"], "log-group");
+    assert_eq!(group["action"], "update");
+    let change = group["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["have"].as_str().unwrap().contains("30"))
+        .unwrap_or_else(|| panic!("no retention change in {plan}"));
+    assert!(change["want"].as_str().unwrap().contains("14"), "{plan}");
+    let line = format!(
+        "{}: {} -> {}",
+        change["field"].as_str().unwrap(),
+        change["have"].as_str().unwrap(),
+        change["want"].as_str().unwrap()
+    );
+    let text = aws.tapctl(&["plan", "--suffix", &sfx]).code(2);
+    assert!(text.stdout.contains(&line), "{line} not in {}", text.stdout);
+
+    // The teardown plan.
+    let destroy = aws
+        .tapctl(&["plan", "--destroy", "--suffix", &sfx, "--output", "json"])
+        .code(2)
+        .json();
+    assert_eq!(destroy["mode"], "down");
+    assert_eq!(actions(&destroy), ["delete"; 6]);
+    let dry = aws
+        .tapctl(&["down", "--dry-run", "--suffix", &sfx, "--output", "json"])
+        .code(2)
+        .json();
+    assert_eq!(dry["resources"], destroy["resources"]);
+    assert_eq!(aws.writes_since(mark), Vec::<String>::new(), "plan wrote");
+
+    aws.tapctl(&["up", "--suffix", &sfx]).ok();
+    aws.tapctl(&["plan", "--suffix", &sfx]).ok();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_names_what_up_would_refuse() {
+    let aws = LocalAws::start();
+    let sfx = suffix("conflict");
+    let s = aws.stack(&sfx);
+    let c = aws.clients().await;
+    // A same-named table without tapctl's tags.
+    c.dynamodb
+        .create_table()
+        .table_name(&s.table_name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("requestId")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("requestId")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let mark = aws.mark();
+    let run = aws
+        .tapctl(&["plan", "--suffix", &sfx, "--output", "json"])
+        .code(1);
+    let v = run.json();
+    envelope(&v, "plan", false);
+    assert_eq!(v["resources"][0]["action"], "conflict");
+    assert_eq!(aws.writes_since(mark), Vec::<String>::new(), "plan wrote");
+    assert!(run.stderr.contains("not tapctl's"), "{}", run.stderr);
+    let adopt = aws
+        .tapctl(&["plan", "--adopt", "--suffix", &sfx, "--output", "json"])
+        .code(2)
+        .json();
+    assert_eq!(adopt["resources"][0]["action"], "adopt");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_on_every_command_smoke_outputs_list() {
+    let aws = LocalAws::start();
+    let sfx = suffix("json");
+    let s = aws.stack(&sfx);
+
+    // Before anything exists: outputs and smoke fail, in the same envelope.
+    let out = aws
+        .tapctl(&["outputs", "--suffix", &sfx, "--output", "json"])
+        .code(1)
+        .json();
+    envelope_error(&out, "outputs");
+    let smoke = aws
+        .tapctl(&[
+            "smoke",
+            "--suffix",
+            &sfx,
+            "--timeout",
+            "2",
+            "--output",
+            "json",
+        ])
+        .code(1)
+        .json();
+    envelope(&smoke, "smoke", false);
+    assert!(smoke["error"].as_str().unwrap().contains("NoSuchBucket"));
+
+    let up = aws
+        .tapctl(&["up", "--suffix", &sfx, "--output", "json"])
+        .ok()
+        .json();
+    envelope(&up, "up", true);
+    assert!(up["seconds"].is_number() && up["outputs"].is_object());
+    let status = aws
+        .tapctl(&["status", "--suffix", &sfx, "--output", "json"])
+        .ok()
+        .json();
+    envelope(&status, "status", true);
+    assert_eq!(status["in_sync"], true);
+
+    let out = aws
+        .tapctl(&["outputs", "--suffix", &sfx, "--output", "json"])
+        .ok()
+        .json();
+    envelope(&out, "outputs", true);
+    assert_eq!(out["suffix"], sfx.as_str());
+    assert_eq!(out["outputs"]["BucketName"], s.bucket_name.as_str());
+    assert_eq!(out["outputs"]["DynamoDBTableName"], s.table_name.as_str());
+    assert_eq!(out["outputs"]["LambdaFunctionArn"], s.function_arn.as_str());
+    let text = aws.tapctl(&["outputs", "--suffix", &sfx]).ok();
+    assert!(text.stdout.contains(&s.bucket_name));
+
+    let smoke = aws
+        .tapctl(&["smoke", "--suffix", &sfx, "--output", "json"])
+        .ok()
+        .json();
+    envelope(&smoke, "smoke", true);
+    assert!(smoke["latency_seconds"].as_f64().unwrap() > 0.0, "{smoke}");
+    assert_eq!(smoke["cleaned_up"], true);
+    assert!(
+        smoke["request_id"].as_str().unwrap().starts_with("s3:"),
+        "{smoke}"
+    );
+    // The probe and its item are gone.
+    let c = aws.clients().await;
+    let objects =
+        c.s3.list_objects_v2()
+            .bucket(&s.bucket_name)
+            .send()
+            .await
+            .unwrap();
+    assert!(objects.contents().is_empty(), "{objects:?}");
+    let items = c
+        .dynamodb
+        .scan()
+        .table_name(&s.table_name)
+        .send()
+        .await
+        .unwrap();
+    assert!(items.items().is_empty(), "{items:?}");
+    let text = aws.tapctl(&["smoke", "--suffix", &sfx]).ok();
+    assert!(text.stdout.contains("smoke ok"), "{}", text.stdout);
+
+    // A second, partial stack; list finds both, by their tags.
+    let other = suffix("json-other");
+    aws.tapctl(&["up", "--suffix", &other]).ok();
+    let so = aws.stack(&other);
+    c.lambda
+        .delete_function()
+        .function_name(&so.function_name)
+        .send()
+        .await
+        .unwrap();
+    let list = aws.tapctl(&["list", "--output", "json"]).ok().json();
+    assert_eq!(list["schema"], 1);
+    assert_eq!(list["command"], "list");
+    assert_eq!(list["ok"], true);
+    let stacks = list["stacks"].as_array().unwrap();
+    let find = |x: &str| {
+        stacks
+            .iter()
+            .find(|st| st["suffix"] == x)
+            .unwrap_or_else(|| panic!("{x} not listed: {list}"))
+    };
+    assert_eq!(find(&sfx)["complete"], true);
+    assert_eq!(find(&other)["complete"], false);
+    assert!(
+        !find(&other)["resources"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("function"))
+    );
+    let text = aws.tapctl(&["list"]).ok();
+    assert!(text.stdout.contains(&sfx), "{}", text.stdout);
+
+    let down = aws
+        .tapctl(&["down", "--yes", "--suffix", &sfx, "--output", "json"])
+        .ok()
+        .json();
+    envelope(&down, "down", true);
+    assert!(down.get("outputs").is_none());
+    // A bad suffix: refused before any AWS call, still a JSON document.
+    let bad = aws
+        .tapctl(&["status", "--suffix", "Bad_Suffix", "--output", "json"])
+        .code(1)
+        .json();
+    envelope_error(&bad, "status");
+}
+
+#[track_caller]
+fn envelope_error(v: &Value, command: &str) {
+    assert_eq!(v["schema"], 1, "{v}");
+    assert_eq!(v["command"], command, "{v}");
+    assert_eq!(v["ok"], false, "{v}");
+    assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{v}");
+}
+
+/// Runs tapctl under a pseudo-terminal (util-linux `script`) and returns what the terminal got.
+fn under_pty(aws: &LocalAws, args: &[&str], extra_env: &[(&str, &str)]) -> (i32, String) {
+    let mut line = shell_quote(env!("CARGO_BIN_EXE_tapctl"));
+    for a in args {
+        line.push(' ');
+        line.push_str(&shell_quote(a));
+    }
+    let mut cmd = Command::new("script");
+    cmd.args(["-qec", &line, "/dev/null"])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", aws.dir.join("home"))
+        .env("TERM", "xterm-256color")
+        .env("SHELL", "/bin/sh")
+        .envs(aws.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .envs(extra_env.iter().copied())
+        .stdin(Stdio::null());
+    let out = cmd.output().expect("run script(1)");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+fn has_color(s: &str) -> bool {
+    // SGR colour sequences (indicatif's cursor movement alone is not colour).
+    ["\x1b[32m", "\x1b[36m", "\x1b[31m", "\x1b[2m"]
+        .iter()
+        .any(|c| s.contains(c))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn progress_is_live_on_a_terminal_and_plain_elsewhere() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: script(1) (util-linux) is not installed");
+        return;
+    }
+    let aws = LocalAws::start();
+    let sfx = suffix("tty");
+
+    let (code, screen) = under_pty(&aws, &["up", "--suffix", &sfx], &[]);
+    assert_eq!(code, 0, "{screen}");
+    assert!(has_color(&screen), "no colour on a terminal:\n{screen:?}");
+    // Live lines: a spinner while running, a sign, the action and the step's time at the end.
+    assert!(screen.contains("creating…"), "{screen:?}");
+    assert!(screen.contains("created\x1b[0m ("), "{screen:?}");
+    // The summary with total time and outputs; the per-resource table is not repeated.
+    assert!(screen.contains("up done in "), "{screen:?}");
+    assert!(screen.contains("Outputs:") && screen.contains("LambdaFunctionArn"));
+    assert!(
+        !screen.contains("[  "),
+        "plain lines on a terminal: {screen:?}"
+    );
+
+    // NO_COLOR: still live, no colour.
+    let (code, screen) = under_pty(&aws, &["up", "--suffix", &sfx], &[("NO_COLOR", "1")]);
+    assert_eq!(code, 0, "{screen}");
+    assert!(!has_color(&screen), "colour despite NO_COLOR: {screen:?}");
+    assert!(screen.contains("= table"), "{screen:?}");
+    let (_, screen) = under_pty(
+        &aws,
+        &["plan", "--destroy", "--suffix", &sfx],
+        &[("NO_COLOR", "1")],
+    );
+    assert!(
+        !has_color(&screen) && screen.contains("- table"),
+        "{screen:?}"
+    );
+
+    // --quiet on a terminal: the result only.
+    let (code, screen) = under_pty(&aws, &["down", "--yes", "--quiet", "--suffix", &sfx], &[]);
+    assert_eq!(code, 0, "{screen}");
+    assert!(!screen.contains("deleting…"), "{screen:?}");
+    assert!(screen.contains("down done in"), "{screen:?}");
+
+    // Not a terminal: plain timestamped lines, no escape sequence at all.
+    let run = aws.tapctl(&["up", "--suffix", &sfx]).ok();
+    assert!(!run.stderr.contains('\x1b'), "{:?}", run.stderr);
+    assert!(run.stderr.contains("] creating table"), "{}", run.stderr);
+    assert!(run.stderr.contains("table "), "{}", run.stderr);
+    assert!(run.stdout.contains("  table "), "{}", run.stdout);
+    let run = aws.tapctl(&["down", "--yes", "-q", "--suffix", &sfx]).ok();
+    assert_eq!(run.stderr, "", "--quiet printed progress");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verbose_logs_each_call_and_no_secret() {
+    let aws = LocalAws::start();
+    let sfx = suffix("verbose");
+    let token = "FwoGZXIvYXdzEXAMPLESESSIONTOKENdoNotPrint";
+    let run = aws.tapctl(&["-v", "status", "--suffix", &sfx]).code(2);
+    assert!(
+        run.stderr.contains("operation=GetCallerIdentity")
+            && run.stderr.contains("operation=DescribeTable")
+            && run.stderr.contains("ms="),
+        "{}",
+        run.stderr
+    );
+    let quiet = aws.tapctl(&["status", "--suffix", &sfx]).code(2);
+    assert!(!quiet.stderr.contains("operation="), "{}", quiet.stderr);
+
+    let mut cmd = aws.tapctl_cmd(&["-vv", "up", "--suffix", &sfx]);
+    cmd.env("AWS_SESSION_TOKEN", token);
+    let run = common::Run::from(cmd.output().unwrap());
+    let secret = aws.var("AWS_SECRET_ACCESS_KEY");
+    for line in run.stderr.lines() {
+        assert!(
+            !line.contains(&secret) && !line.contains(token),
+            "a secret on stderr: {line}"
+        );
+    }
+    assert!(
+        run.stderr.contains("operation=CreateTable"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn help_version_and_completions_need_no_aws() {
+    let bin = env!("CARGO_BIN_EXE_tapctl");
+    let out = Command::new(bin).arg("--version").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("tapctl "));
+    for sub in [
+        "up",
+        "down",
+        "status",
+        "plan",
+        "outputs",
+        "smoke",
+        "list",
+        "completions",
+    ] {
+        let out = Command::new(bin).args([sub, "--help"]).output().unwrap();
+        assert!(out.status.success());
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(help.contains("Example"), "{sub} --help: {help}");
+    }
+    for shell in ["bash", "zsh", "fish"] {
+        let out = Command::new(bin)
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            script.contains("tapctl") && script.contains("smoke"),
+            "{shell}"
+        );
+    }
+}
+
+/// The IAM action(s) a logged `service:Operation` needs. Most are named as the API; S3's
+/// differ (https://docs.aws.amazon.com/AmazonS3/latest/API/API_Operations.html).
+fn iam_actions(service: &str, op: &str) -> Vec<String> {
+    let s3 = |a: &str| vec![format!("s3:{a}")];
+    match (service, op) {
+        ("s3", "HeadBucket" | "ListObjects" | "ListObjectsV2") => s3("ListBucket"),
+        ("s3", "ListObjectVersions") => s3("ListBucketVersions"),
+        ("s3", "ListMultipartUploads") => s3("ListBucketMultipartUploads"),
+        ("s3", "ListBuckets") => s3("ListAllMyBuckets"),
+        ("s3", "GetBucketEncryption") => s3("GetEncryptionConfiguration"),
+        ("s3", "PutBucketEncryption" | "DeleteBucketEncryption") => {
+            s3("PutEncryptionConfiguration")
+        }
+        ("s3", "GetPublicAccessBlock") => s3("GetBucketPublicAccessBlock"),
+        ("s3", "PutPublicAccessBlock") => s3("PutBucketPublicAccessBlock"),
+        ("s3", "GetBucketNotificationConfiguration") => s3("GetBucketNotification"),
+        ("s3", "PutBucketNotificationConfiguration") => s3("PutBucketNotification"),
+        ("s3", "DeleteObjects") => vec!["s3:DeleteObject".into(), "s3:DeleteObjectVersion".into()],
+        ("s3", "HeadObject") => s3("GetObject"),
+        ("lambda", "CreateFunction") => {
+            vec!["lambda:CreateFunction".into(), "iam:PassRole".into()]
+        }
+        (svc, op) => vec![format!("{svc}:{op}")],
+    }
+}
+
+fn policy_actions() -> BTreeSet<String> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/deployer-policy.json");
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut out = BTreeSet::new();
+    for st in doc["Statement"].as_array().unwrap() {
+        assert_eq!(st["Effect"], "Allow");
+        match &st["Action"] {
+            Value::String(a) => {
+                out.insert(a.clone());
+            }
+            Value::Array(list) => out.extend(list.iter().map(|a| a.as_str().unwrap().to_string())),
+            other => panic!("Action {other}"),
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deployer_policy_covers_a_full_cycle() {
+    let aws = LocalAws::start_with(&[("LOCAL_AWS_PROFILE", "aws-like")]);
+    let sfx = suffix("policy");
+    let mark = aws.mark();
+    // Only tapctl talks to the local AWS here, so every client call in the log is tapctl's.
+    aws.tapctl(&["plan", "--suffix", &sfx]).code(2);
+    aws.tapctl(&["up", "--suffix", &sfx]).ok();
+    aws.tapctl(&["up", "--suffix", &sfx]).ok();
+    aws.tapctl(&["status", "--suffix", &sfx]).ok();
+    aws.tapctl(&["outputs", "--suffix", &sfx]).ok();
+    aws.tapctl(&["smoke", "--suffix", &sfx]).ok();
+    aws.tapctl(&["list"]).ok();
+    aws.tapctl(&["down", "--yes", "--suffix", &sfx]).ok();
+    aws.tapctl(&["down", "--yes", "--suffix", &sfx]).ok();
+
+    let granted = policy_actions();
+    let mut called = BTreeSet::new();
+    for r in aws.requests().into_iter().skip(mark) {
+        if r["source"] != "client" {
+            continue;
+        }
+        let (svc, op) = (
+            r["service"].as_str().unwrap(),
+            r["operation"].as_str().unwrap(),
+        );
+        called.insert(format!("{svc}:{op}"));
+        for action in iam_actions(svc, op) {
+            assert!(
+                granted.contains(&action),
+                "{svc}:{op} needs {action}, which docs/deployer-policy.json does not grant"
+            );
+        }
+    }
+    // The cycle did exercise the whole story.
+    for must in [
+        "sts:GetCallerIdentity",
+        "dynamodb:CreateTable",
+        "s3:PutObject",
+        "dynamodb:Scan",
+        "lambda:ListFunctions",
+        "s3:ListObjectVersions",
+        "iam:DeleteRole",
+    ] {
+        assert!(called.contains(must), "{must} not called: {called:?}");
+    }
+}
