@@ -27,6 +27,24 @@ def _condition_context(account_id: str) -> dict[str, str]:
     }
 
 
+_policy_cache: dict[Any, Any] = {}
+
+
+def _parsed_policy(policy: Any) -> Any:
+    """The bucket policy as JSON (None if it is not), parsed once per document: a
+    DeleteObjects call asks for a permission per key."""
+    doc = _policy_cache.get(policy)
+    if doc is None:
+        try:
+            doc = json.loads(policy.decode() if isinstance(policy, bytes) else policy)
+        except ValueError:
+            return None
+        if len(_policy_cache) > 256:
+            _policy_cache.clear()
+        _policy_cache[policy] = doc
+    return doc
+
+
 def install(runner: Any, config: Any) -> None:
     from moto.iam.access_control import PermissionResult
     from moto.s3 import notifications
@@ -37,9 +55,8 @@ def install(runner: Any, config: Any) -> None:
     def get_permission(self: Any, action: str, resource: str) -> Any:
         if self.policy is None:
             return PermissionResult.NEUTRAL
-        try:
-            doc = json.loads(self.policy.decode() if isinstance(self.policy, bytes) else self.policy)
-        except ValueError:
+        doc = _parsed_policy(self.policy)
+        if doc is None:
             return PermissionResult.NEUTRAL
         if action == "s3:HeadObject":
             action = "s3:GetObject"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bisect
 from typing import Any
+from xml.sax.saxutils import escape
 
 
 class Listed:
@@ -104,3 +105,67 @@ def install(runner: Any, config: Any) -> None:
                              version_id_marker, lambda v: isinstance(v, FakeKey))
 
     S3Backend.list_object_versions = list_object_versions
+    install_response()
+
+
+_OWNER = ("<Owner><ID>75aa57f09aa0c8caeab4f8c24e99d10f8e7faeebf76c078efc7c6caea54ba06a</ID>"
+          "<DisplayName>webfile</DisplayName></Owner>")
+
+
+def _el(tag: str, value: Any) -> str:
+    return f"<{tag}>{escape(str(value))}</{tag}>"
+
+
+def render(bucket: str, prefix: str | None, delimiter: str | None, key_marker: str | None,
+           version_id_marker: str | None, max_keys: int, page: tuple) -> bytes:
+    """The ListVersionsResult document, written directly: moto's generic serializer
+    spends ~0.5 ms per entry (most of a 1,000-entry page's time)."""
+    versions, prefixes, markers, next_key, next_version = page
+    out = ['<?xml version="1.0" encoding="UTF-8"?>\n'
+           '<ListVersionsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">',
+           _el("Name", bucket), _el("Prefix", prefix or ""), _el("KeyMarker", key_marker or ""),
+           _el("VersionIdMarker", version_id_marker or ""), _el("MaxKeys", max_keys),
+           _el("IsTruncated", "true" if next_key is not None else "false")]
+    if delimiter:
+        out.append(_el("Delimiter", delimiter))
+    if next_key is not None:
+        out.append(_el("NextKeyMarker", next_key))
+        if next_version is not None:
+            out.append(_el("NextVersionIdMarker", next_version))
+    for v in versions:
+        vid = v.version_id if v.version_id is not None else "null"
+        out.append(f"<Version>{_el('Key', v.name)}{_el('VersionId', vid)}"
+                   f"<IsLatest>{'true' if v.is_latest else 'false'}</IsLatest>"
+                   f"{_el('LastModified', v.last_modified_ISO8601)}{_el('ETag', v.etag)}"
+                   f"<Size>{int(v.size)}</Size>{_el('StorageClass', v.storage_class)}"
+                   f"{_OWNER}</Version>")
+    for m in markers:
+        out.append(f"<DeleteMarker>{_el('Key', m.name)}{_el('VersionId', m.version_id)}"
+                   f"<IsLatest>{'true' if m.is_latest else 'false'}</IsLatest>"
+                   f"{_el('LastModified', m.last_modified_ISO8601)}{_OWNER}</DeleteMarker>")
+    for p in prefixes:
+        out.append(f"<CommonPrefixes>{_el('Prefix', p)}</CommonPrefixes>")
+    out.append("</ListVersionsResult>")
+    return "".join(out).encode()
+
+
+def install_response() -> None:
+    from moto import settings
+    from moto.s3.responses import S3Response
+
+    def list_object_versions(self: Any) -> Any:
+        q = self.querystring
+        delimiter = q.get("delimiter", [None])[0]
+        key_marker = q.get("key-marker", [None])[0]
+        max_keys = int(q.get("max-keys", [settings.get_s3_default_max_keys()])[0])
+        prefix = self._get_querystring(self.request, self.uri).get("prefix", [""])[0]
+        version_id_marker = q.get("version-id-marker", [None])[0]
+        bucket = self.backend.get_bucket(self.bucket_name)
+        page = self.backend.list_object_versions(
+            self.bucket_name, delimiter=delimiter, key_marker=key_marker, max_keys=max_keys,
+            prefix=prefix, version_id_marker=version_id_marker)
+        body = render(bucket.name, prefix, delimiter, key_marker, version_id_marker, max_keys,
+                      page)
+        return 200, {"Content-Type": "application/xml"}, body
+
+    S3Response.list_object_versions = list_object_versions

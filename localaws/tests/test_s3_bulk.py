@@ -123,3 +123,16 @@ def test_prefix_delimiter_and_key_marker():
     # prefix filter, and a version marker in the middle of a key
     versions, _, _, nk, _ = list_versions(keys, None, "c/1", 10, "c/", "c/1-2", lambda v: True)
     assert [v.version_id for v in versions] == ["c/1-1"] and nk is None
+
+
+def test_listing_with_prefix_and_delimiter_over_the_wire(instance, client, versioned):
+    s3 = client("s3")
+    fill(instance, bucket=versioned, keys=3, versions=1, prefix="a/")
+    fill(instance, bucket=versioned, keys=2, versions=2, prefix="b&<x>")
+    p = s3.list_object_versions(Bucket=versioned, Delimiter="/")
+    assert [c["Prefix"] for c in p["CommonPrefixes"]] == ["a/"]
+    assert sorted({v["Key"] for v in p["Versions"]}) == ["b&<x>000000", "b&<x>000001"]
+    p = s3.list_object_versions(Bucket=versioned, Prefix="a/", MaxKeys=2)
+    assert [v["Key"] for v in p["Versions"]] == ["a/000000", "a/000001"]
+    assert p["IsTruncated"] and p["NextKeyMarker"] == "a/000001"
+    assert all(v["ETag"].startswith('"') and v["Size"] == 1 for v in p["Versions"])
