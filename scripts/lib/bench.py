@@ -1,0 +1,360 @@
+"""scripts/bench: tapctl's performance scenarios (issue 6), each on a fresh local AWS.
+
+Prints one markdown table (scenario, tapctl median, baseline median, ratio,
+API calls) on stdout; progress and per-run numbers on stderr. Medians, because
+the machine is shared. Run it through scripts/bench (builds tapctl, installs
+hyperfine and awscli). What each baseline is: docs/bench.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from typing import Any, Callable
+
+from localaws import cli as localaws_cli
+from localaws import requestlog
+
+TAPCTL = os.environ.get("TAPCTL") or "target/release/tapctl"
+AWS = os.environ.get("BENCH_AWS") or "aws"
+SCENARIOS = ["cold", "insync", "status", "down", "start"]
+
+
+def log(msg: str) -> None:
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+def median(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+def fmt_s(s: float) -> str:
+    if s < 1.0:
+        return f"{s * 1000:.0f} ms" if s >= 0.01 else f"{s * 1000:.1f} ms"
+    return f"{s:.2f} s"
+
+
+# ------------------------------------------------------------ local AWS ----
+
+class Instance:
+    """A fresh local AWS (scripts/local-aws start), stopped on exit."""
+
+    def __init__(self, profile: str):
+        self.profile = profile
+
+    def __enter__(self) -> "Instance":
+        saved = os.environ.get("LOCAL_AWS_PROFILE")
+        os.environ["LOCAL_AWS_PROFILE"] = self.profile
+        try:
+            self.env, self.dir = localaws_cli.start_instance()
+        finally:
+            if saved is None:
+                os.environ.pop("LOCAL_AWS_PROFILE", None)
+            else:
+                os.environ["LOCAL_AWS_PROFILE"] = saved
+        self.config = self.control("config")
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        localaws_cli.stop_instance(self.dir)
+
+    def control(self, path: str, body: dict | None = None, timeout: float = 600) -> Any:
+        url = f"{self.env['LOCAL_AWS_HTTP_URL']}/_localaws/{path}"
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(url, data=data, method="GET" if body is None else "POST",
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return json.loads(r.read())
+
+    def process_env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LOCAL_AWS_"))}
+        env.update(self.env)
+        env["NO_COLOR"] = "1"
+        # nothing from the user's AWS files
+        env["AWS_CONFIG_FILE"] = os.devnull
+        env["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+        return env
+
+    def records(self) -> list[dict[str, Any]]:
+        return requestlog.read(self.dir)
+
+    def boto(self, service: str) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(service, endpoint_url=self.env["AWS_ENDPOINT_URL"],
+                            verify=self.env["AWS_CA_BUNDLE"],
+                            region_name=self.env["AWS_REGION"],
+                            aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
+                            aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
+                            config=Config(s3={"addressing_style": "path"},
+                                          retries={"mode": "standard"}))
+
+
+def timed(argv: list[str], env: dict[str, str], ok: tuple[int, ...] = (0,)) -> float:
+    t = time.perf_counter()
+    p = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    dt = time.perf_counter() - t
+    if p.returncode not in ok:
+        sys.stderr.write(p.stdout[-3000:] + p.stderr[-3000:])
+        raise SystemExit(f"bench: {' '.join(argv)} exited {p.returncode}")
+    return dt
+
+
+def tapctl(inst: Instance, *args: str, ok: tuple[int, ...] = (0,)) -> tuple[float, list[dict]]:
+    """Runs tapctl; returns (wall seconds, the client requests it made)."""
+    before = len(inst.records())
+    wall = timed([TAPCTL, *args], inst.process_env(), ok)
+    time.sleep(0.05)  # the server logs a request once its answer is written
+    recs = [r for r in inst.records()[before:] if r.get("source") == "client"]
+    return wall, recs
+
+
+# ------------------------------------------------------------ scenarios ----
+
+def process_start(runs: int) -> tuple[float, str]:
+    """Median wall time of `tapctl --help`, seconds, and how it was measured."""
+    if shutil.which("hyperfine"):
+        with tempfile.NamedTemporaryFile(suffix=".json") as f:
+            subprocess.run(["hyperfine", "-N", "--warmup", "10", "--runs", str(max(runs, 50)),
+                            "--export-json", f.name, f"{TAPCTL} --help"],
+                           check=True, capture_output=True)
+            res = json.load(open(f.name))["results"][0]
+        return res["median"], "hyperfine"
+    times = []
+    for _ in range(max(runs, 50)):
+        times.append(timed([TAPCTL, "--help"], dict(os.environ)))
+    return median(times), "python loop"
+
+
+# the requests on the critical path of a cold `up`, in order
+CRITICAL_PATH = ["GetCallerIdentity", "GetRole", "CreateRole", "CreateFunction",
+                 "GetFunctionConfiguration", "AddPermission",
+                 "GetBucketNotificationConfiguration", "PutBucketNotificationConfiguration"]
+
+
+def critical_path_bound(recs: list[dict], config: dict, start: float) -> tuple[float, int]:
+    """process start + role propagation + function Pending + the logged time of each
+    request on the critical path (the identity check and the role's observe, the first
+    of their kind; then the successful create/poll/permission/notification calls)."""
+    total = 0.0
+    for op in CRITICAL_PATH:
+        mine = [r for r in recs if r["operation"] == op]
+        if op in ("GetCallerIdentity", "GetRole"):
+            hit = mine[:1]
+        else:
+            hit = [r for r in mine if r["status"] < 300][-1:]
+        if not hit:
+            raise SystemExit(f"bench: no successful {op} in the cold up's request log")
+        total += hit[0]["ms"] / 1000.0
+    return start + config["role_delay"] + config["function_delay"] + total, len(CRITICAL_PATH)
+
+
+def scenario_cold(runs: int, start: float) -> dict:
+    with Instance("aws-like") as inst:
+        walls, bounds, calls = [], [], []
+        for i in range(runs):
+            suffix = f"cold{i}"
+            wall, recs = tapctl(inst, "up", "--suffix", suffix)
+            bound, n = critical_path_bound(recs, inst.config, start)
+            walls.append(wall)
+            bounds.append(bound)
+            calls.append(len(recs))
+            log(f"cold up #{i + 1}: {wall:.2f} s, bound {bound:.2f} s "
+                f"(ratio {wall / bound:.3f}), {len(recs)} calls")
+    cfg = inst.config
+    return {
+        "scenario": (f"cold `up`, aws-like (role {cfg['role_delay']:g} s, table "
+                     f"{cfg['table_delay']:g} s, function {cfg['function_delay']:g} s, "
+                     f"{cfg['latency_ms']:g}±{cfg['jitter_ms']:g} ms); baseline = critical-path "
+                     f"bound ({n} requests on the path); target ≤ 1.15"),
+        "tapctl": walls, "baseline": bounds, "calls": f"{median(calls):.0f}",
+    }
+
+
+def scenario_in_sync(runs: int, start: float, command: str) -> dict:
+    with Instance("instant") as inst:
+        tapctl(inst, "up", "--suffix", "sync")
+        inst.control("config", {"profile": "aws-like"})  # latency now; nothing is created
+        walls, bases, calls, writes = [], [], [], []
+        for i in range(runs):
+            args = [command, "--suffix", "sync"]
+            wall, recs = tapctl(inst, *args)
+            lat = median([r["ms"] for r in recs]) / 1000.0
+            base = start + 3 * lat
+            w = requestlog.writes(recs, source=None)
+            walls.append(wall)
+            bases.append(base)
+            calls.append(len(recs))
+            writes.append(len(w))
+            log(f"in-sync {command} #{i + 1}: {wall * 1000:.0f} ms, baseline "
+                f"{base * 1000:.0f} ms (3 x {lat * 1000:.1f} ms + start), {len(recs)} calls, "
+                f"{len(w)} writes {[r['operation'] for r in w]}")
+    what = "in-sync `up`" if command == "up" else "`status` (in sync)"
+    return {
+        "scenario": (f"{what}, 40±10 ms latency; baseline = process start + 3 request "
+                     "latencies (median logged request time)"),
+        "tapctl": walls, "baseline": bases,
+        "calls": f"{median(calls):.0f} ({max(writes)} writes)",
+    }
+
+
+def count_versions(s3: Any, bucket: str) -> tuple[int, int]:
+    versions = markers = 0
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        versions += len(page.get("Versions", []))
+        markers += len(page.get("DeleteMarkers", []))
+    return versions, markers
+
+
+def count_current(s3: Any, bucket: str) -> int:
+    return sum(page.get("KeyCount", 0)
+               for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket))
+
+
+def scenario_down(runs: int, objects: int) -> dict:
+    t_walls, a_walls, t_calls, a_calls = [], [], [], []
+    removed: dict[str, str] = {}
+    with Instance("instant") as inst:
+        s3 = inst.boto("s3")
+        account = inst.boto("sts").get_caller_identity()["Account"]
+        aws_env = inst.process_env()
+        for i in range(runs):
+            suffix = f"down{i}"
+            tapctl(inst, "up", "--suffix", suffix)
+            ours = f"lambda-trigger-bucket-{suffix}-{account}"
+            theirs = f"bench-rm-{i}-{account}"
+            s3.create_bucket(Bucket=theirs, CreateBucketConfiguration={
+                "LocationConstraint": inst.env["AWS_REGION"]})
+            # the same settings as tapctl's bucket: TLS-only policy, SSE-S3, versioning
+            policy = s3.get_bucket_policy(Bucket=ours)["Policy"].replace(ours, theirs)
+            s3.put_bucket_policy(Bucket=theirs, Policy=policy)
+            s3.put_bucket_encryption(Bucket=theirs, ServerSideEncryptionConfiguration={
+                "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+            t = time.perf_counter()
+            for b in (ours, theirs):
+                s3.put_bucket_versioning(Bucket=b, VersioningConfiguration={"Status": "Enabled"})
+                inst.control("s3/fill", {"bucket": b, "keys": objects, "versions": 2})
+            before = {b: count_versions(s3, b) for b in (ours, theirs)}
+            current_before = count_current(s3, theirs)
+            log(f"down #{i + 1}: filled {ours} and {theirs} with {objects} keys x 2 versions "
+                f"in {time.perf_counter() - t:.1f} s: {before}")
+
+            def run_tapctl() -> None:
+                wall, recs = tapctl(inst, "down", "--suffix", suffix, "--yes")
+                t_walls.append(wall)
+                t_calls.append(len(recs))
+
+            def run_aws() -> None:
+                n = len(inst.records())
+                wall = timed([AWS, "s3", "rm", f"s3://{theirs}", "--recursive",
+                              "--only-show-errors"], aws_env)
+                time.sleep(0.05)
+                a_walls.append(wall)
+                a_calls.append(len([r for r in inst.records()[n:]
+                                    if r.get("source") == "client"]))
+
+            order: list[Callable[[], None]] = [run_tapctl, run_aws]
+            for step in order if i % 2 == 0 else order[::-1]:
+                step()
+            try:
+                s3.head_bucket(Bucket=ours)
+                raise SystemExit(f"bench: {ours} still exists after tapctl down")
+            except s3.exceptions.ClientError:
+                pass
+            v, m = count_versions(s3, theirs)
+            current = count_current(s3, theirs)
+            removed = {
+                "tapctl": (f"{before[ours][0]:,} versions + {before[ours][1]:,} delete markers "
+                           "and the bucket (the whole stack)"),
+                "aws": (f"{current_before - current:,} of {current_before:,} current objects "
+                        f"hidden behind {m - before[theirs][1]:,} new delete markers; "
+                        f"{v:,} of {before[theirs][0]:,} versions left"),
+            }
+            log(f"down #{i + 1}: tapctl {t_walls[-1]:.2f} s ({t_calls[-1]} calls), "
+                f"aws s3 rm {a_walls[-1]:.2f} s ({a_calls[-1]} calls); "
+                f"tapctl removed {removed['tapctl']}; aws s3 rm: {removed['aws']}")
+    return {
+        "scenario": (f"`down --yes`, bucket of {objects:,} objects x 2 versions; baseline = "
+                     f"`aws s3 rm --recursive` (awscli {awscli_version()}) on a same-filled "
+                     "bucket in the same run; target ≥ 8x"),
+        "tapctl": t_walls, "baseline": a_walls, "invert": True,
+        "calls": f"{median(t_calls):.0f} vs {median(a_calls):.0f}",
+        "removed": removed,
+    }
+
+
+def awscli_version() -> str:
+    p = subprocess.run([AWS, "--version"], capture_output=True, text=True)
+    return (p.stdout or p.stderr).split()[0].split("/")[-1] if p.returncode == 0 else "?"
+
+
+# ---------------------------------------------------------------- main -----
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="scripts/bench")
+    p.add_argument("--runs", type=int, default=5, help="runs per scenario (at least 5)")
+    p.add_argument("--only", default=",".join(SCENARIOS),
+                   help="comma list of " + ",".join(SCENARIOS))
+    p.add_argument("--objects", type=int, default=20000, help="keys in the down scenario")
+    p.add_argument("--json", help="also write every run's numbers to this file")
+    a = p.parse_args(argv)
+    only = [s.strip() for s in a.only.split(",") if s.strip()]
+    unknown = set(only) - set(SCENARIOS)
+    if unknown:
+        p.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
+    runs = max(a.runs, 1)
+    if not os.access(TAPCTL, os.X_OK):
+        p.error(f"no tapctl binary at {TAPCTL}")
+
+    rows: list[dict] = []
+    start, how = process_start(runs)
+    log(f"process start (`tapctl --help`, {how}): {start * 1000:.1f} ms")
+    if "cold" in only:
+        rows.append(scenario_cold(runs, start))
+    # the quick scenarios get more runs: their medians are noisier
+    if "insync" in only:
+        rows.append(scenario_in_sync(runs * 4, start, "up"))
+    if "status" in only:
+        rows.append(scenario_in_sync(runs * 4, start, "status"))
+    if "down" in only:
+        rows.append(scenario_down(runs, a.objects))
+    if "start" in only:
+        size = os.path.getsize(TAPCTL)
+        rows.append({"scenario": f"`tapctl --help` start ({how}); target < 20 ms",
+                     "tapctl": [start], "baseline": [0.020], "calls": "0"})
+        rows.append({"scenario": "release binary size; target < 30 MB", "size": size})
+
+    out = ["| scenario | tapctl median | baseline median | ratio | API calls |",
+           "|---|---|---|---|---|"]
+    for r in rows:
+        if "size" in r:
+            mb = r["size"] / 1e6
+            out.append(f"| {r['scenario']} | {mb:.1f} MB | 30 MB | {mb / 30:.2f} | – |")
+            continue
+        t, b = median(r["tapctl"]), median(r["baseline"])
+        ratio = f"{b / t:.1f}x faster" if r.get("invert") else f"{t / b:.2f}"
+        out.append(f"| {r['scenario']} | {fmt_s(t)} | {fmt_s(b)} | {ratio} | {r['calls']} |")
+    print("\n".join(out))
+    for r in rows:
+        if "removed" in r:
+            print(f"\nRemoved per run: tapctl: {r['removed']['tapctl']}; "
+                  f"aws s3 rm: {r['removed']['aws']}.")
+    print(f"\n{runs} runs per scenario ({runs * 4} for in-sync up and status), medians; "
+          f"process start {start * 1000:.1f} ms.")
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"process_start": start, "rows": rows}, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
