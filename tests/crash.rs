@@ -75,11 +75,40 @@ async fn assert_neighbours_untouched(aws: &LocalAws, c: &Clients, n: &str) {
     assert!(tags.tags().is_none_or(|t| t.is_empty()), "{tags:?}");
 }
 
-/// How many client writes a whole run makes (measured, so the kill points follow the code).
-fn writes_of(aws: &LocalAws, args: &[&str]) -> usize {
+/// Where to kill a run: after the Nth client call (any kind: the observe phase has no writes)
+/// or after the Nth client write.
+#[derive(Debug, Clone, Copy)]
+enum Point {
+    Call(usize),
+    Write(usize),
+}
+
+/// The kill points of a run that makes `calls` calls and `writes` writes: two in the reads
+/// before the first write, then after each write but the last.
+fn points(calls: usize, writes: usize) -> Vec<Point> {
+    let mut p = vec![Point::Call(1), Point::Call(calls / 4)];
+    p.extend((1..writes).map(Point::Write));
+    p
+}
+
+/// Runs `args`, killing it with SIGKILL at `point`; returns (calls, writes) logged by then.
+fn kill_at(aws: &LocalAws, args: &[&str], point: Point) -> (usize, usize) {
     let mark = aws.mark();
-    aws.tapctl(args).ok();
-    aws.writes_since(mark).len()
+    let killed = match point {
+        Point::Call(n) => chaos::kill_after_calls(aws, args, mark, n),
+        Point::Write(n) => chaos::kill_after_writes(aws, args, mark, n),
+    };
+    match killed {
+        Killed::At(_) => (aws.calls_since(mark), aws.writes_since(mark).len()),
+        Killed::Finished(code) => panic!("{args:?} ended (exit {code}) before {point:?}"),
+    }
+}
+
+/// Distinct (calls, writes) positions the kills landed at.
+fn distinct(mut at: Vec<(usize, usize)>) -> Vec<(usize, usize)> {
+    at.sort();
+    at.dedup();
+    at
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -87,28 +116,26 @@ async fn kill_9_during_up_then_rerun_converges() {
     let aws = LocalAws::start_with(KNOBS);
     let c = aws.clients().await;
     let n = neighbours(&aws, &c).await;
-    let total = writes_of(&aws, &["up", "--suffix", &suffix("full")]);
-    assert!(total >= 12, "a whole up makes {total} writes");
-    let mut killed_at = Vec::new();
-    for point in 1..total {
+    let mark = aws.mark();
+    aws.tapctl(&["up", "--suffix", &suffix("full")]).ok();
+    let (calls, writes) = (aws.calls_since(mark), aws.writes_since(mark).len());
+    assert!(writes >= 12, "a whole up makes {writes} writes");
+    let mut landed = Vec::new();
+    for point in points(calls, writes) {
         let s = suffix("up");
-        let mark = aws.mark();
-        match chaos::kill_after_writes(&aws, &["up", "--suffix", &s], mark, point) {
-            Killed::At(w) => killed_at.push(w),
-            Killed::Finished(code) => panic!("up ended (exit {code}) before write {point}"),
-        }
+        landed.push(kill_at(&aws, &["up", "--suffix", &s], point));
         // Rerun: no --adopt; it must finish the job and end in sync.
         let run = aws.tapctl(&["up", "--suffix", &s]);
         assert_eq!(
             run.code, 0,
-            "rerun after kill at write {point}:\n{}{}",
+            "rerun after kill at {point:?}:\n{}{}",
             run.stdout, run.stderr
         );
         chaos::assert_converged(&aws, &s);
     }
-    killed_at.dedup();
-    eprintln!("up: {total} writes; killed after writes {killed_at:?}");
-    assert!(killed_at.len() >= 10, "kill points {killed_at:?}");
+    let landed = distinct(landed);
+    eprintln!("up: {calls} calls, {writes} writes; killed after (calls, writes) {landed:?}");
+    assert!(landed.len() >= 10, "kill points {landed:?}");
     assert_neighbours_untouched(&aws, &c, &n).await;
 }
 
@@ -117,9 +144,13 @@ async fn kill_9_during_down_then_rerun_removes_everything() {
     let aws = LocalAws::start_with(KNOBS);
     let c = aws.clients().await;
     let n = neighbours(&aws, &c).await;
-    let mut killed_at = Vec::new();
-    let (mut total, mut writes) = (0, 0);
-    for point in 0..14 {
+    let (mut calls, mut writes) = (0, 0);
+    let mut landed = Vec::new();
+    let mut todo: Vec<Option<Point>> = vec![None];
+    let mut i = 0;
+    while i < todo.len() {
+        let point = todo[i];
+        i += 1;
         let s = suffix("down");
         let st = aws.stack(&s);
         aws.tapctl(&["up", "--suffix", &s]).ok();
@@ -156,34 +187,31 @@ async fn kill_9_during_down_then_rerun_removes_everything() {
             },
         )
         .await;
-        let mark = aws.mark();
-        if point == 0 {
-            aws.tapctl(&["down", "--suffix", &s, "--yes"]).ok();
-            writes = aws.writes_since(mark).len();
-            total = aws.calls_since(mark);
+        let down = ["down", "--suffix", s.as_str(), "--yes"];
+        let Some(point) = point else {
+            // The first round measures a whole down and plans the kill points from it.
+            let mark = aws.mark();
+            aws.tapctl(&down).ok();
+            (calls, writes) = (aws.calls_since(mark), aws.writes_since(mark).len());
             assert!(writes >= 10, "a whole down makes {writes} writes");
             chaos::assert_gone(&c, &st).await;
+            todo.extend(points(calls, writes).into_iter().map(Some));
             continue;
-        }
-        // Aimed at calls (reads and writes) spread evenly from the first to the last.
-        let at = 1 + (point - 1) * (total - 2) / 12;
-        match chaos::kill_after_calls(&aws, &["down", "--suffix", &s, "--yes"], mark, at) {
-            Killed::At(n) => killed_at.push((n, aws.writes_since(mark).len())),
-            Killed::Finished(code) => panic!("down ended (exit {code}) before call {at}"),
-        }
-        let run = aws.tapctl(&["down", "--suffix", &s, "--yes"]);
+        };
+        landed.push(kill_at(&aws, &down, point));
+        let run = aws.tapctl(&down);
         assert_eq!(
             run.code, 0,
-            "rerun after kill at write {at}:\n{}{}",
+            "rerun after kill at {point:?}:\n{}{}",
             run.stdout, run.stderr
         );
         assert!(!run.stderr.contains("warning"), "{}", run.stderr);
         chaos::assert_gone(&c, &st).await;
-        aws.tapctl(&["down", "--suffix", &s, "--yes"]).ok();
+        aws.tapctl(&down).ok();
     }
-    killed_at.dedup();
-    eprintln!("down: {total} calls, {writes} writes; killed after (calls, writes) {killed_at:?}");
-    assert!(killed_at.len() >= 10, "kill points {killed_at:?}");
+    let landed = distinct(landed);
+    eprintln!("down: {calls} calls, {writes} writes; killed after (calls, writes) {landed:?}");
+    assert!(landed.len() >= 10, "kill points {landed:?}");
     assert_neighbours_untouched(&aws, &c, &n).await;
 }
 
