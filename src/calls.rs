@@ -18,6 +18,15 @@ pub const TARGET: &str = "tapctl::calls";
 #[derive(Debug, Default, Clone, Copy)]
 pub struct CallLog;
 
+/// The service as IAM and the request log name it (`CloudWatch Logs` → `logs`), so a `-v` line
+/// reads like the action docs/deployer-policy.json grants.
+pub fn iam_prefix(sdk_service: &str) -> String {
+    match sdk_service {
+        "CloudWatch Logs" => "logs".to_string(),
+        other => other.to_ascii_lowercase().replace(' ', "-"),
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Started(Instant);
 
@@ -51,7 +60,7 @@ impl Intercept for CallLog {
             .unwrap_or_default();
         let (service, operation) = cfg
             .load::<Metadata>()
-            .map(|m| (m.service().to_string(), m.name().to_string()))
+            .map(|m| (iam_prefix(m.service()), m.name().to_string()))
             .unwrap_or_else(|| ("?".into(), "?".into()));
         let status = context.response().map(|r| r.status().as_u16());
         let outcome = match context.output_or_error() {
@@ -69,5 +78,22 @@ impl Intercept for CallLog {
             "aws call"
         );
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn services_read_like_iam_prefixes() {
+        for (sdk, iam) in [
+            ("CloudWatch Logs", "logs"),
+            ("DynamoDB", "dynamodb"),
+            ("S3", "s3"),
+            ("STS", "sts"),
+            ("IAM", "iam"),
+            ("Lambda", "lambda"),
+        ] {
+            assert_eq!(super::iam_prefix(sdk), iam);
+        }
     }
 }
