@@ -61,7 +61,19 @@ class Instance:
             else:
                 os.environ["LOCAL_AWS_PROFILE"] = saved
         self.config = self.control("config")
+        self.settle()
         return self
+
+    def settle(self, limit: float = 30.0) -> None:
+        """Waits until the server is idle (it warms moto's IAM backends in a background
+        thread after start, which slows every request meanwhile): 5 health checks in a row
+        answered within 5 ms."""
+        deadline, fast = time.monotonic() + limit, 0
+        while fast < 5 and time.monotonic() < deadline:
+            t = time.perf_counter()
+            self.control("health")
+            fast = fast + 1 if time.perf_counter() - t < 0.005 else 0
+            time.sleep(0.05)
 
     def __exit__(self, *exc: Any) -> None:
         localaws_cli.stop_instance(self.dir)

@@ -86,26 +86,26 @@ where
 pub async fn observe(ctx: &Ctx) -> Result<State> {
     let s3 = &ctx.aws.s3;
     let b = &ctx.stack.bucket_name;
-    match s3.head_bucket().bucket(b).send().await {
-        Ok(_) => {}
-        Err(e) => {
-            return match e.raw_response().map(|r| r.status().as_u16()) {
-                Some(404) => Ok(State::Missing),
-                Some(403) => Ok(State::Present {
-                    owner: Owner::OtherAccount,
-                    drift: vec![],
-                }),
-                _ => Err(e).context("HeadBucket"),
-            };
-        }
-    }
-    let (tags, pab, enc, policy, own) = tokio::join!(
+    // Every read at once: one round trip, not two. When HeadBucket says the bucket is
+    // missing or someone else's, the other answers (errors too) are not looked at.
+    let (head, tags, pab, enc, policy, own) = tokio::join!(
+        s3.head_bucket().bucket(b).send(),
         s3.get_bucket_tagging().bucket(b).send(),
         s3.get_public_access_block().bucket(b).send(),
         s3.get_bucket_encryption().bucket(b).send(),
         s3.get_bucket_policy().bucket(b).send(),
         s3.get_bucket_ownership_controls().bucket(b).send(),
     );
+    if let Err(e) = head {
+        return match e.raw_response().map(|r| r.status().as_u16()) {
+            Some(404) => Ok(State::Missing),
+            Some(403) => Ok(State::Present {
+                owner: Owner::OtherAccount,
+                drift: vec![],
+            }),
+            _ => Err(e).context("HeadBucket"),
+        };
+    }
     let tags = absent(tags, "NoSuchTagSet", "GetBucketTagging")?
         .map(|t| t.tag_set.into_iter().map(|t| (t.key, t.value)).collect())
         .unwrap_or_default();

@@ -34,12 +34,16 @@ pub fn diff(stack: &Stack, o: &Observed) -> Vec<Drift> {
 pub async fn observe(ctx: &Ctx) -> Result<State> {
     let s = &ctx.stack;
     let logs = &ctx.aws.logs;
-    let page = logs
-        .describe_log_groups()
-        .log_group_name_prefix(&s.log_group_name)
-        .send()
-        .await
-        .context("DescribeLogGroups")?;
+    // Both reads at once: one round trip, not two.
+    let (page, tags) = tokio::join!(
+        logs.describe_log_groups()
+            .log_group_name_prefix(&s.log_group_name)
+            .send(),
+        logs.list_tags_for_resource()
+            .resource_arn(&s.log_group_arn)
+            .send(),
+    );
+    let page = page.context("DescribeLogGroups")?;
     let Some(group) = page
         .log_groups()
         .iter()
@@ -47,14 +51,9 @@ pub async fn observe(ctx: &Ctx) -> Result<State> {
     else {
         return Ok(State::Missing);
     };
-    let tags = match logs
-        .list_tags_for_resource()
-        .resource_arn(&s.log_group_arn)
-        .send()
-        .await
-    {
+    let tags = match tags {
         Ok(out) => out.tags.unwrap_or_default().into_iter().collect(),
-        // Deleted between the two calls.
+        // Deleted while it was being read.
         Err(e)
             if e.as_service_error()
                 .is_some_and(|e| e.is_resource_not_found_exception()) =>

@@ -84,28 +84,28 @@ fn no_such_entity<E: aws_sdk_iam::error::ProvideErrorMetadata>(e: &E) -> bool {
 pub async fn observe(ctx: &Ctx) -> Result<State> {
     let s = &ctx.stack;
     let iam = &ctx.aws.iam;
-    let role = match iam.get_role().role_name(&s.role_name).send().await {
+    // Every read at once (one round trip, not three): on a missing role they all fail
+    // with NoSuchEntity and only GetRole's answer counts.
+    let (role, attached, names, tags, inline) = tokio::join!(
+        iam.get_role().role_name(&s.role_name).send(),
+        attached_policies(ctx),
+        inline_policy_names(ctx),
+        iam.list_role_tags().role_name(&s.role_name).send(),
+        iam.get_role_policy()
+            .role_name(&s.role_name)
+            .policy_name(INLINE_POLICY_NAME)
+            .send(),
+    );
+    let role = match role {
         Ok(out) => out.role.context("GetRole returned no role")?,
         Err(e) if no_such_entity(&e) => return Ok(State::Missing),
         Err(e) => return Err(e).context("GetRole"),
     };
-    let (attached, names, tags) = tokio::join!(
-        attached_policies(ctx),
-        inline_policy_names(ctx),
-        iam.list_role_tags().role_name(&s.role_name).send(),
-    );
     let inline_names = names?;
-    let inline = if inline_names.iter().any(|n| n == INLINE_POLICY_NAME) {
-        let out = iam
-            .get_role_policy()
-            .role_name(&s.role_name)
-            .policy_name(INLINE_POLICY_NAME)
-            .send()
-            .await
-            .context("GetRolePolicy")?;
-        Some(decode_policy(&out.policy_document)?)
-    } else {
-        None
+    let inline = match inline {
+        Ok(out) => Some(decode_policy(&out.policy_document)?),
+        Err(e) if no_such_entity(&e) => None,
+        Err(e) => return Err(e).context("GetRolePolicy"),
     };
     let observed = Observed {
         trust: role

@@ -55,7 +55,16 @@ pub fn diff(stack: &Stack, o: &Observed) -> Vec<Drift> {
 pub async fn observe(ctx: &Ctx) -> Result<State> {
     let db = &ctx.aws.dynamodb;
     let s = &ctx.stack;
-    let table = match db.describe_table().table_name(&s.table_name).send().await {
+    // All three reads at once (the ARN is known from the spec): one round trip, not two.
+    // On a missing table the other two fail too; only DescribeTable's answer counts.
+    let (table, backups, tags) = tokio::join!(
+        db.describe_table().table_name(&s.table_name).send(),
+        db.describe_continuous_backups()
+            .table_name(&s.table_name)
+            .send(),
+        db.list_tags_of_resource().resource_arn(&s.table_arn).send(),
+    );
+    let table = match table {
         Ok(out) => out.table.context("DescribeTable returned no table")?,
         Err(e)
             if e.as_service_error()
@@ -68,16 +77,6 @@ pub async fn observe(ctx: &Ctx) -> Result<State> {
     if table.table_status == Some(TableStatus::Deleting) {
         return Ok(State::Missing);
     }
-    let arn = table
-        .table_arn
-        .clone()
-        .unwrap_or_else(|| s.table_arn.clone());
-    let (backups, tags) = tokio::join!(
-        db.describe_continuous_backups()
-            .table_name(&s.table_name)
-            .send(),
-        db.list_tags_of_resource().resource_arn(&arn).send(),
-    );
     let pitr = backups
         .context("DescribeContinuousBackups")?
         .continuous_backups_description
