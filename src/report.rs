@@ -455,16 +455,7 @@ pub fn error_json(command: &str, error: &str) -> Value {
 mod tests {
     use super::*;
     use crate::resource::Drift;
-    use crate::spec::Target;
-
-    fn stack() -> Stack {
-        Stack::new(Target {
-            suffix: "dev".into(),
-            account: "123456789012".into(),
-            region: "us-west-2".into(),
-            partition: "aws".into(),
-        })
-    }
+    use crate::spec::test_stack as stack;
 
     #[derive(Debug)]
     struct Inner;

@@ -277,6 +277,18 @@ fn normalize(v: &Value) -> Value {
     }
 }
 
+/// The stack the unit tests of every module use: suffix `dev` in account 123456789012,
+/// us-west-2.
+#[cfg(test)]
+pub(crate) fn test_stack() -> Stack {
+    Stack::new(Target {
+        suffix: "dev".into(),
+        account: "123456789012".into(),
+        region: "us-west-2".into(),
+        partition: "aws".into(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -493,16 +493,7 @@ async fn join_one(set: &mut JoinSet<Result<()>>) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::Target;
-
-    fn stack() -> Stack {
-        Stack::new(Target {
-            suffix: "dev".into(),
-            account: "123456789012".into(),
-            region: "us-west-2".into(),
-            partition: "aws".into(),
-        })
-    }
+    use crate::spec::test_stack as stack;
 
     fn good(s: &Stack) -> Observed {
         Observed {

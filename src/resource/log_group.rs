@@ -179,16 +179,7 @@ pub async fn delete(ctx: &Ctx) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::Target;
-
-    fn stack() -> Stack {
-        Stack::new(Target {
-            suffix: "dev".into(),
-            account: "123456789012".into(),
-            region: "us-west-2".into(),
-            partition: "aws".into(),
-        })
-    }
+    use crate::spec::test_stack as stack;
 
     #[test]
     fn retention_and_tags() {
