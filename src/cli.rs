@@ -51,7 +51,7 @@ pub struct Global {
     /// Send every AWS call to this endpoint, e.g. a local AWS.
     #[arg(long, global = true, env = "AWS_ENDPOINT_URL")]
     pub endpoint_url: Option<String>,
-    /// Extra trusted CA certificates (PEM) for TLS to AWS or a proxy.
+    /// CA certificates (PEM) to trust instead of the system roots, as the AWS CLI does.
     #[arg(long, global = true, env = "AWS_CA_BUNDLE")]
     pub ca_bundle: Option<PathBuf>,
     /// Output format on stdout.
