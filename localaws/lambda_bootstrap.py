@@ -1,5 +1,8 @@
-"""Runs inside the Lambda function's subprocess (like Lambda's python runtime).
+"""Runs inside the Lambda function's process (like Lambda's python runtime).
 
+Either as a script (`python -I -u lambda_bootstrap.py ARGS`, the plain subprocess
+path) or called as main(ARGS) in a child freshly forked by the fork server
+(lambda_forkserver.py), which has set up env, stdin and stdout the same way.
 argv: code_dir handler result_path request_id deadline_epoch_ms
 stdin: the event (JSON). The handler's return value (or error) is written as
 JSON to result_path: {"ok": true, "result": ...} or {"ok": false, "error": {...}}.
@@ -57,8 +60,8 @@ def _error(exc, error_type=None, message=None, trace=True):
     }
 
 
-def main():
-    code_dir, handler_spec, result_path, request_id, deadline_ms = sys.argv[1:6]
+def main(argv=None):
+    code_dir, handler_spec, result_path, request_id, deadline_ms = (argv or sys.argv[1:])[:5]
     deadline_ms = float(deadline_ms)
     # Like /var/task: the function's code first on the path, our own dir off it.
     here = os.path.dirname(os.path.abspath(__file__))

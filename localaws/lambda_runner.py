@@ -1,4 +1,4 @@
-"""Runs python Lambda functions without Docker: one subprocess per invocation.
+"""Runs python Lambda functions without Docker: one process per invocation.
 
 Each invocation: the deployed zip (extracted once per code hash under
 $LOCAL_AWS_DIR/lambda/code/), the configured handler, the function's env vars
@@ -6,6 +6,13 @@ plus Lambda's reserved ones, credentials/endpoint/CA pointing back to this
 instance (with the Lambda access key id, so its calls are logged as source
 "lambda"), killed at the function's timeout. Output (START/END/REPORT lines as
 Lambda writes them) goes to CloudWatch Logs /aws/lambda/NAME, created if missing.
+
+The process is a child forked by a per-instance fork server (lambda_forkserver.py,
+started on the first invocation, boto3 already imported, no user code ever
+imported), which saves the interpreter start and `import boto3` of a fresh
+`python lambda_bootstrap.py` (the plain subprocess path, still used when the fork
+server cannot be started or LOCAL_AWS_LAMBDA_FORKSERVER=0). A fork server that
+died is restarted on the next invocation.
 
 Asynchronous invocations (InvocationType Event, S3 notifications) run on a
 worker pool; a failed one is retried twice (config async_retry_delay apart),
@@ -20,7 +27,9 @@ import hashlib
 import io
 import json
 import os
+import selectors
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -36,7 +45,197 @@ from . import (LAMBDA_ACCESS_KEY_ID, LAMBDA_SECRET_ACCESS_KEY,
 from .config import Config
 
 BOOTSTRAP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lambda_bootstrap.py")
+FORKSERVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lambda_forkserver.py")
 ASYNC_ATTEMPTS = 3  # the first try and two retries
+FORKSERVER_START_TIMEOUT = 20.0  # s: imports on a loaded machine
+FORKSERVER_RETRY_AFTER = 30.0  # s on the plain path after a failed start
+KILL_GRACE = 5.0  # s to collect output after a kill
+
+
+class NotDelivered(Exception):
+    """The fork server did not get (or could not fork for) the request: nothing ran."""
+
+
+class _Job:
+    __slots__ = ("rid", "pid", "status", "lost", "error", "started", "done")
+
+    def __init__(self, rid: int):
+        self.rid = rid
+        self.pid: int | None = None
+        self.status: int | None = None  # wait status
+        self.lost = False  # the fork server died before reporting the exit
+        self.error: str | None = None
+        self.started = threading.Event()
+        self.done = threading.Event()
+
+
+class ForkServer:
+    """Client side of one lambda_forkserver.py process (see its docstring)."""
+
+    def __init__(self, env: dict[str, str]):
+        self._sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self._send_lock = threading.Lock()
+        self._jobs: dict[int, _Job] = {}
+        self._jobs_lock = threading.Lock()
+        self._next = 0
+        self.dead = False
+        self.ready = threading.Event()
+        try:
+            # Same process group as the server: `stop` kills it with everything else.
+            self.proc = subprocess.Popen(
+                [sys.executable, "-I", "-u", FORKSERVER, str(theirs.fileno())],
+                pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, env=env,
+                cwd=os.path.dirname(FORKSERVER))
+        except BaseException:
+            self._sock.close()
+            raise
+        finally:
+            theirs.close()
+        self.pid = self.proc.pid
+        threading.Thread(target=self._reader, daemon=True, name="lambda-forkserver").start()
+
+    def _reader(self) -> None:
+        try:
+            while True:
+                msg = self._sock.recv(65536)
+                if not msg:
+                    break
+                m = json.loads(msg)
+                if "ready" in m:
+                    self.ready.set()
+                    continue
+                with self._jobs_lock:
+                    job = self._jobs.get(m["id"])
+                if job is None:
+                    continue
+                if "pid" in m:
+                    job.pid = m["pid"]
+                    job.started.set()
+                else:
+                    if "error" in m:
+                        job.error = m["error"]
+                        job.started.set()
+                    else:
+                        job.status = m["status"]
+                    with self._jobs_lock:
+                        self._jobs.pop(job.rid, None)
+                    job.done.set()
+        except (OSError, ValueError, KeyError) as e:
+            print(f"localaws: Lambda fork server connection: {e!r}", file=sys.stderr, flush=True)
+        self._died()
+
+    def _died(self) -> None:
+        with self._jobs_lock:
+            self.dead = True  # under the lock: spawn() registers no job after this
+            jobs = list(self._jobs.values())
+            self._jobs.clear()
+        self.ready.set()
+        for job in jobs:
+            job.lost = True
+            job.started.set()
+            job.done.set()
+        self.close()  # reaps it (and ends it when only the reader failed)
+
+    def _send(self, msg: dict, fds: list[int] | None = None) -> None:
+        data = json.dumps(msg).encode()
+        with self._send_lock:
+            if fds:
+                socket.send_fds(self._sock, [data], fds)
+            else:
+                self._sock.send(data)
+
+    def spawn(self, argv: list[str], env: dict[str, str], fds: list[int]) -> _Job:
+        """Fork a child running lambda_bootstrap with argv/env; fds = its stdin (read end)
+        and stdout (write end). Returns once it runs; NotDelivered when nothing ran."""
+        with self._jobs_lock:
+            if self.dead:
+                raise NotDelivered("the fork server is dead")
+            self._next += 1
+            job = _Job(self._next)
+            self._jobs[job.rid] = job
+        try:
+            self._send({"run": job.rid, "argv": argv, "env": env}, fds)
+        except OSError as e:
+            with self._jobs_lock:
+                self._jobs.pop(job.rid, None)
+            raise NotDelivered(f"could not reach the fork server: {e}") from e
+        if not job.started.wait(FORKSERVER_START_TIMEOUT):
+            self.close()  # hung: kill it (a child it forked dies with it)
+            raise NotDelivered("the fork server did not answer")
+        if job.error is not None:
+            raise NotDelivered(job.error)
+        if job.pid is None:
+            # It died before reporting a fork: the child, if there was one, got SIGKILL
+            # (PR_SET_PDEATHSIG) at once, almost surely before it got to the handler.
+            raise NotDelivered("the fork server died")
+        return job
+
+    def kill(self, job: _Job) -> None:
+        try:
+            self._send({"kill": job.rid})
+        except OSError:
+            pass  # dead: its children got SIGKILL (PR_SET_PDEATHSIG)
+
+    def close(self) -> None:
+        """EOF to the fork server: it kills and reaps its children and exits; SIGKILL if
+        it has not within 3 s. Reaped here (the server's init may never reap orphans)."""
+        self.dead = True
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=3)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            try:
+                self.proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                pass
+
+
+def _pump(in_w: int | None, out_r: int, data: bytes, deadline: float) -> tuple[bytes, bool]:
+    """Write data to in_w (then close it) while reading out_r, until EOF on out_r or the
+    deadline (time.monotonic()). Returns (what was read, whether EOF was reached)."""
+    chunks: list[bytes] = []
+    eof = False
+    view = memoryview(data)
+    pos = 0
+    with selectors.DefaultSelector() as sel:
+        if in_w is not None:
+            if data:
+                os.set_blocking(in_w, False)
+                sel.register(in_w, selectors.EVENT_WRITE)
+            else:
+                os.close(in_w)
+                in_w = None
+        sel.register(out_r, selectors.EVENT_READ)
+        try:
+            while not eof:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                for key, _ in sel.select(remaining):
+                    if key.fd == out_r:
+                        b = os.read(out_r, 65536)
+                        if b:
+                            chunks.append(b)
+                        else:
+                            eof = True
+                            sel.unregister(out_r)
+                    else:
+                        try:
+                            pos += os.write(in_w, view[pos:pos + 65536])
+                        except BrokenPipeError:
+                            pos = len(data)
+                        if pos >= len(data):
+                            sel.unregister(in_w)
+                            os.close(in_w)
+                            in_w = None
+        finally:
+            if in_w is not None:
+                os.close(in_w)
+    return b"".join(chunks), eof
 
 
 @dataclass
@@ -68,6 +267,10 @@ class LambdaRunner:
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="lambda-async")
         self._stopping = threading.Event()
         self.pending = 0  # async invocations queued or running
+        self._fs: ForkServer | None = None
+        self._fs_lock = threading.Lock()
+        self._fs_retry_at = 0.0
+        self.use_forkserver = os.environ.get("LOCAL_AWS_LAMBDA_FORKSERVER", "1") != "0"
 
     # ------------------------------------------------------------ public --
 
@@ -95,6 +298,9 @@ class LambdaRunner:
                 p.kill()
             except OSError:
                 pass
+        fs = self._fs
+        if fs is not None:
+            fs.close()  # it kills and reaps its children, then exits
         self._pool.shutdown(wait=False, cancel_futures=True)
         with self._lock:
             self._inv_log.close()
@@ -221,6 +427,41 @@ class LambdaRunner:
         self._ship_logs(fn, stream, lines)
         return res
 
+    def _forkserver(self) -> ForkServer | None:
+        """The live fork server, started (or restarted) if need be; None when it cannot
+        be had (the plain subprocess path is used then)."""
+        if not self.use_forkserver or self._stopping.is_set():
+            return None
+        with self._fs_lock:
+            fs = self._fs
+            if fs is not None and not fs.dead:
+                return fs
+            if time.monotonic() < self._fs_retry_at:
+                return None
+            if fs is not None:
+                print(f"localaws: the Lambda fork server (pid {fs.pid}) died; restarting it",
+                      file=sys.stderr, flush=True)
+            env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8",
+                   "TZ": ":UTC", "HOME": os.environ.get("HOME", "/tmp"),
+                   "PYTHONDONTWRITEBYTECODE": "1"}
+            try:
+                fs = ForkServer(env)
+            except OSError as e:
+                fs = None
+                err = repr(e)
+            else:
+                if not fs.ready.wait(FORKSERVER_START_TIMEOUT) or fs.dead:
+                    fs.close()
+                    fs, err = None, "it did not become ready"
+            if fs is None:
+                self._fs_retry_at = time.monotonic() + FORKSERVER_RETRY_AFTER
+                print(f"localaws: could not start the Lambda fork server ({err}); plain "
+                      f"subprocesses for {FORKSERVER_RETRY_AFTER:.0f} s", file=sys.stderr, flush=True)
+                self._fs = None
+                return None
+            self._fs = fs
+            return fs
+
     def _run_python(self, fn: Any, payload: bytes, request_id: str, stream: str, log) -> InvokeResult:
         try:
             code_dir = self._code_dir(fn)
@@ -232,25 +473,27 @@ class LambdaRunner:
         tmp = os.path.join(self.tmp_root, request_id)
         os.makedirs(tmp)
         result_path = os.path.join(tmp, "result.json")
-        deadline_ms = time.time() * 1000 + timeout * 1000
-        cmd = [sys.executable, "-I", "-u", BOOTSTRAP, code_dir, fn.handler or "",
-               result_path, request_id, str(deadline_ms)]
-        timed_out = False
+        env = self._env(fn, code_dir, stream)
+
+        def args() -> list[str]:  # the function's clock starts now
+            deadline_ms = time.time() * 1000 + timeout * 1000
+            return [code_dir, fn.handler or "", result_path, request_id, str(deadline_ms)]
+
         try:
-            proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, env=self._env(fn, code_dir, stream),
-                                    cwd=code_dir)
-            with self._lock:
-                self._procs.add(proc)
-            try:
-                out, _ = proc.communicate(payload or b"{}", timeout=timeout)
-            except subprocess.TimeoutExpired:
-                timed_out = True
-                proc.kill()
-                out, _ = proc.communicate()
-            finally:
-                with self._lock:
-                    self._procs.discard(proc)
+            ran = None
+            for _ in range(2):  # a fork server found dead is restarted once
+                fs = self._forkserver()  # (its start does not count against the timeout)
+                if fs is None:
+                    break
+                try:
+                    ran = self._run_forked(fs, args(), env, payload or b"{}",
+                                           time.monotonic() + timeout)
+                    break
+                except NotDelivered:
+                    continue
+            if ran is None:
+                ran = self._run_subprocess(args(), env, code_dir, payload or b"{}", timeout)
+            out, timed_out, exit_status = ran
             for line in out.decode("utf-8", "replace").splitlines():
                 log(line)
             if timed_out:
@@ -265,7 +508,7 @@ class LambdaRunner:
                     outcome = json.load(f)
             except (OSError, ValueError):
                 err = {"errorType": "Runtime.ExitError",
-                       "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: exit status {proc.returncode}"}
+                       "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: exit status {exit_status}"}
                 log(err["errorMessage"])
                 return InvokeResult(request_id, False, json.dumps(err).encode(), err["errorType"])
             if outcome.get("ok"):
@@ -274,6 +517,60 @@ class LambdaRunner:
             return InvokeResult(request_id, False, json.dumps(err).encode(), err.get("errorType"))
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+
+    def _run_forked(self, fs: ForkServer, argv: list[str], env: dict[str, str], payload: bytes,
+                    deadline: float) -> tuple[bytes, bool, Any]:
+        """(output, timed out, exit status) of a child of the fork server."""
+        in_r, in_w = os.pipe()
+        out_r, out_w = os.pipe()
+        try:
+            job = fs.spawn(argv, env, [in_r, out_w])
+        except BaseException:
+            os.close(in_w)
+            os.close(out_r)
+            raise
+        finally:
+            os.close(in_r)
+            os.close(out_w)
+        try:
+            out, eof = _pump(in_w, out_r, payload, deadline)
+            # stdout closed: the child is exiting; its exit counts within the timeout too
+            timed_out = not (eof and job.done.wait(max(deadline - time.monotonic(), 0)))
+            if timed_out:
+                fs.kill(job)
+                more, _ = _pump(None, out_r, b"", time.monotonic() + KILL_GRACE)
+                out += more
+                job.done.wait(KILL_GRACE)
+        finally:
+            os.close(out_r)
+        if job.lost:
+            status: Any = "unknown (the Lambda fork server died)"
+        elif job.status is None:
+            status = "unknown"
+        else:
+            status = os.waitstatus_to_exitcode(job.status)
+        return out, timed_out, status
+
+    def _run_subprocess(self, argv: list[str], env: dict[str, str], code_dir: str, payload: bytes,
+                        timeout: float) -> tuple[bytes, bool, Any]:
+        """(output, timed out, exit status) of `python lambda_bootstrap.py ARGV`."""
+        cmd = [sys.executable, "-I", "-u", BOOTSTRAP, *argv]
+        timed_out = False
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, env=env, cwd=code_dir)
+        with self._lock:
+            self._procs.add(proc)
+        try:
+            try:
+                out, _ = proc.communicate(payload, timeout=timeout)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                proc.kill()
+                out, _ = proc.communicate()
+        finally:
+            with self._lock:
+                self._procs.discard(proc)
+        return out, timed_out, proc.returncode
 
     def _ship_logs(self, fn: Any, stream: str, lines: list[tuple[int, str]]) -> None:
         from moto.logs.models import logs_backends
