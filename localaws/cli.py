@@ -179,15 +179,22 @@ def cmd_run(argv: list[str]) -> int:
         return 2
     env, state_dir = start_instance()
     child: subprocess.Popen | None = None
+    # A signal that arrives while Popen is still returning (the command may already be
+    # running) is kept and delivered once the child is known, not lost.
+    pending: list[int] = []
 
     def forward(signum: int, frame) -> None:
-        if child is not None and child.poll() is None:
+        if child is None:
+            pending.append(signum)
+        elif child.poll() is None:
             child.send_signal(signum)
 
     for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(s, forward)
     try:
         child = subprocess.Popen(argv, env={**os.environ, **env})
+        for signum in pending:
+            child.send_signal(signum)
         while True:
             try:
                 status = child.wait()
