@@ -1,7 +1,6 @@
 //! The SDK configuration and clients: region, profile, endpoint, CA bundle, retries, timeouts.
 
 use anyhow::{Context, Result, anyhow};
-use aws_config::meta::region::RegionProviderChain;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -56,11 +55,7 @@ pub async fn sdk_config(opts: &Options) -> Result<SdkConfig> {
             ca.display()
         ));
     }
-    let region = RegionProviderChain::first_try(opts.region.clone().map(Region::new))
-        .or_default_provider()
-        .or_else(Region::from_static(spec::DEFAULT_REGION));
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .region(region)
         .retry_config(
             RetryConfig::standard()
                 .with_max_attempts(MAX_ATTEMPTS)
@@ -78,35 +73,52 @@ pub async fn sdk_config(opts: &Options) -> Result<SdkConfig> {
     if let Some(profile) = &opts.profile {
         loader = loader.profile_name(profile);
     }
+    // Without --region the loader's own chain (AWS_REGION, the profile's region, IMDS) runs,
+    // with the profile named above and tapctl's HTTP client; us-west-2 when it finds none.
+    if let Some(region) = &opts.region {
+        loader = loader.region(Region::new(region.clone()));
+    }
     if let Some(url) = &opts.endpoint_url {
         loader = loader.endpoint_url(url);
     }
-    if let Some(path) = &opts.ca_bundle {
-        let pem = std::fs::read(path)
-            .with_context(|| format!("cannot read the CA bundle {}", path.display()))?;
-        if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
-            return Err(anyhow!(
-                "the CA bundle {} holds no PEM certificate",
-                path.display()
-            ));
+    // tapctl builds its one HTTPS client itself (rustls with ring): aws-lc, the SDK's default,
+    // seeds its random generator from CPU jitter at start-up, ~20 ms of every run.
+    let trust = match &opts.ca_bundle {
+        None => tls::TrustStore::default(),
+        Some(path) => {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("cannot read the CA bundle {}", path.display()))?;
+            if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+                return Err(anyhow!(
+                    "the CA bundle {} holds no PEM certificate",
+                    path.display()
+                ));
+            }
+            // The bundle replaces the system roots, as AWS_CA_BUNDLE does for the AWS CLI and
+            // boto3. Loading and parsing the system roots (/etc/ssl/certs) cost ~70 ms per run
+            // (measured with strace on the 2-core dev machine), half an in-sync `status`.
+            tls::TrustStore::empty().with_pem_certificate(pem)
         }
-        // The bundle replaces the system roots, as AWS_CA_BUNDLE does for the AWS CLI and
-        // boto3. Loading and parsing the system roots (/etc/ssl/certs) cost ~70 ms per run
-        // (measured with strace on the 2-core dev machine), half an in-sync `status`.
-        let trust = tls::TrustStore::empty().with_pem_certificate(pem);
-        let context = tls::TlsContext::builder()
-            .with_trust_store(trust)
-            .build()
-            .with_context(|| format!("cannot use the CA bundle {}", path.display()))?;
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(
-                tls::rustls_provider::CryptoMode::AwsLc,
-            ))
-            .tls_context(context)
-            .build_https();
-        loader = loader.http_client(http);
+    };
+    let context = tls::TlsContext::builder()
+        .with_trust_store(trust)
+        .build()
+        .context("cannot set up TLS")?;
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .tls_context(context)
+        .build_https();
+    loader = loader.http_client(http);
+    let config = loader.load().await;
+    if config.region().is_some() {
+        return Ok(config);
     }
-    Ok(loader.load().await)
+    Ok(config
+        .into_builder()
+        .region(Region::from_static(spec::DEFAULT_REGION))
+        .build())
 }
 
 impl Clients {

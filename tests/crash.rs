@@ -91,6 +91,14 @@ fn points(calls: usize, writes: usize) -> Vec<Point> {
     p
 }
 
+/// More kill points, aimed at calls spread over a run of `calls` calls, for when kills aimed at
+/// writes that go out together land at the same place: tried until 10 landing places differ.
+fn spare_points(calls: usize) -> impl Iterator<Item = Point> {
+    let odd = (3..calls).step_by(2);
+    let even = (2..calls).step_by(2);
+    odd.chain(even).map(Point::Call)
+}
+
 /// Runs `args`, killing it with SIGKILL at `point`; returns (calls, writes) logged by then.
 fn kill_at(aws: &LocalAws, args: &[&str], point: Point) -> (usize, usize) {
     let mark = aws.mark();
@@ -121,7 +129,12 @@ async fn kill_9_during_up_then_rerun_converges() {
     let (calls, writes) = (aws.calls_since(mark), aws.writes_since(mark).len());
     assert!(writes >= 12, "a whole up makes {writes} writes");
     let mut landed = Vec::new();
-    for point in points(calls, writes) {
+    let mut planned = points(calls, writes).into_iter();
+    let mut spare = spare_points(calls);
+    while let Some(point) = planned
+        .next()
+        .or_else(|| (distinct(landed.clone()).len() < 10).then(|| spare.next())?)
+    {
         let s = suffix("up");
         landed.push(kill_at(&aws, &["up", "--suffix", &s], point));
         // Rerun: no --adopt; it must finish the job and end in sync.
@@ -147,8 +160,18 @@ async fn kill_9_during_down_then_rerun_removes_everything() {
     let (mut calls, mut writes) = (0, 0);
     let mut landed = Vec::new();
     let mut todo: Vec<Option<Point>> = vec![None];
+    let mut spare = None;
     let mut i = 0;
-    while i < todo.len() {
+    loop {
+        if i == todo.len() && distinct(landed.clone()).len() < 10 {
+            let Some(point) = spare.as_mut().and_then(Iterator::next) else {
+                break;
+            };
+            todo.push(Some(point));
+        }
+        if i == todo.len() {
+            break;
+        }
         let point = todo[i];
         i += 1;
         let s = suffix("down");
@@ -196,6 +219,7 @@ async fn kill_9_during_down_then_rerun_removes_everything() {
             assert!(writes >= 10, "a whole down makes {writes} writes");
             chaos::assert_gone(&c, &st).await;
             todo.extend(points(calls, writes).into_iter().map(Some));
+            spare = Some(spare_points(calls));
             continue;
         };
         landed.push(kill_at(&aws, &down, point));

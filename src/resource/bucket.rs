@@ -1,7 +1,7 @@
 //! The trigger bucket: all public access blocked, SSE-S3 by default, a policy denying every
 //! request without TLS, object ownership BucketOwnerEnforced. `delete` empties it first.
 
-use super::{Backoff, Ctx, Drift, Owner, State, has_code, tag_drift};
+use super::{Backoff, Ctx, Drift, Kind, Owner, State, created_meanwhile, has_code, tag_drift};
 use crate::spec::{MANAGED_TAG, SUFFIX_TAG, Stack, same_policy};
 use anyhow::{Context, Result, anyhow, bail};
 use aws_sdk_s3::types::{
@@ -173,8 +173,8 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
             ctx.stack.bucket_name
         );
     }
-    if state.is_missing() {
-        create(ctx).await?;
+    if state.is_missing() && !create(ctx).await? {
+        return created_meanwhile(Kind::Bucket, ctx).await;
     }
     let all = state.is_missing();
     let s3 = &ctx.aws.s3;
@@ -255,7 +255,8 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
     Ok(())
 }
 
-async fn create(ctx: &Ctx) -> Result<()> {
+/// Creates the bucket; false when it already existed, owned by this account.
+async fn create(ctx: &Ctx) -> Result<bool> {
     let s = &ctx.stack;
     let mut config = CreateBucketConfiguration::builder();
     // Tagging at creation closes the window in which the bucket exists untagged (where S3
@@ -276,12 +277,13 @@ async fn create(ctx: &Ctx) -> Result<()> {
         .send()
         .await;
     match created {
-        Ok(_) => Ok(()),
+        Ok(_) => Ok(true),
+        // Made meanwhile (by a concurrent tapctl run, or by someone else): look again.
         Err(e)
             if e.as_service_error()
                 .is_some_and(|e| e.is_bucket_already_owned_by_you()) =>
         {
-            Ok(())
+            Ok(false)
         }
         Err(e)
             if e.as_service_error()

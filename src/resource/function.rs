@@ -1,7 +1,9 @@
 //! The Lambda function: python, the handler zipped from `handler/` at build time, 30 s, 128 MB,
 //! with the table name and log level in its environment.
 
-use super::{Backoff, Ctx, Drift, State, has_code, retry_on, tag_drift, wait_until};
+use super::{
+    Backoff, Ctx, Drift, Kind, State, created_meanwhile, has_code, retry_on, tag_drift, wait_until,
+};
 use crate::spec::{HANDLER, MEMORY_MB, RUNTIME, Stack, TIMEOUT_SECONDS};
 use anyhow::{Context, Result, bail};
 use aws_sdk_lambda::primitives::Blob;
@@ -173,14 +175,13 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
         .await;
         match created {
             Ok(_) => {}
-            // A racing run created it: bring it in shape like any drifted function.
+            // Made meanwhile (by a concurrent tapctl run, or by someone else): look again.
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|e| e.is_resource_conflict_exception()) =>
             {
                 wait_ready(ctx).await?;
-                let now = observe(ctx).await?;
-                return Box::pin(apply(ctx, &now)).await;
+                return created_meanwhile(Kind::Function, ctx).await;
             }
             Err(e) => return Err(e).context("CreateFunction"),
         }

@@ -1,7 +1,7 @@
 //! The function's log group `/aws/lambda/NAME`, created before the function so that its
 //! retention and tags are tapctl's and logs do not pile up forever.
 
-use super::{Ctx, Drift, State, tag_drift};
+use super::{Ctx, Drift, Kind, State, created_meanwhile, tag_drift};
 use crate::spec::{LOG_RETENTION_DAYS, Stack};
 use anyhow::{Context, Result};
 use std::collections::HashMap;
@@ -127,13 +127,8 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
                 if e.as_service_error()
                     .is_some_and(|e| e.is_resource_already_exists_exception()) =>
             {
-                // A racing run, or the function's first log write: make sure it is tagged.
-                logs.tag_resource()
-                    .resource_arn(&s.log_group_arn)
-                    .set_tags(Some(tags(s)))
-                    .send()
-                    .await
-                    .context("TagResource")?;
+                // A concurrent run, or the function's first log write: look again.
+                return created_meanwhile(Kind::LogGroup, ctx).await;
             }
             Err(e) => return Err(e).context("CreateLogGroup"),
         }

@@ -120,6 +120,35 @@ impl Kind {
     }
 }
 
+/// The resource appeared between tapctl's look and its create call (an `AlreadyExists`
+/// answer): look again and carry on only if it is tapctl's — made by a concurrent tapctl run,
+/// which tags in the create call itself — or being adopted. Someone else's is left untouched.
+pub async fn created_meanwhile(kind: Kind, ctx: &Ctx) -> Result<()> {
+    let name = kind.name(&ctx.stack);
+    match kind.observe(ctx).await? {
+        State::Missing => bail!(
+            "{} {name} was created and deleted by someone else while tapctl was creating it; \
+             run up again",
+            kind.label()
+        ),
+        State::Present {
+            owner: Owner::OtherAccount,
+            ..
+        } => {
+            bail!("{} {name} belongs to another AWS account", kind.label())
+        }
+        State::Present {
+            owner: Owner::Untagged,
+            ..
+        } if !ctx.adopt => bail!(
+            "{} {name} was created by someone else while tapctl was creating it and is not \
+             tapctl's; it was left unchanged",
+            kind.label()
+        ),
+        state => Box::pin(kind.apply(ctx, &state)).await,
+    }
+}
+
 /// One setting that differs from the spec.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Drift {

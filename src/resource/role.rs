@@ -1,7 +1,7 @@
 //! The function's IAM role: trusted by Lambda only, with AWSLambdaBasicExecutionRole attached
 //! and one inline policy scoped to this stack's table and bucket.
 
-use super::{Ctx, Drift, State, has_code, tag_drift};
+use super::{Ctx, Drift, Kind, State, created_meanwhile, has_code, tag_drift};
 use crate::spec::{INLINE_POLICY_NAME, Stack, same_policy};
 use anyhow::{Context, Result};
 use aws_sdk_iam::types::Tag;
@@ -101,7 +101,17 @@ pub async fn observe(ctx: &Ctx) -> Result<State> {
         Err(e) if no_such_entity(&e) => return Ok(State::Missing),
         Err(e) => return Err(e).context("GetRole"),
     };
-    let inline_names = names?;
+    // The reads are no snapshot: a role created or deleted while they ran shows in some and
+    // not in others. It then counts as missing; creating it meets it (EntityAlreadyExists)
+    // and looks again.
+    let (Some(inline_names), Some(managed)) = (names?, attached?) else {
+        return Ok(State::Missing);
+    };
+    let tags = match tags {
+        Ok(out) => out.tags,
+        Err(e) if no_such_entity(&e) => return Ok(State::Missing),
+        Err(e) => return Err(e).context("ListRoleTags"),
+    };
     let inline = match inline {
         Ok(out) => Some(decode_policy(&out.policy_document)?),
         Err(e) if no_such_entity(&e) => None,
@@ -113,21 +123,17 @@ pub async fn observe(ctx: &Ctx) -> Result<State> {
             .as_deref()
             .map(decode_policy)
             .transpose()?,
-        managed: attached?,
+        managed,
         inline_names,
         inline,
-        tags: tags
-            .context("ListRoleTags")?
-            .tags
-            .into_iter()
-            .map(|t| (t.key, t.value))
-            .collect(),
+        tags: tags.into_iter().map(|t| (t.key, t.value)).collect(),
     };
     let owned = s.owns(observed.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     Ok(State::present(owned, diff(s, &observed)))
 }
 
-async fn attached_policies(ctx: &Ctx) -> Result<Vec<String>> {
+/// The role's attached policy ARNs; `None` when the role does not exist.
+async fn attached_policies(ctx: &Ctx) -> Result<Option<Vec<String>>> {
     let mut arns = Vec::new();
     let mut pages = ctx
         .aws
@@ -137,7 +143,11 @@ async fn attached_policies(ctx: &Ctx) -> Result<Vec<String>> {
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        let page = page.context("ListAttachedRolePolicies")?;
+        let page = match page {
+            Ok(p) => p,
+            Err(e) if no_such_entity(&e) => return Ok(None),
+            Err(e) => return Err(e).context("ListAttachedRolePolicies"),
+        };
         arns.extend(
             page.attached_policies()
                 .iter()
@@ -145,10 +155,11 @@ async fn attached_policies(ctx: &Ctx) -> Result<Vec<String>> {
         );
     }
     arns.sort();
-    Ok(arns)
+    Ok(Some(arns))
 }
 
-async fn inline_policy_names(ctx: &Ctx) -> Result<Vec<String>> {
+/// The role's inline policy names; `None` when the role does not exist.
+async fn inline_policy_names(ctx: &Ctx) -> Result<Option<Vec<String>>> {
     let mut names = Vec::new();
     let mut pages = ctx
         .aws
@@ -158,10 +169,14 @@ async fn inline_policy_names(ctx: &Ctx) -> Result<Vec<String>> {
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        names.extend(page.context("ListRolePolicies")?.policy_names);
+        match page {
+            Ok(p) => names.extend(p.policy_names),
+            Err(e) if no_such_entity(&e) => return Ok(None),
+            Err(e) => return Err(e).context("ListRolePolicies"),
+        }
     }
     names.sort();
-    Ok(names)
+    Ok(Some(names))
 }
 
 fn tags(s: &Stack) -> Result<Vec<Tag>> {
@@ -185,7 +200,9 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
             .await;
         match created {
             Ok(_) => {}
-            Err(e) if has_code(&e, "EntityAlreadyExists") => {}
+            Err(e) if has_code(&e, "EntityAlreadyExists") => {
+                return created_meanwhile(Kind::Role, ctx).await;
+            }
             Err(e) => return Err(e).context("CreateRole"),
         }
     } else {
@@ -207,7 +224,7 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
         }
     }
     if state.is_missing() || state.drifted("managed_policies") {
-        let attached = attached_policies(ctx).await?;
+        let attached = attached_policies(ctx).await?.unwrap_or_default();
         for arn in attached
             .iter()
             .filter(|a| **a != s.basic_execution_policy_arn)
@@ -244,7 +261,8 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
 }
 
 async fn delete_inline_policies(ctx: &Ctx, which: impl Fn(&str) -> bool) -> Result<()> {
-    for name in inline_policy_names(ctx).await?.iter().filter(|n| which(n)) {
+    let names = inline_policy_names(ctx).await?.unwrap_or_default();
+    for name in names.iter().filter(|n| which(n)) {
         match ctx
             .aws
             .iam
@@ -266,10 +284,8 @@ async fn delete_inline_policies(ctx: &Ctx, which: impl Fn(&str) -> bool) -> Resu
 pub async fn delete(ctx: &Ctx) -> Result<()> {
     let s = &ctx.stack;
     let iam = &ctx.aws.iam;
-    let attached = match attached_policies(ctx).await {
-        Ok(a) => a,
-        Err(e) if e.chain().any(|c| c.to_string().contains("NoSuchEntity")) => return Ok(()),
-        Err(e) => return Err(e),
+    let Some(attached) = attached_policies(ctx).await? else {
+        return Ok(());
     };
     for arn in attached {
         match iam

@@ -1,7 +1,9 @@
 //! The DynamoDB table: keys `requestId` (S, hash) + `timestamp` (S, range), on-demand billing,
 //! point-in-time recovery on.
 
-use super::{Ctx, Drift, State, has_code, retry_on, tag_drift, wait_until};
+use super::{
+    Ctx, Drift, Kind, State, created_meanwhile, has_code, retry_on, tag_drift, wait_until,
+};
 use crate::spec::Stack;
 use anyhow::{Context, Result, bail};
 use aws_sdk_dynamodb::types::{
@@ -77,14 +79,33 @@ pub async fn observe(ctx: &Ctx) -> Result<State> {
     if table.table_status == Some(TableStatus::Deleting) {
         return Ok(State::Missing);
     }
+    // The reads are no snapshot: a table created or deleted while they ran is missing for some.
+    let backups = match backups {
+        Ok(b) => b,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_table_not_found_exception()) =>
+        {
+            return Ok(State::Missing);
+        }
+        Err(e) => return Err(e).context("DescribeContinuousBackups"),
+    };
+    let tags = match tags {
+        Ok(t) => t,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            return Ok(State::Missing);
+        }
+        Err(e) => return Err(e).context("ListTagsOfResource"),
+    };
     let pitr = backups
-        .context("DescribeContinuousBackups")?
         .continuous_backups_description
         .and_then(|d| d.point_in_time_recovery_description)
         .and_then(|p| p.point_in_time_recovery_status)
         .is_some_and(|s| s.as_str() == "ENABLED");
     let tags: Vec<(String, String)> = tags
-        .context("ListTagsOfResource")?
         .tags
         .unwrap_or_default()
         .into_iter()
@@ -200,10 +221,14 @@ async fn create(ctx: &Ctx) -> Result<()> {
         .await;
     match created {
         Ok(_) => {}
-        // Another tapctl run got there first: carry on with what it made.
+        // Made meanwhile (by a concurrent tapctl run, or by someone else): look again.
         Err(e)
             if e.as_service_error()
-                .is_some_and(|e| e.is_resource_in_use_exception()) => {}
+                .is_some_and(|e| e.is_resource_in_use_exception()) =>
+        {
+            wait_active_or_gone(ctx).await?;
+            return created_meanwhile(Kind::Table, ctx).await;
+        }
         Err(e) => return Err(e).context("CreateTable"),
     }
     wait_active(ctx).await
