@@ -217,7 +217,7 @@ async fn kill_9_during_down_then_rerun_removes_everything() {
             aws.tapctl(&down).ok();
             (calls, writes) = (aws.calls_since(mark), aws.writes_since(mark).len());
             assert!(writes >= 10, "a whole down makes {writes} writes");
-            chaos::assert_gone(&c, &st).await;
+            common::assert_gone(&c, &st).await;
             todo.extend(points(calls, writes).into_iter().map(Some));
             spare = Some(spare_points(calls));
             continue;
@@ -230,7 +230,7 @@ async fn kill_9_during_down_then_rerun_removes_everything() {
             run.stdout, run.stderr
         );
         assert!(!run.stderr.contains("warning"), "{}", run.stderr);
-        chaos::assert_gone(&c, &st).await;
+        common::assert_gone(&c, &st).await;
         aws.tapctl(&down).ok();
     }
     let landed = distinct(landed);
@@ -260,7 +260,7 @@ async fn a_log_group_recreated_by_lambda_after_down_is_settled() {
         .unwrap();
     let run = aws.tapctl(&["down", "--suffix", &s, "--yes"]).ok();
     assert!(!run.stderr.contains("warning"), "{}", run.stderr);
-    chaos::assert_gone(&c, &st).await;
+    common::assert_gone(&c, &st).await;
 
     c.logs
         .create_log_group()
@@ -271,7 +271,7 @@ async fn a_log_group_recreated_by_lambda_after_down_is_settled() {
     aws.tapctl(&["up", "--suffix", &s]).ok();
     chaos::assert_converged(&aws, &s);
     aws.tapctl(&["down", "--suffix", &s, "--yes"]).ok();
-    chaos::assert_gone(&c, &st).await;
+    common::assert_gone(&c, &st).await;
 
     // Configured by someone: foreign, up refuses without --adopt.
     c.logs

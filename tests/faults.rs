@@ -50,7 +50,7 @@ async fn up_and_down_succeed_with_15_percent_faults() {
     let down_faults = chaos::faults_since(&aws, mark, "client");
     aws.tapctl(&["down", "--suffix", &s, "--yes"]).ok();
     chaos::calm(&aws);
-    chaos::assert_gone(&c, &st).await;
+    common::assert_gone(&c, &st).await;
     eprintln!("faults injected: up {up_faults}, down {down_faults}");
     assert!(up_faults > 0 && down_faults > 0);
 }
@@ -119,6 +119,6 @@ async fn up_racing_down_is_settled_by_one_more_run() {
             "round {round}: down after the race:\n{}{}",
             run.stdout, run.stderr
         );
-        chaos::assert_gone(&c, &st).await;
+        common::assert_gone(&c, &st).await;
     }
 }

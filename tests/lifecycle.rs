@@ -290,49 +290,6 @@ fn percent_decode(s: &str) -> String {
         .into_owned()
 }
 
-/// Every trace of the stack is gone.
-async fn assert_nothing_left(c: &Clients, s: &Stack) {
-    assert!(
-        c.dynamodb
-            .describe_table()
-            .table_name(&s.table_name)
-            .send()
-            .await
-            .is_err()
-    );
-    assert!(
-        c.s3.head_bucket()
-            .bucket(&s.bucket_name)
-            .send()
-            .await
-            .is_err()
-    );
-    assert!(
-        c.iam
-            .get_role()
-            .role_name(&s.role_name)
-            .send()
-            .await
-            .is_err()
-    );
-    assert!(
-        c.lambda
-            .get_function()
-            .function_name(&s.function_name)
-            .send()
-            .await
-            .is_err()
-    );
-    let groups = c
-        .logs
-        .describe_log_groups()
-        .log_group_name_prefix(&s.log_group_name)
-        .send()
-        .await
-        .unwrap();
-    assert!(groups.log_groups().is_empty(), "{:?}", groups.log_groups());
-}
-
 /// Puts an object over TLS and waits for the item the function writes for it.
 async fn object_makes_its_log_item(c: &Clients, s: &Stack, key: &str) {
     c.s3.put_object()
@@ -429,7 +386,7 @@ async fn lifecycle(aws: &LocalAws, tag: &str) {
             .all(|r| r["action"] == "deleted"),
         "{down}"
     );
-    assert_nothing_left(&c, &s).await;
+    common::assert_gone(&c, &s).await;
     let again = aws
         .tapctl(&["down", "--suffix", &sfx, "--yes", "--output", "json"])
         .ok()

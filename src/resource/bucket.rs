@@ -106,6 +106,19 @@ pub async fn observe(ctx: &Ctx) -> Result<State> {
             _ => Err(e).context("HeadBucket"),
         };
     }
+    // The reads are no snapshot: a bucket created or deleted while they ran is missing for
+    // some of them. It then counts as missing; creating it meets it and looks again.
+    let gone = |e: Option<&dyn aws_sdk_s3::error::ProvideErrorMetadata>| {
+        e.is_some_and(|e| e.code() == Some("NoSuchBucket"))
+    };
+    if gone(tags.as_ref().err().map(|e| e as _))
+        || gone(pab.as_ref().err().map(|e| e as _))
+        || gone(enc.as_ref().err().map(|e| e as _))
+        || gone(policy.as_ref().err().map(|e| e as _))
+        || gone(own.as_ref().err().map(|e| e as _))
+    {
+        return Ok(State::Missing);
+    }
     let tags = absent(tags, "NoSuchTagSet", "GetBucketTagging")?
         .map(|t| t.tag_set.into_iter().map(|t| (t.key, t.value)).collect())
         .unwrap_or_default();

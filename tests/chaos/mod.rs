@@ -8,8 +8,6 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
-use tapctl::aws::Clients;
-use tapctl::spec::Stack;
 
 /// Changes knobs of a running instance (POST /_localaws/config on its plain listener).
 pub fn knobs(aws: &LocalAws, changes: Value) -> Value {
@@ -145,43 +143,6 @@ pub fn assert_converged(aws: &LocalAws, suffix: &str) {
         aws.writes_since(mark),
         Vec::<String>::new(),
         "up after convergence wrote"
-    );
-}
-
-/// Asserts nothing of the stack is left, looking at AWS directly (not through tapctl).
-pub async fn assert_gone(c: &Clients, s: &Stack) {
-    let table = c
-        .dynamodb
-        .describe_table()
-        .table_name(&s.table_name)
-        .send()
-        .await;
-    assert!(table.is_err(), "table {} left", s.table_name);
-    let bucket = c.s3.head_bucket().bucket(&s.bucket_name).send().await;
-    assert!(bucket.is_err(), "bucket {} left", s.bucket_name);
-    let role = c.iam.get_role().role_name(&s.role_name).send().await;
-    assert!(role.is_err(), "role {} left", s.role_name);
-    let function = c
-        .lambda
-        .get_function()
-        .function_name(&s.function_name)
-        .send()
-        .await;
-    assert!(function.is_err(), "function {} left", s.function_name);
-    let groups = c
-        .logs
-        .describe_log_groups()
-        .log_group_name_prefix(&s.log_group_name)
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        !groups
-            .log_groups()
-            .iter()
-            .any(|g| g.log_group_name() == Some(s.log_group_name.as_str())),
-        "log group {} left",
-        s.log_group_name
     );
 }
 

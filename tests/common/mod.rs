@@ -241,12 +241,17 @@ pub fn is_write(op: &str) -> bool {
 }
 
 impl Drop for LocalAws {
+    /// Stops the instance; its state folder (request log, server log, Lambda logs) is kept
+    /// for a failed test to be looked into, and removed after a passing one.
     fn drop(&mut self) {
-        let _ = Command::new(repo().join("scripts/local-aws"))
+        let stopped = Command::new(repo().join("scripts/local-aws"))
             .arg("stop")
             .arg(&self.dir)
             .current_dir(repo())
             .output();
+        if stopped.is_ok_and(|o| o.status.success()) && !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
@@ -312,4 +317,41 @@ where
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Asserts nothing of the stack is left, looking at AWS directly (not through tapctl).
+pub async fn assert_gone(c: &Clients, s: &Stack) {
+    let table = c
+        .dynamodb
+        .describe_table()
+        .table_name(&s.table_name)
+        .send()
+        .await;
+    assert!(table.is_err(), "table {} left", s.table_name);
+    let bucket = c.s3.head_bucket().bucket(&s.bucket_name).send().await;
+    assert!(bucket.is_err(), "bucket {} left", s.bucket_name);
+    let role = c.iam.get_role().role_name(&s.role_name).send().await;
+    assert!(role.is_err(), "role {} left", s.role_name);
+    let function = c
+        .lambda
+        .get_function()
+        .function_name(&s.function_name)
+        .send()
+        .await;
+    assert!(function.is_err(), "function {} left", s.function_name);
+    let groups = c
+        .logs
+        .describe_log_groups()
+        .log_group_name_prefix(&s.log_group_name)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !groups
+            .log_groups()
+            .iter()
+            .any(|g| g.log_group_name() == Some(s.log_group_name.as_str())),
+        "log group {} left",
+        s.log_group_name
+    );
 }
