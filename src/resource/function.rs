@@ -2,7 +2,7 @@
 //! with the table name and log level in its environment.
 
 use super::{
-    Backoff, Ctx, Drift, Kind, State, created_meanwhile, has_code, retry_on, tag_drift, wait_until,
+    Ctx, Drift, Kind, State, created_meanwhile, has_code, retry_on, tag_drift, wait_until,
 };
 use crate::spec::{HANDLER, MEMORY_MB, RUNTIME, Stack, TIMEOUT_SECONDS};
 use anyhow::{Context, Result, bail};
@@ -271,26 +271,23 @@ async fn wait_ready(ctx: &Ctx) -> Result<()> {
 
 pub async fn delete(ctx: &Ctx) -> Result<()> {
     let s = &ctx.stack;
-    let mut backoff = Backoff::new(READY_BUDGET);
-    loop {
-        match ctx
-            .aws
+    let deleted = retry_on(READY_BUDGET, is_update_conflict, || {
+        ctx.aws
             .lambda
             .delete_function()
             .function_name(&s.function_name)
             .send()
-            .await
+    })
+    .await;
+    match deleted {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
         {
-            Ok(_) => return Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
-            {
-                return Ok(());
-            }
-            Err(e) if is_update_conflict(&e) && backoff.wait().await => {}
-            Err(e) => return Err(e).context("DeleteFunction"),
+            Ok(())
         }
+        Err(e) => Err(e).context("DeleteFunction"),
     }
 }
 

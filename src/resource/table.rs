@@ -242,15 +242,13 @@ async fn wait_active(ctx: &Ctx) -> Result<()> {
         &format!("table {} to be ACTIVE", s.table_name),
         READY_BUDGET,
         || async {
-            let out = ctx
-                .aws
-                .dynamodb
-                .describe_table()
-                .table_name(&s.table_name)
-                .send()
-                .await
-                .context("DescribeTable")?;
-            Ok(out.table.and_then(|t| t.table_status) == Some(TableStatus::Active))
+            match table_status(ctx).await? {
+                Some(status) => Ok(status == TableStatus::Active),
+                None => bail!(
+                    "table {} disappeared while tapctl waited for it",
+                    s.table_name
+                ),
+            }
         },
     )
     .await

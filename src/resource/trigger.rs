@@ -2,7 +2,7 @@
 //! for this bucket and account only, and tapctl's entry in the bucket's notification
 //! configuration (ObjectCreated:* -> the function). Entries tapctl does not own are kept.
 
-use super::{Ctx, Drift, Kind, Owner, Plan, State, has_code, retry_on};
+use super::{Ctx, Drift, Kind, Plan, State, has_code, retry_on};
 use crate::spec::{NOTIFICATION_EVENT, NOTIFICATION_ID, PERMISSION_SID, Stack};
 use anyhow::{Context, Result};
 use aws_sdk_s3::types::{Event, LambdaFunctionConfiguration, NotificationConfiguration};
@@ -301,15 +301,7 @@ async fn remove_permission(ctx: &Ctx) -> Result<()> {
 /// Stops the trigger: tapctl's notification entry first (so no new events), then the
 /// permission. Parts on resources that are not tapctl's are left alone.
 pub async fn delete(ctx: &Ctx, plan: &Plan) -> Result<()> {
-    let foreign = |k| {
-        matches!(
-            plan.state(k),
-            State::Present {
-                owner: Owner::Untagged | Owner::OtherAccount,
-                ..
-            }
-        )
-    };
+    let foreign = |k| plan.state(k).is_foreign();
     if !foreign(Kind::Bucket) {
         put_notifications(ctx, None).await?;
     }
