@@ -3,23 +3,49 @@
 Key scheme: requestId = "s3:" + sha256 over the record's identity (bucket, decoded key,
 versionId, sequencer, eventName, eTag, eventTime), timestamp = the record's eventTime. A redelivered
 record or a retried invocation yields the same key; the write is conditional on the key being
-new, so a repeat is counted as a duplicate instead of writing a second item. Any other write
-failure is logged and raised so that Lambda retries the invocation.
+new, so a repeat is counted as a duplicate instead of writing a second item.
+
+Retries fit the invocation: a throttled or failed write (throttling, 5xx, a timed-out connection)
+is retried with jittered backoff only while the invocation has time left for one more attempt
+(`context.get_remaining_time_in_millis()`, each attempt bounded by the client's connect and read
+timeouts). Each failed attempt is logged with its reason; when no time is left for another, the
+last failure is logged and raised so that Lambda retries the invocation (and, once its retries are
+exhausted, sends the event to the on-failure destination) instead of "Task timed out" hiding why.
 """
 import datetime
 import hashlib
 import json
 import logging
 import os
+import random
 import sys
+import time
 from urllib.parse import unquote_plus
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError
+from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
 
 TABLE_ENV = "DYNAMODB_TABLE_NAME"
-_RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 8})
+# One attempt per call: the retries below know the invocation's deadline, botocore's do not.
+# Connect + read timeouts bound one attempt (PutItem answers in milliseconds when healthy).
+_CONNECT_TIMEOUT_S = 1.0
+_READ_TIMEOUT_S = 2.0
+_CLIENT_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1},
+                        connect_timeout=_CONNECT_TIMEOUT_S, read_timeout=_READ_TIMEOUT_S)
+# Time one more attempt may need, plus a margin for logging and returning.
+_ATTEMPT_BUDGET_MS = int((_CONNECT_TIMEOUT_S + _READ_TIMEOUT_S) * 1000) + 500
+# Without a Lambda context (a local call), at most this many attempts.
+_MAX_ATTEMPTS_WITHOUT_DEADLINE = 8
+_BACKOFF_BASE_S = 0.05
+_BACKOFF_CAP_S = 2.0
+# DynamoDB's retryable error codes (throttling and server-side), as botocore's standard mode has them.
+_RETRYABLE_CODES = frozenset({
+    "ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded",
+    "Throttling", "TooManyRequestsException", "LimitExceededException", "InternalServerError",
+    "InternalFailure", "ServiceUnavailable", "TransactionInProgressException",
+})
 _dynamodb = None  # one client per container, created on first use
 
 
@@ -64,8 +90,57 @@ def _client():
     global _dynamodb
     if _dynamodb is None:
         _dynamodb = boto3.client("dynamodb", region_name=os.environ.get("AWS_REGION") or None,
-                                 config=_RETRY_CONFIG)
+                                 config=_CLIENT_CONFIG)
     return _dynamodb
+
+
+def _error_code(err):
+    if isinstance(err, ClientError):
+        return err.response.get("Error", {}).get("Code", "") or "ClientError"
+    return type(err).__name__
+
+
+def _retryable(err):
+    if isinstance(err, ClientError):
+        status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return _error_code(err) in _RETRYABLE_CODES or status >= 500
+    return isinstance(err, (BotoConnectionError, ConnectTimeoutError, ReadTimeoutError))
+
+
+def _time_for_another_attempt(context, attempts, delay_s):
+    """True when a retry after ``delay_s`` still fits: the invocation's remaining time (Lambda's
+    context) must cover the delay and one attempt; without a context, a fixed attempt count."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if callable(remaining):
+        return remaining() - delay_s * 1000 >= _ATTEMPT_BUDGET_MS
+    return attempts < _MAX_ATTEMPTS_WITHOUT_DEADLINE
+
+
+def _backoff_s(attempts):
+    """Full jitter, exponential in the number of failed attempts, capped."""
+    return random.uniform(0, min(_BACKOFF_CAP_S, _BACKOFF_BASE_S * 2 ** attempts))
+
+
+def _put_item(table, item, context, line):
+    """One conditional PutItem, retried while the invocation has time; each failure logged.
+    Raises the last error when giving up (ConditionalCheckFailed is raised at once)."""
+    attempts = 0
+    while True:
+        try:
+            return _client().put_item(TableName=table, Item=item,
+                                      ConditionExpression="attribute_not_exists(requestId)")
+        except Exception as err:
+            attempts += 1
+            if not _retryable(err):
+                raise
+            delay = _backoff_s(attempts)
+            if not _time_for_another_attempt(context, attempts, delay):
+                err.write_attempts = attempts
+                raise
+            logger.warning(dict(line, message="write attempt failed, retrying", outcome="retry",
+                                attempt=attempts, delayMs=int(delay * 1000),
+                                errorCode=_error_code(err), error=str(err)))
+            time.sleep(delay)
 
 
 def _s3_fields(record):
@@ -138,16 +213,16 @@ def lambda_handler(event, context):
                 "bucketName": fields["bucketName"], "objectKey": fields["objectKey"],
                 "eventName": fields["eventName"], "eventTime": fields["eventTime"]}
         try:
-            _client().put_item(TableName=table, Item=_item(fields, request_id, context),
-                               ConditionExpression="attribute_not_exists(requestId)")
+            _put_item(table, _item(fields, request_id, context), context, line)
         except Exception as err:
-            code = err.response.get("Error", {}).get("Code", "") if isinstance(err, ClientError) else ""
+            code = _error_code(err)
             if code == "ConditionalCheckFailedException":
                 summary["duplicates"] += 1
                 logger.info(dict(line, message="duplicate record, already logged", outcome="duplicate"))
                 continue
             logger.error(dict(line, message="write failed, invocation will be retried",
-                              outcome="error", errorCode=code or type(err).__name__, error=str(err)))
+                              outcome="error", errorCode=code, error=str(err),
+                              attempts=getattr(err, "write_attempts", 1)))
             raise
         summary["processed"] += 1
         logger.info(dict(line, message="record logged", outcome="processed"))

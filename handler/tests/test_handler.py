@@ -90,16 +90,128 @@ class ThrottledClient:
                           "PutItem")
 
 
-def test_throttled_write_raises_and_is_logged(index, monkeypatch, capsys):
+class FakeClock:
+    """The invocation's clock: sleeping advances it; remaining time counts down from a deadline."""
+
+    def __init__(self, remaining_ms):
+        self.now_ms = 0
+        self.deadline_ms = remaining_ms
+        self.sleeps = []
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now_ms += seconds * 1000
+
+    def remaining(self):
+        return self.deadline_ms - self.now_ms
+
+
+def lambda_context(clock, request_id="req-1111"):
+    ctx = context(request_id)
+    ctx.get_remaining_time_in_millis = clock.remaining
+    return ctx
+
+
+@pytest.fixture
+def clock(index, monkeypatch):
+    fake = FakeClock(30_000)
+    monkeypatch.setattr(index.time, "sleep", fake.sleep)
+    return fake
+
+
+def test_throttled_write_raises_and_is_logged(index, monkeypatch, capsys, clock):
     monkeypatch.setattr(index, "_dynamodb", ThrottledClient())
     with pytest.raises(ClientError):
         index.lambda_handler(three_records(), context("req-throttled"))
-    [line] = log_lines(capsys)
+    *retries, line = log_lines(capsys)
     assert line["outcome"] == "error" and line["errorCode"] == "ThrottlingException"
     assert line["awsRequestId"] == "req-throttled"
+    # Without a Lambda deadline: a fixed number of attempts, each failure logged with its reason.
+    assert line["attempts"] == index._MAX_ATTEMPTS_WITHOUT_DEADLINE
+    assert [r["attempt"] for r in retries] == list(range(1, index._MAX_ATTEMPTS_WITHOUT_DEADLINE))
+    assert all(r["outcome"] == "retry" and r["errorCode"] == "ThrottlingException"
+               and r["level"] == "WARNING" and "Rate exceeded" in r["error"] for r in retries)
 
 
-def test_retry_after_partial_failure_completes_without_duplicates(index, table, monkeypatch):
+def test_retries_stop_in_time_for_the_error_to_be_logged(index, monkeypatch, capsys, clock):
+    # Throttled for longer than the invocation lasts: the handler gives up while one attempt's
+    # worth of time is still left, so its error line is written before Lambda's timeout.
+    monkeypatch.setattr(index, "_dynamodb", ThrottledClient())
+    with pytest.raises(ClientError):
+        index.lambda_handler(three_records(), lambda_context(clock, "req-deadline"))
+    *retries, line = log_lines(capsys)
+    assert line["outcome"] == "error" and line["attempts"] == len(retries) + 1 > 3
+    assert clock.remaining() >= index._ATTEMPT_BUDGET_MS
+    assert clock.remaining() < 30_000
+
+
+def test_short_throttling_is_retried_within_the_invocation(index, table, monkeypatch, capsys, clock):
+    real = index._client()
+
+    class ThrottledTwice:
+        calls = 0
+
+        def put_item(self, **kwargs):
+            ThrottledTwice.calls += 1
+            if ThrottledTwice.calls <= 2:
+                raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException",
+                                             "Message": "slow down"}}, "PutItem")
+            return real.put_item(**kwargs)
+
+    monkeypatch.setattr(index, "_dynamodb", ThrottledTwice())
+    assert index.lambda_handler(three_records(), lambda_context(clock)) == {
+        "processed": 3, "duplicates": 0, "skipped": 0}
+    assert len(items(table)) == 3
+    lines = log_lines(capsys)
+    assert [line["attempt"] for line in lines if line.get("outcome") == "retry"] == [1, 2]
+    assert len(clock.sleeps) == 2
+
+
+@pytest.mark.parametrize("error, retried", [
+    (ClientError({"Error": {"Code": "ValidationException", "Message": "bad"}}, "PutItem"), False),
+    (ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "PutItem"), False),
+    (ClientError({"Error": {"Code": "Whatever", "Message": "oops"},
+                  "ResponseMetadata": {"HTTPStatusCode": 503}}, "PutItem"), True),
+])
+def test_only_retryable_errors_are_retried(index, monkeypatch, capsys, clock, error, retried):
+    class Failing:
+        calls = 0
+
+        def put_item(self, **_kwargs):
+            Failing.calls += 1
+            raise error
+
+    monkeypatch.setattr(index, "_dynamodb", Failing())
+    with pytest.raises(ClientError):
+        index.lambda_handler({"Records": [s3_record("a.txt")]}, lambda_context(clock))
+    assert (Failing.calls > 1) == retried
+    assert log_lines(capsys)[-1]["outcome"] == "error"
+
+
+def test_connection_errors_are_retried(index, table, monkeypatch, clock):
+    from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
+    real = index._client()
+    errors = [EndpointConnectionError(endpoint_url="https://dynamodb"),
+              ReadTimeoutError(endpoint_url="https://dynamodb")]
+
+    class Flaky:
+        def put_item(self, **kwargs):
+            if errors:
+                raise errors.pop(0)
+            return real.put_item(**kwargs)
+
+    monkeypatch.setattr(index, "_dynamodb", Flaky())
+    assert index.lambda_handler({"Records": [s3_record("a.txt")]}, lambda_context(clock))[
+        "processed"] == 1
+
+
+def test_client_attempts_are_bounded_by_timeouts(index):
+    config = index._client().meta.config
+    assert config.retries["total_max_attempts"] == 1
+    assert config.connect_timeout + config.read_timeout < index._ATTEMPT_BUDGET_MS / 1000
+
+
+def test_retry_after_partial_failure_completes_without_duplicates(index, table, monkeypatch, clock):
     real = index._client()
 
     class FailsOnce:
@@ -108,7 +220,7 @@ def test_retry_after_partial_failure_completes_without_duplicates(index, table, 
         def put_item(self, **kwargs):
             FailsOnce.calls += 1
             if FailsOnce.calls == 2:
-                raise ClientError({"Error": {"Code": "InternalServerError", "Message": "x"}}, "PutItem")
+                raise ClientError({"Error": {"Code": "ValidationException", "Message": "x"}}, "PutItem")
             return real.put_item(**kwargs)
 
     monkeypatch.setattr(index, "_dynamodb", FailsOnce())
