@@ -1,47 +1,40 @@
-//! Zips `handler/*.py` into a byte-stable deployment package (sorted entries, fixed
-//! timestamps and permissions, no compression) and records base64(sha256(zip)), the form of
-//! Lambda's `CodeSha256`, so `up` can tell whether the deployed code is this code.
+//! Embeds the default handler: zips `handler/*.py` byte-stably with the same code the binary
+//! uses for a handler folder (`src/package.rs`) and records its `CodeSha256`, so `up` can
+//! tell whether the deployed code is this code without a handler folder at run time.
 
-use base64::Engine;
-use sha2::{Digest, Sha256};
-use std::io::Write;
+#[path = "src/package.rs"]
+#[allow(dead_code)]
+mod package;
+
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use zip::write::SimpleFileOptions;
-use zip::{CompressionMethod, DateTime, ZipWriter};
 
 fn main() {
     let handler = Path::new("handler");
     println!("cargo:rerun-if-changed=handler");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(handler)
-        .expect("handler/ is readable")
-        .map(|e| e.expect("handler/ entry").path())
-        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "py"))
-        .collect();
-    files.sort();
-    assert!(
-        files.iter().any(|p| p.ends_with("index.py")),
-        "handler/index.py is missing"
-    );
-
-    let options = SimpleFileOptions::default()
-        .compression_method(CompressionMethod::Stored)
-        .last_modified_time(DateTime::default())
-        .unix_permissions(0o644);
-    let mut zip = ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    for path in &files {
+    let mut entries = BTreeMap::new();
+    for entry in std::fs::read_dir(handler).expect("handler/ is readable") {
+        let path = entry.expect("handler/ entry").path();
+        if !(path.is_file() && path.extension().is_some_and(|e| e == "py")) {
+            continue;
+        }
         println!("cargo:rerun-if-changed={}", path.display());
         let name = path
             .file_name()
             .and_then(|n| n.to_str())
-            .expect("utf-8 file name");
-        zip.start_file(name, options).expect("zip entry");
-        zip.write_all(&std::fs::read(path).expect("handler file is readable"))
-            .expect("zip write");
+            .expect("utf-8 file name")
+            .to_string();
+        entries.insert(
+            name,
+            std::fs::read(&path).expect("handler file is readable"),
+        );
     }
-    let bytes = zip.finish().expect("zip finish").into_inner();
-    let sha = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&bytes));
-
+    assert!(
+        entries.contains_key(package::ENTRY_FILE),
+        "handler/index.py is missing"
+    );
+    let p = package::Package::new(&entries).expect("zip the handler");
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("OUT_DIR"));
-    std::fs::write(out.join("handler.zip"), &bytes).expect("write handler.zip");
-    std::fs::write(out.join("handler.sha256"), sha).expect("write handler.sha256");
+    std::fs::write(out.join("handler.zip"), &p.zip).expect("write handler.zip");
+    std::fs::write(out.join("handler.sha256"), &p.sha256).expect("write handler.sha256");
 }

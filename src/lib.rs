@@ -4,8 +4,10 @@
 pub mod aws;
 pub mod calls;
 pub mod cli;
+pub mod config;
 pub mod engine;
 pub mod list;
+pub mod package;
 pub mod plan;
 pub mod progress;
 pub mod report;

@@ -1,0 +1,250 @@
+//! The function's deployment package: a byte-stable zip (entries sorted by path, fixed
+//! timestamps and permissions, stored), so an unchanged handler always gives the same
+//! `CodeSha256` (base64 of the zip's SHA-256, as Lambda reports it) and `up` uploads nothing.
+//!
+//! `build.rs` includes this file to embed `handler/*.py` in the binary; at run time
+//! [`from_folder`] zips a handler folder (`--handler DIR` or the `handler` setting).
+
+use base64::Engine;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use zip::write::SimpleFileOptions;
+use zip::{CompressionMethod, DateTime, ZipWriter};
+
+/// The module Lambda loads (`index.lambda_handler`).
+pub const ENTRY_FILE: &str = "index.py";
+/// Lambda's limit for a zip uploaded directly (CreateFunction / UpdateFunctionCode `ZipFile`).
+pub const MAX_ZIP_BYTES: usize = 50 * 1024 * 1024;
+
+/// base64(sha256(bytes)): Lambda's `CodeSha256`.
+pub fn code_sha256(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(bytes))
+}
+
+/// Zips `(path in the zip, contents)` pairs byte-stably: sorted by path, epoch-1980
+/// timestamps, mode 0644, no compression.
+pub fn zip_entries(entries: &BTreeMap<String, Vec<u8>>) -> std::io::Result<Vec<u8>> {
+    let options = SimpleFileOptions::default()
+        .compression_method(CompressionMethod::Stored)
+        .last_modified_time(DateTime::default())
+        .unix_permissions(0o644);
+    let mut zip = ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, bytes) in entries {
+        zip.start_file(name.as_str(), options)
+            .map_err(std::io::Error::other)?;
+        zip.write_all(bytes)?;
+    }
+    Ok(zip.finish().map_err(std::io::Error::other)?.into_inner())
+}
+
+/// A deployment package and what it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Package {
+    pub zip: Vec<u8>,
+    pub sha256: String,
+    pub files: usize,
+}
+
+impl Package {
+    pub fn new(entries: &BTreeMap<String, Vec<u8>>) -> std::io::Result<Self> {
+        let zip = zip_entries(entries)?;
+        Ok(Package {
+            sha256: code_sha256(&zip),
+            files: entries.len(),
+            zip,
+        })
+    }
+}
+
+/// Why a folder cannot be packaged: one line, naming the folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageError(pub String);
+
+impl fmt::Display for PackageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for PackageError {}
+
+/// Whether a file or folder name is left out of a package: hidden entries, Python's caches.
+fn skipped(name: &str) -> bool {
+    name.starts_with('.') || name == "__pycache__" || name.ends_with(".pyc")
+}
+
+/// Zips every file below `dir` (hidden entries and `__pycache__` left out). Refuses a missing
+/// folder, a folder without `index.py`, a link that leads outside the folder, and a package
+/// over Lambda's direct-upload limit.
+pub fn from_folder(dir: &Path) -> Result<Package, PackageError> {
+    let fail = |why: String| PackageError(format!("handler folder {}: {why}", dir.display()));
+    let root = dir.canonicalize().map_err(|e| {
+        fail(match e.kind() {
+            std::io::ErrorKind::NotFound => "no such folder".to_string(),
+            _ => e.to_string(),
+        })
+    })?;
+    if !root.is_dir() {
+        return Err(fail("not a folder".into()));
+    }
+    let mut entries = BTreeMap::new();
+    let mut size = 0usize;
+    let mut pending: Vec<(PathBuf, String)> = vec![(root.clone(), String::new())];
+    let mut seen_dirs = vec![root.clone()];
+    while let Some((path, prefix)) = pending.pop() {
+        let listing = std::fs::read_dir(&path).map_err(|e| fail(format!("{prefix}: {e}")))?;
+        for entry in listing {
+            let entry = entry.map_err(|e| fail(e.to_string()))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if skipped(&name) {
+                continue;
+            }
+            let rel = format!("{prefix}{name}");
+            let real = entry
+                .path()
+                .canonicalize()
+                .map_err(|e| fail(format!("{rel}: {e}")))?;
+            if !real.starts_with(&root) {
+                return Err(fail(format!(
+                    "{rel} links to {}, outside the folder",
+                    real.display()
+                )));
+            }
+            if real.is_dir() {
+                if seen_dirs.contains(&real) {
+                    return Err(fail(format!(
+                        "{rel} links back to a folder already packaged"
+                    )));
+                }
+                seen_dirs.push(real.clone());
+                pending.push((real, format!("{rel}/")));
+            } else if real.is_file() {
+                let bytes = std::fs::read(&real).map_err(|e| fail(format!("{rel}: {e}")))?;
+                size += bytes.len();
+                if size > MAX_ZIP_BYTES {
+                    return Err(fail(format!(
+                        "over {} MB: Lambda takes at most 50 MB in a direct upload",
+                        MAX_ZIP_BYTES / (1024 * 1024)
+                    )));
+                }
+                entries.insert(rel, bytes);
+            }
+        }
+    }
+    if !entries.contains_key(ENTRY_FILE) {
+        return Err(fail(format!(
+            "no {ENTRY_FILE}: the function's handler is index.lambda_handler"
+        )));
+    }
+    let package = Package::new(&entries).map_err(|e| fail(e.to_string()))?;
+    if package.zip.len() > MAX_ZIP_BYTES {
+        return Err(fail(format!(
+            "the zip is {} bytes: Lambda takes at most 50 MB in a direct upload",
+            package.zip.len()
+        )));
+    }
+    Ok(package)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(name: &str) -> Self {
+            let p =
+                std::env::temp_dir().join(format!("tapctl-package-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&p);
+            std::fs::create_dir_all(&p).unwrap();
+            TempDir(p)
+        }
+
+        fn write(&self, rel: &str, text: &str) {
+            let p = self.0.join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn same_folder_same_bytes_and_a_change_changes_the_hash() {
+        let d = TempDir::new("stable");
+        d.write("index.py", "def lambda_handler(e, c):\n    return 1\n");
+        d.write("lib/util.py", "X = 1\n");
+        d.write("__pycache__/index.cpython-311.pyc", "junk");
+        d.write(".env", "SECRET=1");
+        let a = from_folder(&d.0).unwrap();
+        let b = from_folder(&d.0).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.files, 2, "hidden files and caches are left out");
+        assert_eq!(a.sha256, code_sha256(&a.zip));
+        d.write("lib/util.py", "X = 2\n");
+        assert_ne!(from_folder(&d.0).unwrap().sha256, a.sha256);
+        let names: Vec<String> = {
+            let mut z = zip::ZipArchive::new(std::io::Cursor::new(a.zip.clone())).unwrap();
+            (0..z.len())
+                .map(|i| z.by_index(i).unwrap().name().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(names, vec!["index.py", "lib/util.py"]);
+    }
+
+    #[test]
+    fn refusals_are_one_line_and_name_the_folder() {
+        let missing = std::env::temp_dir().join("tapctl-package-no-such-folder");
+        let e = from_folder(&missing).unwrap_err().0;
+        assert!(e.ends_with(": no such folder"), "{e}");
+        let d = TempDir::new("noindex");
+        d.write("main.py", "x");
+        let e = from_folder(&d.0).unwrap_err().0;
+        assert!(e.contains("no index.py"), "{e}");
+        let file = TempDir::new("file");
+        file.write("index.py", "x");
+        let e = from_folder(&file.0.join("index.py")).unwrap_err().0;
+        assert!(e.ends_with("not a folder"), "{e}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_link_leaving_the_folder_is_refused() {
+        let outside = TempDir::new("outside");
+        outside.write("secret.txt", "s");
+        let d = TempDir::new("links");
+        d.write("index.py", "x");
+        std::os::unix::fs::symlink(outside.0.join("secret.txt"), d.0.join("secret.txt")).unwrap();
+        let e = from_folder(&d.0).unwrap_err().0;
+        assert!(e.contains("secret.txt links to"), "{e}");
+        assert!(e.contains("outside the folder"), "{e}");
+        std::fs::remove_file(d.0.join("secret.txt")).unwrap();
+        // A link inside the folder is packaged as the file it points to.
+        d.write("real.py", "y");
+        std::os::unix::fs::symlink(d.0.join("real.py"), d.0.join("alias.py")).unwrap();
+        assert_eq!(from_folder(&d.0).unwrap().files, 3);
+        std::os::unix::fs::symlink(&d.0, d.0.join("loop")).unwrap();
+        let e = from_folder(&d.0).unwrap_err().0;
+        assert!(e.contains("links back"), "{e}");
+    }
+
+    #[test]
+    fn an_oversized_folder_is_refused() {
+        let d = TempDir::new("big");
+        d.write("index.py", "x");
+        let chunk = vec![b'a'; 8 * 1024 * 1024];
+        for i in 0..7 {
+            std::fs::write(d.0.join(format!("blob{i}.bin")), &chunk).unwrap();
+        }
+        let e = from_folder(&d.0).unwrap_err().0;
+        assert!(e.contains("at most 50 MB"), "{e}");
+    }
+}
