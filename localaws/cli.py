@@ -1,9 +1,14 @@
-"""scripts/local-aws: start | stop [DIR] | run -- CMD... | status [DIR]
+"""scripts/local-aws: start | stop [DIR | --all] | run -- CMD... | status [DIR]
 
 start  starts an instance in the background under .local-aws/<id>/, waits until
        it answers and prints shell export lines (eval them).
-stop   stops the instance named by $LOCAL_AWS_DIR (or DIR): signals the process
-       group of the pid in its server.pid only, waits until it is gone.
+stop   stops the instance in DIR, else the one named by $LOCAL_AWS_DIR, else the
+       only instance running under .local-aws/ (saying which); when several run
+       it lists them and stops none. --all stops every one running there. Each
+       stop signals the process group of the pid in its server.pid only and
+       waits until it is gone.
+status prints running / stopped for DIR or $LOCAL_AWS_DIR; with neither, lists
+       the instances running under .local-aws/.
 run    starts a fresh instance, runs CMD with its variables, stops it, exits
        with CMD's status.
 
@@ -156,19 +161,64 @@ def stop_instance(state_dir: str) -> int:
 
 
 def cmd_start(argv: list[str]) -> int:
-    env, _ = start_instance()
+    env, state_dir = start_instance()
     from localaws.server import export_lines
 
     sys.stdout.write(export_lines(env))
+    if sys.stdout.isatty():
+        _err(f"started {state_dir}; to use it in this shell: eval \"$(scripts/local-aws start)\" "
+             f"(or source {os.path.join(state_dir, 'env')}); stop it with scripts/local-aws stop")
     return 0
 
 
+def running_instances() -> list[str]:
+    """State folders under the state root whose server is running, oldest first."""
+    root = state_root()
+    try:
+        names = sorted(os.listdir(root))
+    except OSError:
+        return []
+    out = []
+    for name in names:
+        state_dir = os.path.join(root, name)
+        try:
+            with open(os.path.join(state_dir, "server.pid")) as f:
+                pid = int(f.read().strip())
+        except (OSError, ValueError):
+            continue
+        if _is_our_server(pid, state_dir):
+            out.append(state_dir)
+    return out
+
+
 def cmd_stop(argv: list[str]) -> int:
-    state_dir = argv[0] if argv else os.environ.get("LOCAL_AWS_DIR")
-    if not state_dir:
-        _err("stop: no instance: set LOCAL_AWS_DIR or give its directory")
+    if argv and argv[0] == "--all":
+        found = running_instances()
+        if not found:
+            _err(f"stop --all: no instance running under {state_root()}")
+        status = 0
+        for state_dir in found:
+            _err(f"stopping {state_dir}")
+            status = stop_instance(state_dir) or status
+        return status
+    if argv and argv[0].startswith("-"):
+        _err(f"stop: unknown option {argv[0]} (usage: stop [DIR | --all])")
         return 2
-    return stop_instance(state_dir)
+    state_dir = argv[0] if argv else os.environ.get("LOCAL_AWS_DIR")
+    if state_dir:
+        return stop_instance(state_dir)
+    found = running_instances()
+    if not found:
+        _err(f"stop: no instance running under {state_root()}: nothing to stop")
+        return 0
+    if len(found) > 1:
+        _err(f"stop: {len(found)} instances are running; name one (stop DIR) or stop them "
+             f"all (stop --all):")
+        for d in found:
+            print(d, file=sys.stderr)
+        return 2
+    _err(f"stopping the only running instance: {found[0]}")
+    return stop_instance(found[0])
 
 
 def cmd_run(argv: list[str]) -> int:
@@ -212,8 +262,12 @@ def cmd_run(argv: list[str]) -> int:
 def cmd_status(argv: list[str]) -> int:
     state_dir = argv[0] if argv else os.environ.get("LOCAL_AWS_DIR")
     if not state_dir:
-        _err("status: set LOCAL_AWS_DIR or give the instance directory")
-        return 2
+        found = running_instances()
+        for d in found:
+            print(f"running {d}")
+        if not found:
+            print("stopped")
+        return 0 if found else 1
     try:
         with open(os.path.join(state_dir, "server.pid")) as f:
             pid = int(f.read())

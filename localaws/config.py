@@ -1,32 +1,45 @@
-"""Realism knobs: a named profile plus per-knob overrides.
+"""Realism knobs: a named profile plus per-knob overrides (the knob store only:
+fault selection is ``faults.pick``; each knob's behaviour lives in the shim or hook
+docs/local-aws.md names).
 
 Profiles (LOCAL_AWS_PROFILE):
-  instant  (default)  no delays, no latency, no faults
+  instant  (default)  no delays, no latency, no faults, strongly consistent
   aws-like            role 8 s, table 5 s, function 2 s, latency 40 ms +- 10 ms, no faults
+  aws-real            aws-like plus every consistency / conflict behaviour AWS documents
+                      (windows of a few seconds; see CONSISTENCY_KNOBS)
 
-Environment overrides, read when the instance starts (and the same keys, in
-lower case without the prefix, in the control endpoint's JSON):
-  LOCAL_AWS_ROLE_DELAY       s a new role cannot be assumed by Lambda
-  LOCAL_AWS_TABLE_DELAY      s a table stays CREATING (and DELETING)
-  LOCAL_AWS_FUNCTION_DELAY   s a function stays Pending / LastUpdateStatus InProgress
-  LOCAL_AWS_LATENCY_MS       added latency per request, ms
-  LOCAL_AWS_JITTER_MS        +- uniform jitter on that latency, ms
-  LOCAL_AWS_FAULT_RATE       fraction (0..1) of requests answered with a fault
-  LOCAL_AWS_FAULT_SERVICES   comma list (s3,dynamodb,iam,sts,lambda,logs); empty = all
-  LOCAL_AWS_FAULT_OPERATIONS comma list of operation names; empty = all
-  LOCAL_AWS_FAULT_SOURCE     any | client | lambda
-  LOCAL_AWS_FAULT_KIND       throttle | 5xx | mixed
-  LOCAL_AWS_FAULT_SEED       integer seed for the fault dice (reproducible runs)
-  LOCAL_AWS_ASYNC_RETRY_DELAY s between retries of a failed async invocation
+Every knob is overridable in the environment at start as LOCAL_AWS_<KNOB in upper
+case> (e.g. LOCAL_AWS_ROLE_DELAY, LOCAL_AWS_S3_NAME_HOLD) and, under its own name, in
+the control endpoint's JSON (POST /_localaws/config). docs/local-aws.md lists them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import random
 import threading
-from typing import Any
+from typing import Any, Iterator
+
+# Consistency and conflict behaviours (docs/local-aws.md, "AWS's consistency"): all off
+# in instant and aws-like, all on in aws-real.
+CONSISTENCY_OFF: dict[str, Any] = {
+    "s3_conflict_window": 0.0,       # 1  OperationAborted on overlapping bucket-config writes
+    "s3_new_bucket_lag": 0.0,        # 2  NoSuchBucket on bucket-config calls after CreateBucket
+    "s3_name_hold": 0.0,             # 3  CreateBucket -> OperationAborted after DeleteBucket
+    "table_describe_lag": 0.0,       # 4  DescribeTable -> ResourceNotFound after CreateTable
+    "dynamodb_tags_lag": 0.0,        # 5  ListTagsOfResource shows the tags of N s ago
+    "dynamodb_tags_page_size": 10,   # 5  ListTagsOfResource page size (moto's 10)
+    "s3_notification_lag": 0.0,      # 6  new notification entries deliver nothing for N s
+    "role_env_kms_error": False,     # 7  young role + env vars -> the KMS CreateGrant message
+    "iam_conflict_window": 0.0,      # 8  Attach/Detach -> ConcurrentModification
+    "iam_delete_conflict": 0.0,      # 8  DeleteRole -> DeleteConflict after detaching
+    "delete_objects_error_rate": 0.0,  # 9  DeleteObjects per-key SlowDown / InternalError
+    "function_idle": 0.0,            # 10 a function idle N s is Inactive
+    "s3_region_redirect": False,     # 11 HeadBucket from another region -> 301
+}
+CONSISTENCY_KNOBS = list(CONSISTENCY_OFF)
 
 PROFILES: dict[str, dict[str, Any]] = {
     "instant": {
@@ -35,6 +48,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "function_delay": 0.0,
         "latency_ms": 0.0,
         "jitter_ms": 0.0,
+        **CONSISTENCY_OFF,
     },
     "aws-like": {
         "role_delay": 8.0,
@@ -42,7 +56,24 @@ PROFILES: dict[str, dict[str, Any]] = {
         "function_delay": 2.0,
         "latency_ms": 40.0,
         "jitter_ms": 10.0,
+        **CONSISTENCY_OFF,
     },
+}
+PROFILES["aws-real"] = {
+    **PROFILES["aws-like"],
+    "s3_conflict_window": 0.5,
+    "s3_new_bucket_lag": 1.0,
+    "s3_name_hold": 3.0,
+    "table_describe_lag": 1.0,
+    "dynamodb_tags_lag": 2.0,
+    "dynamodb_tags_page_size": 1,
+    "s3_notification_lag": 2.0,
+    "role_env_kms_error": True,
+    "iam_conflict_window": 0.5,
+    "iam_delete_conflict": 2.0,
+    "delete_objects_error_rate": 0.1,
+    "function_idle": 10.0,
+    "s3_region_redirect": True,
 }
 
 DEFAULTS: dict[str, Any] = {
@@ -60,6 +91,7 @@ DEFAULTS: dict[str, Any] = {
     "fault_kind": "throttle",
     "fault_seed": None,
     "async_retry_delay": 0.2,
+    **CONSISTENCY_OFF,
 }
 
 FLOAT_KEYS = {
@@ -70,7 +102,18 @@ FLOAT_KEYS = {
     "jitter_ms",
     "fault_rate",
     "async_retry_delay",
+    "s3_conflict_window",
+    "s3_new_bucket_lag",
+    "s3_name_hold",
+    "table_describe_lag",
+    "dynamodb_tags_lag",
+    "s3_notification_lag",
+    "iam_conflict_window",
+    "iam_delete_conflict",
+    "delete_objects_error_rate",
+    "function_idle",
 }
+BOOL_KEYS = {"role_env_kms_error", "s3_region_redirect"}
 LIST_KEYS = {"fault_services", "fault_operations"}
 SOURCES = {"any", "client", "lambda"}
 KINDS = {"throttle", "5xx", "mixed"}
@@ -88,7 +131,7 @@ def _coerce(key: str, value: Any) -> Any:
             v = float(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{key} must be a number, got {value!r}")
-        if v < 0 or (key == "fault_rate" and v > 1):
+        if v < 0 or (key in ("fault_rate", "delete_objects_error_rate") and v > 1):
             raise ConfigError(f"{key} out of range: {v}")
         return v
     if key in LIST_KEYS:
@@ -99,6 +142,24 @@ def _coerce(key: str, value: Any) -> Any:
         if isinstance(value, list) and all(isinstance(s, str) for s in value):
             return value
         raise ConfigError(f"{key} must be a list of strings")
+    if key in BOOL_KEYS:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, (int, float)) and value in (0, 1):
+            return bool(value)
+        if isinstance(value, str) and value.strip().lower() in ("1", "true", "yes", "on"):
+            return True
+        if isinstance(value, str) and value.strip().lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{key} must be true or false, got {value!r}")
+    if key == "dynamodb_tags_page_size":
+        try:
+            v = int(value)
+        except (TypeError, ValueError):
+            raise ConfigError("dynamodb_tags_page_size must be an integer")
+        if v < 1:
+            raise ConfigError("dynamodb_tags_page_size must be >= 1")
+        return v
     if key == "fault_next":
         try:
             v = int(value)
@@ -176,26 +237,9 @@ class Config:
             ms = base + self._rng.uniform(-jitter, jitter)
         return max(ms, 0.0) / 1000.0
 
-    def should_fault(self, service: str, operation: str, source: str) -> str | None:
-        """Decide whether this request gets a fault; returns the fault kind
-        ("throttle" or "5xx") or None."""
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[tuple[dict[str, Any], random.Random]]:
+        """The live knob values and the seeded dice, under the lock (for decisions
+        that read and change knobs at once, e.g. ``faults.pick``)."""
         with self._lock:
-            v = self._values
-            if v["fault_services"] and service not in v["fault_services"]:
-                return None
-            if v["fault_operations"] and operation not in v["fault_operations"]:
-                return None
-            if v["fault_source"] != "any" and v["fault_source"] != source:
-                return None
-            hit = False
-            if v["fault_next"] > 0:
-                v["fault_next"] -= 1
-                hit = True
-            elif v["fault_rate"] > 0 and self._rng.random() < v["fault_rate"]:
-                hit = True
-            if not hit:
-                return None
-            kind = v["fault_kind"]
-            if kind == "mixed":
-                kind = self._rng.choice(["throttle", "5xx"])
-            return kind
+            yield self._values, self._rng

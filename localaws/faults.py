@@ -1,9 +1,15 @@
-"""Each service's own throttling / server-error response, as AWS sends them."""
+"""Fault injection: which request gets a fault (``pick``: knobs ``fault_rate``,
+``fault_next``, ``fault_services``, ``fault_operations``, ``fault_source``, ``fault_kind``,
+``fault_seed``) and each service's own throttling / server-error response, as AWS
+sends them (``fault_response``). Also the plain error shapes the request hooks answer
+with (``s3_error``, ``query_error``)."""
 
 from __future__ import annotations
 
 import json
 import uuid
+from typing import Any
+from xml.sax.saxutils import escape
 
 _IAM_NS = "https://iam.amazonaws.com/doc/2010-05-08/"
 _STS_NS = "https://sts.amazonaws.com/doc/2011-06-15/"
@@ -76,3 +82,58 @@ def fault_response(service: str, kind: str, method: str = "GET") -> tuple[int, l
         headers.append(("Content-Type", "application/json"))
     headers.append(("Content-Length", str(len(body))))
     return status, headers, body
+
+
+def pick(config: Any, service: str, operation: str, source: str) -> str | None:
+    """Decide whether this request gets a fault; returns the fault kind
+    ("throttle" or "5xx") or None. ``fault_next`` counts down first, then
+    ``fault_rate`` rolls the (seeded) dice."""
+    with config.locked() as (v, rng):
+        if v["fault_services"] and service not in v["fault_services"]:
+            return None
+        if v["fault_operations"] and operation not in v["fault_operations"]:
+            return None
+        if v["fault_source"] != "any" and v["fault_source"] != source:
+            return None
+        hit = False
+        if v["fault_next"] > 0:
+            v["fault_next"] -= 1
+            hit = True
+        elif v["fault_rate"] > 0 and rng.random() < v["fault_rate"]:
+            hit = True
+        if not hit:
+            return None
+        kind = v["fault_kind"]
+        if kind == "mixed":
+            kind = rng.choice(["throttle", "5xx"])
+        return kind
+
+
+def s3_error(status: int, code: str, message: str, method: str = "GET",
+             extra: dict[str, str] | None = None,
+             headers: list[tuple[str, str]] | None = None) -> tuple[int, list[tuple[str, str]], bytes]:
+    """An S3 REST error (``<Error><Code>...``); HEAD answers carry no body."""
+    rid = uuid.uuid4().hex[:16].upper()
+    fields = "".join(f"<{k}>{escape(v)}</{k}>" for k, v in (extra or {}).items())
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f"<Error><Code>{code}</Code><Message>{escape(message)}</Message>{fields}"
+        f"<RequestId>{rid}</RequestId><HostId>{uuid.uuid4().hex}</HostId></Error>"
+    ).encode()
+    if method == "HEAD":
+        body = b""
+    out = [("x-amz-request-id", rid), ("Content-Type", "application/xml")] + (headers or [])
+    out.append(("Content-Length", str(len(body))))
+    return status, out, body
+
+
+def query_error(service: str, status: int, code: str, message: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    """An IAM / STS (query protocol) ``ErrorResponse``."""
+    rid = str(uuid.uuid4())
+    ns = _IAM_NS if service == "iam" else _STS_NS
+    body = (
+        f'<ErrorResponse xmlns="{ns}"><Error><Type>Sender</Type><Code>{code}</Code>'
+        f"<Message>{escape(message)}</Message></Error><RequestId>{rid}</RequestId></ErrorResponse>"
+    ).encode()
+    return status, [("x-amzn-RequestId", rid), ("Content-Type", "text/xml"),
+                    ("Content-Length", str(len(body)))], body

@@ -309,7 +309,7 @@ class LambdaRunner:
 
     def _async_job(self, fn_name: str, account_id: str, region: str, payload: bytes,
                    trigger: str) -> None:
-        from .shims.awslambda import function_state, get_function
+        from .shims.lambda_states import function_state, get_function, touch
 
         try:
             for attempt in range(1, ASYNC_ATTEMPTS + 1):
@@ -325,6 +325,7 @@ class LambdaRunner:
                 # Lambda queues events for a function that is not Active yet.
                 while function_state(fn) == "Pending" and not self._stopping.is_set():
                     time.sleep(0.05)
+                touch(fn)  # an event wakes an Inactive function
                 res = self._run(fn, payload)
                 self._record(fn, res, "Event", trigger, attempt)
                 if res.ok or self._stopping.is_set():

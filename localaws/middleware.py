@@ -1,5 +1,6 @@
 """WSGI middleware in front of moto: control endpoint, request classification,
-latency, fault injection, request log, S3 AccessDenied bodies.
+latency, fault injection (``faults.pick``), request hooks (``localaws.hooks``:
+consistency and conflict behaviours), request log, S3 AccessDenied bodies.
 
 It never reads an S3 (or Lambda) request body: the SDKs send PutObject as
 aws-chunked with chunked transfer encoding and moto must get the stream as is.
@@ -15,9 +16,10 @@ from typing import Any, Callable
 
 from . import LAMBDA_KEY_PREFIX, context
 from .config import Config, ConfigError
-from .faults import fault_response
-from .operations import classify, credential_scope, needs_form_body
-from .requestlog import RequestLogWriter
+from .faults import fault_response, pick
+from .hooks import Request
+from .operations import classify, credential_scope, needs_form_body, s3_bucket_and_key
+from .requestlog import RequestLogWriter, is_write
 
 _ACCESS_DENIED = (
     '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -46,6 +48,11 @@ def drain_body(environ: dict) -> None:
         pass
 
 
+_REASONS = {200: "OK", 301: "Moved Permanently", 400: "Bad Request", 403: "Forbidden",
+            404: "Not Found", 409: "Conflict", 500: "Internal Server Error",
+            503: "Slow Down"}
+
+
 def _json(start_response: Callable, status: int, obj: Any) -> list[bytes]:
     body = json.dumps(obj, indent=1).encode()
     reason = {200: "OK", 400: "Bad Request", 404: "Not Found"}.get(status, "")
@@ -56,8 +63,9 @@ def _json(start_response: Callable, status: int, obj: Any) -> list[bytes]:
 
 class LocalAwsMiddleware:
     def __init__(self, app: Callable, listener: str, config: Config,
-                 reqlog: RequestLogWriter, control: "Control"):
+                 reqlog: RequestLogWriter, control: "Control", hooks: list | None = None):
         self.app = app
+        self.hooks = hooks or []
         self.listener = listener
         self.config = config
         self.reqlog = reqlog
@@ -69,7 +77,7 @@ class LocalAwsMiddleware:
             return self.control.handle(environ, start_response)
 
         t0 = time.monotonic()
-        akid, _region, signing = credential_scope(environ)
+        akid, region, signing = credential_scope(environ)
         lambda_src = (akid or "").startswith(LAMBDA_KEY_PREFIX) or \
             environ.get("HTTP_X_LOCALAWS_SOURCE") == "lambda"
         source = "lambda" if lambda_src else "client"
@@ -87,15 +95,27 @@ class LocalAwsMiddleware:
 
         record: dict[str, Any] = {
             "service": service, "operation": operation, "listener": self.listener,
-            "source": source,
+            "source": source, "write": is_write(operation),
         }
-        kind = self.config.should_fault(service, operation, source)
+        kind = pick(self.config, service, operation, source)
         if kind:
             drain_body(environ)
             status, headers, payload = fault_response(service, kind, method)
             start_response(f"{status} Fault", headers)
             self._log(record, status, t0, kind)
             return [payload]
+
+        req = Request(service, operation, method, source, self.listener, region, environ, body)
+        if service == "s3":
+            req.bucket, req.key = s3_bucket_and_key(environ)
+        for hook in self.hooks:
+            answer = hook.before(req)
+            if answer is not None:
+                drain_body(environ)
+                status, headers, payload = answer
+                start_response(f"{status} {_REASONS.get(status, '')}".rstrip(), headers)
+                self._log(record, status, t0, None)
+                return [payload]
 
         captured: dict[str, Any] = {}
 
@@ -105,6 +125,7 @@ class LocalAwsMiddleware:
             return lambda data: captured.setdefault("written", []).append(data)
 
         context.set_current(self.listener, source, service, operation)
+        code = 500
         try:
             result = self.app(environ, capture)
             try:
@@ -112,12 +133,14 @@ class LocalAwsMiddleware:
             finally:
                 if hasattr(result, "close"):
                     result.close()
+            status_line = captured.get("status", "500 Internal Server Error")
+            code = int(status_line.split()[0])
         finally:
             context.clear()
+            for hook in self.hooks:
+                hook.after(req, code)
 
-        status_line = captured.get("status", "500 Internal Server Error")
         headers = list(captured.get("headers", []))
-        code = int(status_line.split()[0])
         if service == "s3" and code == 403 and not data and method != "HEAD":
             data = _ACCESS_DENIED
             headers = [(k, v) for k, v in headers if k.lower() not in
@@ -144,11 +167,14 @@ class Control:
     POST /_localaws/config        JSON object of knobs to change; answers the new knobs
     GET  /_localaws/invocations   Lambda invocation records (sync, async, retries)
     POST /_localaws/s3/fill       put many real object versions at once (localaws.bulk)
+    POST /_localaws/lambda/inactive  {"function": NAME[, "region": R][, "account": A]}:
+                                  the function is Inactive now (shims/lambda_states)
     """
 
-    def __init__(self, config: Config, runner: Any):
+    def __init__(self, config: Config, runner: Any, region: str = "us-west-2"):
         self.config = config
         self.runner = runner
+        self.region = region
 
     def handle(self, environ: dict, start_response: Callable) -> list[bytes]:
         path = environ.get("PATH_INFO", "").rstrip("/")
@@ -174,6 +200,24 @@ class Control:
                 return _json(start_response, 200, fill(spec))
             except (FillError, ValueError) as e:
                 return _json(start_response, 400, {"error": str(e)})
+        if path == "/_localaws/lambda/inactive" and method == "POST":
+            try:
+                n = int(environ.get("CONTENT_LENGTH") or 0)
+                spec = json.loads(environ["wsgi.input"].read(n) if n else b"{}")
+                return _json(start_response, 200, self._make_inactive(spec))
+            except (LookupError, ValueError, TypeError) as e:
+                return _json(start_response, 400, {"error": f"lambda/inactive: {e!r}"})
         if path == "/_localaws/invocations" and method == "GET":
             return _json(start_response, 200, self.runner.records() if self.runner else [])
         return _json(start_response, 404, {"error": f"no such control path: {method} {path}"})
+
+    def _make_inactive(self, spec: dict) -> dict:
+        from . import ACCOUNT_ID
+        from .shims.lambda_states import function_state, get_function, make_inactive
+
+        if not isinstance(spec, dict) or not isinstance(spec.get("function"), str):
+            raise ValueError('needs {"function": NAME}')
+        region = spec.get("region") or self.region
+        fn = get_function(str(spec.get("account") or ACCOUNT_ID), region, spec["function"])
+        make_inactive(fn)
+        return {"function": fn.function_name, "state": function_state(fn)}

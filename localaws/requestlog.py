@@ -3,9 +3,8 @@
 Each API call handled by the instance (control-endpoint calls excluded) is
 logged once the response is produced:
 
-    {"ts": 1700000000.123, "service": "s3", "operation": "PutObject",
-     "status": 200, "ms": 12.3, "listener": "tls", "source": "client",
-     "fault": null}
+    {"service": "s3", "operation": "PutObject", "listener": "tls", "source": "client",
+     "write": true, "status": 200, "ms": 12.3, "fault": null, "ts": 1700000000.123}
 
 service   s3 | dynamodb | iam | sts | lambda | logs (SigV4 signing name)
 operation the AWS API operation name (CreateBucket, PutItem, CreateRole, Invoke...)
@@ -13,6 +12,7 @@ status    HTTP status returned
 ms        time spent in the server, injected latency included
 listener  tls | http
 source    client | lambda (requests signed with the key handed to Lambda functions)
+write     true when the operation writes (``is_write`` below), false for a read
 fault     null, or "throttle" / "5xx" when the answer was an injected fault
 
 Write classification (``is_write``): an operation is a write when its name
@@ -100,7 +100,8 @@ class Mark:
 def writes(records: Iterable[dict[str, Any]], source: str | None = "client") -> list[dict[str, Any]]:
     """The write calls among records (only from ``source`` unless None)."""
     return [r for r in records
-            if is_write(r["operation"]) and (source is None or r.get("source") == source)]
+            if r.get("write", is_write(r["operation"]))
+            and (source is None or r.get("source") == source)]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     from moto.moto_server.werkzeug_app import (DomainDispatcherApplication, MotoRequestHandler,
                                                create_backend_app)
 
-    from . import shims
+    from . import hooks, shims
     from .certs import make_certs
     from .config import Config
     from .lambda_runner import LambdaRunner
@@ -119,9 +119,10 @@ def main(argv: list[str] | None = None) -> int:
     iam_backends[ACCOUNT_ID]["aws"]  # load managed policies now, not on the first call
 
     reqlog = RequestLogWriter(os.path.join(state_dir, "requests.log"))
-    control = Control(config, runner)
-    tls_server.app = LocalAwsMiddleware(moto_app, "tls", config, reqlog, control)
-    http_server.app = LocalAwsMiddleware(moto_app, "http", config, reqlog, control)
+    control = Control(config, runner, args.region)
+    request_hooks = hooks.install(config)
+    tls_server.app = LocalAwsMiddleware(moto_app, "tls", config, reqlog, control, request_hooks)
+    http_server.app = LocalAwsMiddleware(moto_app, "http", config, reqlog, control, request_hooks)
 
     stop = threading.Event()
 

@@ -1,5 +1,25 @@
-"""Patches of moto 5.2.5 internals (pinned in requirements-dev.txt; each shim
-has a test in localaws/tests). ``install(runner, config)`` applies them all."""
+"""Where moto 5.2.5 differs from AWS in ways tapctl must live with: one module per
+behaviour (moto internals are patched, so moto is pinned; each behaviour has a test in
+localaws/tests). ``install(runner, config)`` applies them all; the request-level ones
+(``s3_consistency``, ``s3_region``, ``iam_conflicts``) are hooks the middleware asks
+(``localaws.hooks``). docs/local-aws.md maps each behaviour and knob to its file.
+
+S3        s3_bucket_policy     bucket-policy conditions, aws:SecureTransport (policy_eval)
+          s3_events            asynchronous S3 -> Lambda, record shape, late new entries
+          s3_notifications     destination validation (all or nothing), empty document
+          s3_ownership         creation tags, tags die with the bucket, other accounts
+          s3_versions          ListObjectVersions that scales, S3's markers
+          s3_delete_objects    DeleteObjects per-key SlowDown / InternalError
+          s3_consistency       OperationAborted overlap, NoSuchBucket after create, held name
+          s3_region            HeadBucket from another region -> 301
+IAM       iam_propagation      young role cannot be assumed by Lambda (CreateFunction...)
+          iam_conflicts        ConcurrentModification, DeleteConflict after detaching
+Lambda    lambda_states        Pending / InProgress / Inactive
+          lambda_invoke        invocations run python for real (lambda_runner)
+DynamoDB  dynamodb_states      CREATING / DELETING, DescribeTable lag after create
+          dynamodb_tags        eventually consistent, paged, overwritten tags
+Logs      logs_tags            tags die with their log group
+"""
 
 from __future__ import annotations
 
@@ -16,13 +36,22 @@ def install(runner: Any, config: Any) -> None:
 
     if moto.__version__ != "5.2.5":
         raise RuntimeError(f"localaws shims are written for moto 5.2.5, found {moto.__version__}")
-    from . import awslambda, dynamodb, logs, s3, s3_accounts, s3_compat, s3_versions
+    from . import (dynamodb_states, dynamodb_tags, iam_propagation, lambda_invoke,
+                   lambda_states, logs_tags, s3_bucket_policy, s3_delete_objects, s3_events,
+                   s3_notifications, s3_ownership, s3_versions)
 
-    s3.install(runner, config)
-    s3_compat.install(runner, config)
+    s3_bucket_policy.install(runner, config)
+    s3_events.install(runner, config)
+    s3_notifications.install(runner, config)
     s3_versions.install(runner, config)
-    s3_accounts.install(runner, config)
-    logs.install(runner, config)
-    awslambda.install(runner, config)
-    dynamodb.install(runner, config)
+    s3_ownership.install(runner, config)
+    s3_delete_objects.install(runner, config)
+    logs_tags.install(runner, config)
+    # iam_propagation wraps moto's Lambda calls first, lambda_states wraps it: an update
+    # meanwhile is a ResourceConflict before the role is looked at.
+    iam_propagation.install(runner, config)
+    lambda_states.install(runner, config)
+    lambda_invoke.install(runner, config)
+    dynamodb_states.install(runner, config)
+    dynamodb_tags.install(runner, config)
     _installed = True

@@ -151,10 +151,59 @@ def test_instances_side_by_side_are_independent_and_honour_port_and_region():
         stop_instance(b)
 
 
-def test_stop_without_an_instance_is_an_error():
+def _bare_env(root: str) -> dict:
+    """A shell that never eval'ed anything: no AWS_/LOCAL_AWS_ variables but the root
+    (a private one, so these tests never see the session's or anyone else's instances)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LOCAL_AWS_"))}
-    out = subprocess.run([SCRIPT, "stop"], env=env, capture_output=True, text=True, timeout=30)
-    assert out.returncode == 2
+    env["LOCAL_AWS_ROOT"] = root
+    return env
+
+
+def _local_aws(root: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([SCRIPT, *args], env=_bare_env(root), capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_stop_with_nothing_running_says_so(tmp_path):
+    out = _local_aws(str(tmp_path), "stop")
+    assert out.returncode == 0
+    assert "no instance running" in out.stderr
+    assert _local_aws(str(tmp_path), "status").stdout.strip() == "stopped"
+    assert _local_aws(str(tmp_path), "stop", "--bogus").returncode == 2
+
+
+def test_start_without_eval_then_stop_stops_the_only_instance(tmp_path):
+    root = str(tmp_path)
+    out = _local_aws(root, "start")  # printed, never eval'ed
+    assert out.returncode == 0, out.stderr
+    inst = parse_exports(out.stdout)
+    pid = _pid(inst)
+    assert _alive(pid)
+    status = _local_aws(root, "status")
+    assert status.stdout.strip() == f"running {inst['LOCAL_AWS_DIR']}"
+    out = _local_aws(root, "stop")
+    assert out.returncode == 0, out.stderr
+    assert f"stopping the only running instance: {inst['LOCAL_AWS_DIR']}" in out.stderr
+    assert not _alive(pid)
+
+
+def test_stop_lists_several_instances_and_all_stops_them(tmp_path):
+    root = str(tmp_path)
+    a = start_instance({"LOCAL_AWS_ROOT": root})
+    b = start_instance({"LOCAL_AWS_ROOT": root})
+    try:
+        out = _local_aws(root, "stop")
+        assert out.returncode == 2
+        assert "2 instances are running" in out.stderr
+        assert a["LOCAL_AWS_DIR"] in out.stderr and b["LOCAL_AWS_DIR"] in out.stderr
+        assert _alive(_pid(a)) and _alive(_pid(b)), "an ambiguous stop stops nothing"
+        out = _local_aws(root, "stop", "--all")
+        assert out.returncode == 0, out.stderr
+        assert not _alive(_pid(a)) and not _alive(_pid(b))
+        assert "no instance running" in _local_aws(root, "stop", "--all").stderr
+    finally:
+        stop_instance(a)
+        stop_instance(b)
 
 
 def test_start_output_evals_in_a_shell(instance):

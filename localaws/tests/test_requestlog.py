@@ -28,6 +28,7 @@ def test_record_fields(instance, client):
     assert (rec["service"], rec["operation"], rec["status"], rec["listener"], rec["source"]) == \
         ("s3", "ListBuckets", 200, "tls", "client")
     assert isinstance(rec["ms"], float)
+    assert rec["write"] is False
     # each line is one JSON object
     with open(os.path.join(instance["LOCAL_AWS_DIR"], "requests.log")) as f:
         for line in f:
@@ -263,3 +264,21 @@ def test_json_and_query_classifiers():
         == ("iam", "CreateRole")
     assert classify(env("POST", "/", service="sts"), b"Action=GetCallerIdentity") == \
         ("sts", "GetCallerIdentity")
+
+
+def test_each_record_says_whether_the_call_writes(instance, client):
+    mark = requestlog.Mark(instance["LOCAL_AWS_DIR"])
+    s3 = client("s3")
+    b = uid("bkt")
+    s3.create_bucket(Bucket=b, CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
+    s3.head_bucket(Bucket=b)
+    s3.put_object(Bucket=b, Key="k", Body=b"x")
+    s3.list_objects_v2(Bucket=b)
+    client("iam").list_roles()
+    recs = mark.since()
+    assert [(r["operation"], r["write"]) for r in recs] == [
+        ("CreateBucket", True), ("HeadBucket", False), ("PutObject", True),
+        ("ListObjectsV2", False), ("ListRoles", False)]
+    assert all(r["write"] == requestlog.is_write(r["operation"]) for r in requestlog.read(
+        instance["LOCAL_AWS_DIR"]) if "write" in r)
+    assert requestlog.writes(recs) == [r for r in recs if r["write"]]

@@ -11,7 +11,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from localaws.shims.policy import Result, evaluate
+from localaws.shims.policy_eval import Result, evaluate
 
 from .conftest import uid
 
@@ -152,7 +152,7 @@ def test_evaluator_operators():
 
 
 def test_empty_notification_configuration_has_the_s3_root_element(client, bucket):
-    """shims/s3_compat: the Rust SDK rejects moto's <GetBucketNotificationResponse/>."""
+    """shims/s3_notifications: the Rust SDK rejects moto's <GetBucketNotificationResponse/>."""
     s3 = client("s3")
     raw = []
     s3.meta.events.register(

@@ -1,4 +1,4 @@
-"""S3 and Logs ownership fidelity (localaws/shims/s3_accounts.py, logs.py): tags given to
+"""S3 and Logs ownership fidelity (localaws/shims/s3_ownership.py, logs_tags.py): tags given to
 CreateBucket are on the bucket from its first moment, tags die with their bucket or log group,
 and another account's bucket answers 403 / 409 as S3 does."""
 

@@ -8,6 +8,12 @@ ACTIVE table fail meanwhile as DynamoDB's do:
   DELETING: item calls -> ResourceNotFoundException; other changes ->
             ResourceInUseException; DescribeTable shows DELETING, then the
             table is gone (ResourceNotFoundException)
+
+and (``table_describe_lag``) DescribeTable answers ResourceNotFoundException for N s
+after CreateTable, whatever the status: "If you issue a DescribeTable request
+immediately after a CreateTable request, DynamoDB might return a
+ResourceNotFoundException. This is because DescribeTable uses an eventually consistent
+query" (DynamoDB API reference, DescribeTable). The SDK waiter ``table_exists`` retries it.
 """
 
 from __future__ import annotations
@@ -62,7 +68,9 @@ def install(runner: Any, config: Any) -> None:
 
     def create_table(self: Any, name: str, *args: Any, **kwargs: Any) -> Any:
         table = orig_create(self, name, *args, **kwargs)
-        table._la_ready_at = time.monotonic() + config.get("table_delay")
+        now = time.monotonic()
+        table._la_ready_at = now + config.get("table_delay")
+        table._la_visible_at = now + config.get("table_describe_lag")
         return table
 
     DynamoDBBackend.create_table = create_table
@@ -75,6 +83,9 @@ def install(runner: Any, config: Any) -> None:
         if op is None:
             return table
         status = table_status(table)
+        if op == "DescribeTable" and time.monotonic() < getattr(table, "_la_visible_at", 0.0):
+            raise ResourceNotFoundException(
+                f"Requested resource not found: Table: {table.name} not found")
         if status == "CREATING":
             if op in ITEM_OPS:
                 raise ResourceNotFoundException()

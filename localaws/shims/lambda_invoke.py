@@ -1,0 +1,64 @@
+"""Lambda invocations run python for real (``lambda_runner``): Invoke
+RequestResponse returns the result (``LogType=Tail`` the log tail), Event returns 202
+and runs on the runner's pool with its retries, moto's InvokeAsync too. A synchronous
+Invoke of a ``Pending`` function answers 409 ``ResourceConflictException``; any
+invocation wakes an ``Inactive`` one (``lambda_states``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .lambda_states import function_state, touch
+
+
+def install(runner: Any, config: Any) -> None:
+    from moto.awslambda.exceptions import LambdaClientError
+    from moto.awslambda.models import LambdaBackend, LambdaFunction
+
+    from ..lambda_runner import log_tail
+
+    class ResourceConflict(LambdaClientError):
+        code = 409
+
+        def __init__(self, message: str):
+            super().__init__("ResourceConflictException", message)
+
+    def _bytes(body: Any) -> bytes:
+        if body is None or body == "":
+            return b"{}"
+        return body if isinstance(body, bytes) else str(body).encode()
+
+    def invoke(self: Any, function_name: str, qualifier: str | None, body: Any,
+               headers: Any, response_headers: dict) -> bytes:
+        fn = self.get_function(function_name, qualifier)
+        if function_state(fn) == "Pending":
+            raise ResourceConflict("The operation cannot be performed at this time. "
+                                   "The function is currently in the following state: Pending")
+        touch(fn)
+        inv_type = (headers.get("X-Amz-Invocation-Type") if headers else None) or "RequestResponse"
+        if inv_type == "Event":
+            runner.invoke_async(fn.function_name, fn.account_id, fn.region, _bytes(body),
+                                trigger="invoke")
+            payload = b""
+        elif inv_type == "DryRun":
+            payload = b""
+        else:
+            res = runner.invoke_sync(fn, _bytes(body))
+            if not res.ok:
+                response_headers["x-amz-function-error"] = "Unhandled"
+            response_headers["x-amz-log-result"] = log_tail(res.log_text)
+            payload = res.payload
+        response_headers["x-amz-executed-version"] = "$LATEST"
+        response_headers["Content-Length"] = str(len(payload))
+        return payload
+
+    LambdaBackend.invoke = invoke
+
+    def fn_invoke(self: Any, body: Any, request_headers: Any, response_headers: Any) -> bytes:
+        # moto's InvokeAsync (and anything else calling the function directly)
+        touch(self)
+        runner.invoke_async(self.function_name, self.account_id, self.region, _bytes(body),
+                            trigger="invoke")
+        return b""
+
+    LambdaFunction.invoke = fn_invoke
