@@ -7,6 +7,8 @@ pub mod cli;
 pub mod engine;
 pub mod error;
 pub mod list;
+#[cfg(test)]
+mod module_graph;
 pub mod plan;
 pub mod progress;
 pub mod report;
