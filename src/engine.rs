@@ -277,4 +277,17 @@ mod tests {
         assert_eq!(decide(&foreign, Mode::Down), Err(Action::LeftAlone));
         assert_eq!(decide(&drifted, Mode::Down), Ok("deleting"));
     }
+
+    #[test]
+    fn actions_read_as_before() {
+        let updated = Action::Updated(vec![Field::Tags, Field::Retention]);
+        assert_eq!(updated.to_string(), "updated (tags, retention)");
+        assert_eq!(updated.word(), "updated");
+        assert_eq!(updated.sign(), Sign::Change);
+        assert_eq!(Action::AlreadyGone.to_string(), "already gone");
+        assert_eq!(
+            Action::Blocked(Kind::Role).to_string(),
+            "not attempted: role failed"
+        );
+    }
 }

@@ -278,4 +278,37 @@ mod tests {
         plan.states.insert(Kind::Bucket, State::Missing);
         assert!(pending(&changes(&plan, Mode::Up { adopt: false })));
     }
+
+    #[test]
+    fn up_refuses_what_is_not_tapctls() {
+        let s = crate::spec::test_stack();
+        let mut snapshot = Snapshot::default();
+        snapshot
+            .states
+            .insert(Kind::Table, State::present(false, vec![]));
+        let up = Mode::Up { adopt: false };
+        let err = refuse_foreign(&s, &changes(&snapshot, up)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "not tapctl's (no tapctl tags for suffix dev): table lambda-invocation-logs-dev; \
+             nothing was changed; rerun with --adopt to take them over"
+        );
+        assert!(refuse_foreign(&s, &changes(&snapshot, Mode::Up { adopt: true })).is_ok());
+        snapshot.states.insert(
+            Kind::Bucket,
+            State::Present {
+                owner: Owner::OtherAccount,
+                drift: vec![],
+            },
+        );
+        let err = refuse_foreign(&s, &changes(&snapshot, up)).unwrap_err();
+        assert!(err.to_string().contains("belongs to another AWS account"));
+        let down = changes(&snapshot, Mode::Down);
+        assert_eq!(
+            kinds(&down, |c| *c == Change::LeftAlone),
+            [Kind::Table, Kind::Bucket]
+        );
+        assert!(kinds(&down, |c| *c == Change::Delete).is_empty());
+        assert_eq!(not_deployed(&snapshot), Kind::ALL);
+    }
 }

@@ -351,6 +351,8 @@ mod tests {
         assert_eq!(s.role_name, "s3-processor-role-dev");
         assert_eq!(s.function_name, "s3-processor-dev");
         assert_eq!(s.log_group_name, "/aws/lambda/s3-processor-dev");
+        assert!(s.log_group_name.starts_with(&log_group_name_prefix()));
+        assert_eq!(s.target.with_suffix("x").suffix, "x");
         assert_eq!(
             s.table_arn,
             "arn:aws:dynamodb:us-west-2:123456789012:table/lambda-invocation-logs-dev"
