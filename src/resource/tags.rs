@@ -11,7 +11,7 @@ pub fn s3(s: &Stack) -> Result<Vec<aws_sdk_s3::types::Tag>> {
     s.tags().into_iter().map(|(k, v)| s3_tag(&k, &v)).collect()
 }
 
-pub fn s3_tag(k: &str, v: &str) -> Result<aws_sdk_s3::types::Tag> {
+fn s3_tag(k: &str, v: &str) -> Result<aws_sdk_s3::types::Tag> {
     aws_sdk_s3::types::Tag::builder()
         .key(k)
         .value(v)
