@@ -186,7 +186,7 @@ pub async fn connect(opts: &Options, suffix: &str) -> Result<(Clients, Target)> 
             return Err(anyhow!(
                 "cannot reach AWS ({}): {}",
                 describe_endpoint(&config, &region),
-                crate::report::one_line(&e)
+                crate::error::one_line(&e)
             ));
         }
         Ok(Ok(identity)) => identity,
@@ -284,7 +284,7 @@ async fn check_credentials(config: &SdkConfig) -> Result<()> {
                      web identity, the container or the instance metadata"
                         .to_string()
                 }
-                other => crate::report::one_line(other),
+                other => crate::error::one_line(other),
             };
             Err(anyhow!(
                 "no AWS credentials: {why} (set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, or use \

@@ -1,10 +1,15 @@
 //! The dependency graph. `up` = observe → plan → apply; `down` = the same graph reversed;
 //! `status` = observe → plan. Each step starts as soon as the steps it needs are done, so
-//! independent resources are created (or deleted) concurrently, with no level barriers.
+//! independent resources are created (or deleted) concurrently, with no level barriers. What
+//! each step does is decided by [`crate::plan::change`], the one decision table.
 
-use crate::resource::{Ctx, Kind, Owner, Plan, State};
-use anyhow::{Context, Result, bail};
+use crate::error::one_line_anyhow;
+use crate::plan::{self, Change, Mode};
+use crate::resource::{Ctx, Field, Kind, Snapshot, State};
+use crate::style::Sign;
+use anyhow::{Context, Result};
 use std::collections::BTreeMap;
+use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
@@ -15,7 +20,7 @@ pub enum Action {
     Unchanged,
     Created,
     /// The fields that were repaired.
-    Updated(Vec<&'static str>),
+    Updated(Vec<Field>),
     Deleted,
     AlreadyGone,
     /// Not tapctl's: not touched.
@@ -28,6 +33,49 @@ pub enum Action {
 impl Action {
     pub fn failed(&self) -> bool {
         matches!(self, Action::Failed(_) | Action::Blocked(_))
+    }
+
+    /// The action as the JSON documents name it.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Action::Unchanged => "unchanged",
+            Action::Created => "created",
+            Action::Updated(_) => "updated",
+            Action::Deleted => "deleted",
+            Action::AlreadyGone => "already_gone",
+            Action::LeftAlone => "left_alone",
+            Action::Failed(_) => "failed",
+            Action::Blocked(_) => "blocked",
+        }
+    }
+
+    /// A one-character sign per action, as `plan` uses them too.
+    pub fn sign(&self) -> Sign {
+        match self {
+            Action::Created => Sign::Create,
+            Action::Updated(_) => Sign::Change,
+            Action::Deleted => Sign::Delete,
+            Action::Unchanged | Action::AlreadyGone => Sign::Same,
+            Action::LeftAlone => Sign::Foreign,
+            Action::Failed(_) | Action::Blocked(_) => Sign::Fail,
+        }
+    }
+}
+
+/// The action as text and progress lines show it.
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::Updated(fields) => {
+                let fields: Vec<&str> = fields.iter().map(|f| f.as_str()).collect();
+                write!(f, "updated ({})", fields.join(", "))
+            }
+            Action::AlreadyGone => f.write_str("already gone"),
+            Action::LeftAlone => f.write_str("left alone: not tapctl's"),
+            Action::Failed(why) => write!(f, "FAILED: {why}"),
+            Action::Blocked(k) => write!(f, "not attempted: {} failed", k.label()),
+            other => f.write_str(other.word()),
+        }
     }
 }
 
@@ -45,7 +93,7 @@ pub trait Progress: Send + Sync {
 }
 
 /// Reads every resource concurrently.
-pub async fn observe(ctx: &Arc<Ctx>) -> Result<Plan> {
+pub async fn observe(ctx: &Arc<Ctx>) -> Result<Snapshot> {
     let mut set = JoinSet::new();
     for kind in Kind::ALL {
         let ctx = ctx.clone();
@@ -57,86 +105,47 @@ pub async fn observe(ctx: &Arc<Ctx>) -> Result<Plan> {
         let state = state.with_context(|| format!("reading the {}", kind.label()))?;
         states.insert(kind, state);
     }
-    Ok(Plan { states })
-}
-
-/// Refuses to touch resources that carry tapctl's names but are not tapctl's, unless adopting.
-pub fn check_ownership(ctx: &Ctx, plan: &Plan) -> Result<()> {
-    let mut foreign = Vec::new();
-    for (kind, state) in &plan.states {
-        let name = kind.name(&ctx.stack);
-        match state {
-            State::Present {
-                owner: Owner::OtherAccount,
-                ..
-            } => {
-                bail!(
-                    "{} {name} belongs to another AWS account; choose another suffix",
-                    kind.label()
-                )
-            }
-            State::Present {
-                owner: Owner::Untagged,
-                ..
-            } if !ctx.adopt => {
-                foreign.push(format!("{} {name}", kind.label()));
-            }
-            _ => {}
-        }
-    }
-    if !foreign.is_empty() {
-        bail!(
-            "not tapctl's (no tapctl tags for suffix {}): {}; nothing was changed; rerun with \
-             --adopt to take them over",
-            ctx.stack.suffix(),
-            foreign.join(", ")
-        );
-    }
-    Ok(())
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Direction {
-    Up,
-    Down,
+    Ok(Snapshot { states })
 }
 
 /// Creates what is missing and repairs what drifted, in dependency order.
-pub async fn up(ctx: Arc<Ctx>, plan: Arc<Plan>, progress: &dyn Progress) -> Vec<Outcome> {
-    run(ctx, plan, Direction::Up, progress).await
+pub async fn up(ctx: Arc<Ctx>, snapshot: Arc<Snapshot>, progress: &dyn Progress) -> Vec<Outcome> {
+    let mode = Mode::Up { adopt: ctx.adopt };
+    run(ctx, snapshot, mode, progress).await
 }
 
 /// Deletes what is tapctl's, in reverse dependency order.
-pub async fn down(ctx: Arc<Ctx>, plan: Arc<Plan>, progress: &dyn Progress) -> Vec<Outcome> {
-    run(ctx, plan, Direction::Down, progress).await
+pub async fn down(ctx: Arc<Ctx>, snapshot: Arc<Snapshot>, progress: &dyn Progress) -> Vec<Outcome> {
+    run(ctx, snapshot, Mode::Down, progress).await
 }
 
-fn waits_for(kind: Kind, dir: Direction) -> Vec<Kind> {
-    match dir {
-        Direction::Up => kind.needs().to_vec(),
-        Direction::Down => Kind::ALL
+fn waits_for(kind: Kind, mode: Mode) -> Vec<Kind> {
+    match mode {
+        Mode::Up { .. } => kind.needs().to_vec(),
+        Mode::Down => Kind::ALL
             .into_iter()
             .filter(|k| k.needs().contains(&kind))
             .collect(),
     }
 }
 
-/// What a step will do, decided from the plan alone; `None` when there is nothing to do.
-fn decide(state: &State, dir: Direction) -> Result<&'static str, Action> {
-    match (dir, state) {
-        (Direction::Up, s) if s.in_sync() => Err(Action::Unchanged),
-        (Direction::Up, State::Missing) => Ok("creating"),
-        (Direction::Up, State::Present { .. }) => Ok("updating"),
-        (Direction::Down, State::Missing) => Err(Action::AlreadyGone),
-        (Direction::Down, s) if s.is_foreign() => Err(Action::LeftAlone),
-        (Direction::Down, State::Present { .. }) => Ok("deleting"),
-    }
+/// What a step will do, from the decision table: `Ok(doing)` to run it, or the action it
+/// settles on without a call.
+fn decide(state: &State, mode: Mode) -> Result<&'static str, Action> {
+    let change = plan::change(state, mode);
+    change.doing().ok_or(match change {
+        Change::NoChange if state.is_missing() => Action::AlreadyGone,
+        Change::LeftAlone => Action::LeftAlone,
+        // `up` refuses conflicts before it starts (plan::refuse_foreign).
+        Change::Conflict(why) => Action::Failed(why.to_string()),
+        _ => Action::Unchanged,
+    })
 }
 
 async fn run(
     ctx: Arc<Ctx>,
-    plan: Arc<Plan>,
-    dir: Direction,
+    snapshot: Arc<Snapshot>,
+    mode: Mode,
     progress: &dyn Progress,
 ) -> Vec<Outcome> {
     let started = Instant::now();
@@ -144,6 +153,15 @@ async fn run(
     let mut running: JoinSet<(Kind, Action, Duration)> = JoinSet::new();
     let mut launched: Vec<Kind> = Vec::new();
     let mut task_kinds: std::collections::HashMap<tokio::task::Id, Kind> = Default::default();
+    let settle = |outcomes: &mut BTreeMap<Kind, Outcome>, kind, action| {
+        let o = Outcome {
+            kind,
+            action,
+            elapsed: Duration::ZERO,
+        };
+        progress.finished(&o);
+        outcomes.insert(kind, o);
+    };
     loop {
         // Start (or settle) every step whose prerequisites are all done.
         let mut changed = true;
@@ -153,39 +171,25 @@ async fn run(
                 if launched.contains(&kind) {
                     continue;
                 }
-                let deps = waits_for(kind, dir);
+                let deps = waits_for(kind, mode);
                 if !deps.iter().all(|d| outcomes.contains_key(d)) {
                     continue;
                 }
                 launched.push(kind);
                 changed = true;
                 if let Some(failed) = deps.iter().find(|d| outcomes[*d].action.failed()) {
-                    let o = Outcome {
-                        kind,
-                        action: Action::Blocked(*failed),
-                        elapsed: Duration::ZERO,
-                    };
-                    progress.finished(&o);
-                    outcomes.insert(kind, o);
+                    settle(&mut outcomes, kind, Action::Blocked(*failed));
                     continue;
                 }
-                let state = plan.state(kind).clone();
-                match decide(&state, dir) {
-                    Err(action) => {
-                        let o = Outcome {
-                            kind,
-                            action,
-                            elapsed: Duration::ZERO,
-                        };
-                        progress.finished(&o);
-                        outcomes.insert(kind, o);
-                    }
+                let state = snapshot.state(kind).clone();
+                match decide(&state, mode) {
+                    Err(action) => settle(&mut outcomes, kind, action),
                     Ok(doing) => {
                         progress.started(kind, doing);
-                        let (ctx, plan) = (ctx.clone(), plan.clone());
+                        let (ctx, snapshot) = (ctx.clone(), snapshot.clone());
                         let handle = running.spawn(async move {
                             let t = Instant::now();
-                            let action = step(&ctx, &plan, kind, &state, dir).await;
+                            let action = step(&ctx, &snapshot, kind, &state, mode).await;
                             (kind, action, t.elapsed())
                         });
                         task_kinds.insert(handle.id(), kind);
@@ -217,44 +221,37 @@ async fn run(
     outcomes.into_values().collect()
 }
 
-async fn step(ctx: &Ctx, plan: &Plan, kind: Kind, state: &State, dir: Direction) -> Action {
-    let result = match dir {
-        Direction::Up => kind.apply(ctx, state).await.map(|()| match state {
+async fn step(ctx: &Ctx, snapshot: &Snapshot, kind: Kind, state: &State, mode: Mode) -> Action {
+    let result = match mode {
+        Mode::Up { .. } => kind.apply(ctx, state).await.map(|()| match state {
             State::Missing => Action::Created,
             State::Present { drift, .. } => {
-                let mut fields: Vec<&'static str> = drift.iter().map(|d| d.field).collect();
+                let mut fields: Vec<Field> = drift.iter().map(|d| d.field).collect();
                 fields.dedup();
                 Action::Updated(fields)
             }
         }),
-        Direction::Down => kind.delete(ctx, plan).await.map(|()| Action::Deleted),
+        Mode::Down => kind.delete(ctx, snapshot).await.map(|()| Action::Deleted),
     };
-    result.unwrap_or_else(|e| Action::Failed(crate::report::one_line_anyhow(&e)))
+    result.unwrap_or_else(|e| Action::Failed(one_line_anyhow(&e)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const UP: Mode = Mode::Up { adopt: false };
+
     #[test]
     fn down_waits_for_what_depends_on_it() {
-        assert_eq!(waits_for(Kind::Trigger, Direction::Down), vec![]);
+        assert_eq!(waits_for(Kind::Trigger, Mode::Down), vec![]);
+        assert_eq!(waits_for(Kind::Function, Mode::Down), vec![Kind::Trigger]);
+        assert_eq!(waits_for(Kind::Role, Mode::Down), vec![Kind::Function]);
+        assert_eq!(waits_for(Kind::LogGroup, Mode::Down), vec![Kind::Function]);
+        assert_eq!(waits_for(Kind::Table, Mode::Down), vec![Kind::Trigger]);
+        assert_eq!(waits_for(Kind::Bucket, Mode::Down), vec![Kind::Trigger]);
         assert_eq!(
-            waits_for(Kind::Function, Direction::Down),
-            vec![Kind::Trigger]
-        );
-        assert_eq!(waits_for(Kind::Role, Direction::Down), vec![Kind::Function]);
-        assert_eq!(
-            waits_for(Kind::LogGroup, Direction::Down),
-            vec![Kind::Function]
-        );
-        assert_eq!(waits_for(Kind::Table, Direction::Down), vec![Kind::Trigger]);
-        assert_eq!(
-            waits_for(Kind::Bucket, Direction::Down),
-            vec![Kind::Trigger]
-        );
-        assert_eq!(
-            waits_for(Kind::Function, Direction::Up),
+            waits_for(Kind::Function, UP),
             vec![Kind::Role, Kind::LogGroup]
         );
     }
@@ -262,17 +259,35 @@ mod tests {
     #[test]
     fn decisions() {
         use crate::resource::Drift;
-        let ours = State::present(true, vec![]);
-        let drifted = State::present(true, vec![Drift::new("tags", "a", "b")]);
-        let foreign = State::present(false, vec![]);
-        assert_eq!(decide(&ours, Direction::Up), Err(Action::Unchanged));
-        assert_eq!(decide(&drifted, Direction::Up), Ok("updating"));
-        assert_eq!(decide(&State::Missing, Direction::Up), Ok("creating"));
+        let foreign_adopted = State::present(false, vec![Drift::new(Field::Tags, "a", "b")]);
         assert_eq!(
-            decide(&State::Missing, Direction::Down),
+            decide(&foreign_adopted, Mode::Up { adopt: true }),
+            Ok("updating")
+        );
+        let ours = State::present(true, vec![]);
+        let drifted = State::present(true, vec![Drift::new(Field::Tags, "a", "b")]);
+        let foreign = State::present(false, vec![]);
+        assert_eq!(decide(&ours, UP), Err(Action::Unchanged));
+        assert_eq!(decide(&drifted, UP), Ok("updating"));
+        assert_eq!(decide(&State::Missing, UP), Ok("creating"));
+        assert_eq!(
+            decide(&State::Missing, Mode::Down),
             Err(Action::AlreadyGone)
         );
-        assert_eq!(decide(&foreign, Direction::Down), Err(Action::LeftAlone));
-        assert_eq!(decide(&drifted, Direction::Down), Ok("deleting"));
+        assert_eq!(decide(&foreign, Mode::Down), Err(Action::LeftAlone));
+        assert_eq!(decide(&drifted, Mode::Down), Ok("deleting"));
+    }
+
+    #[test]
+    fn actions_read_as_before() {
+        let updated = Action::Updated(vec![Field::Tags, Field::Retention]);
+        assert_eq!(updated.to_string(), "updated (tags, retention)");
+        assert_eq!(updated.word(), "updated");
+        assert_eq!(updated.sign(), Sign::Change);
+        assert_eq!(Action::AlreadyGone.to_string(), "already gone");
+        assert_eq!(
+            Action::Blocked(Kind::Role).to_string(),
+            "not attempted: role failed"
+        );
     }
 }

@@ -6,7 +6,10 @@ pub mod calls;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod error;
 pub mod list;
+#[cfg(test)]
+mod module_graph;
 pub mod package;
 pub mod plan;
 pub mod progress;
@@ -14,3 +17,4 @@ pub mod report;
 pub mod resource;
 pub mod smoke;
 pub mod spec;
+pub mod style;

@@ -7,11 +7,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tapctl::cli::{Cli, Command, Output};
-use tapctl::plan::Mode;
+use tapctl::plan::{Change, Mode};
 use tapctl::progress::{self, Display};
-use tapctl::resource::{Ctx, Kind};
+use tapctl::resource::{Ctx, Kind, Snapshot};
 use tapctl::spec::Stack;
-use tapctl::{aws, engine, list, plan, report, smoke, spec};
+use tapctl::{aws, engine, list, plan, report, smoke, spec, style};
 
 /// Exit codes: 0 done / in sync / nothing to change, 1 error, 2 changes pending (status, plan).
 const EXIT_ERROR: u8 = 1;
@@ -37,7 +37,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            let msg = report::one_line_anyhow(&e);
+            let msg = tapctl::error::one_line_anyhow(&e);
             eprintln!("tapctl: error: {msg}");
             if json {
                 println!("{}", report::error_json(command, &msg));
@@ -84,22 +84,16 @@ fn init_tracing(verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(progress::color_allowed())
+        .with_ansi(style::color_allowed())
         .init();
 }
 
-/// Prints a document on stdout in the chosen format.
-fn emit(output: Output, json: impl FnOnce() -> serde_json::Value, text: impl FnOnce() -> String) {
-    match output {
-        Output::Json => println!("{}", json()),
-        Output::Text => print!("{}", text()),
-    }
-}
-
+/// Checks what needs no AWS call, connects, and runs the command.
 async fn run(cli: Cli) -> Result<u8> {
     let g = &cli.global;
-    let listing = matches!(cli.command, Command::List);
-    if !listing && let Err(e) = spec::validate_suffix(&g.suffix) {
+    if !matches!(cli.command, Command::List)
+        && let Err(e) = spec::validate_suffix(&g.suffix)
+    {
         bail!("invalid suffix {:?}: {e}", g.suffix);
     }
     if matches!(
@@ -120,140 +114,135 @@ async fn run(cli: Cli) -> Result<u8> {
     };
     let start = Instant::now();
     let (clients, target) = aws::connect(&opts, &g.suffix).await?;
-    if listing {
-        let found = list::list(&clients, &target).await?;
-        let (a, r) = (&target.account, &target.region);
-        emit(
-            g.output,
-            || report::list_json(a, r, &found),
-            || report::list_text(a, r, &found),
-        );
-        return Ok(0);
-    }
     let adopt = matches!(
         cli.command,
         Command::Up { adopt: true, .. } | Command::Plan { adopt: true, .. }
     );
-    let ctx = Arc::new(Ctx {
-        stack: Stack::new(target),
-        aws: clients,
-        adopt,
-    });
-    let s = &ctx.stack;
     let style = progress::style(g.quiet, g.output == Output::Json);
-    let display = Display::new(style, s.clone(), start);
-
-    if let Command::Smoke { timeout } = cli.command {
-        let phase = display.phase("uploading a probe object and waiting for its log item");
-        let r = smoke::run(&ctx.aws, s, Duration::from_secs(timeout)).await;
-        display.done(phase);
-        emit(
-            g.output,
-            || report::smoke_json(s, &r),
-            || report::smoke_text(s, &r),
-        );
-        return Ok(match &r.error {
-            None => 0,
-            Some(e) => {
-                eprintln!("tapctl: error: smoke test failed: {e}");
-                EXIT_ERROR
-            }
-        });
-    }
-
-    let phase = display.phase("reading the stack");
-    let observed = engine::observe(&ctx).await;
-    display.done(phase);
-    let observed = Arc::new(observed?);
-
-    let mode = match cli.command {
+    let run = Run {
+        display: Display::new(style, Stack::new(target.clone()), start),
+        ctx: Arc::new(Ctx {
+            stack: Stack::new(target),
+            aws: clients,
+            adopt,
+        }),
+        output: g.output,
+        style,
+        start,
+    };
+    match cli.command {
+        Command::List => list(run).await,
+        Command::Smoke { timeout } => smoke(run, Duration::from_secs(timeout)).await,
+        Command::Status => status(run).await,
+        Command::Outputs => outputs(run).await,
         Command::Plan { destroy: true, .. } | Command::Down { dry_run: true, .. } => {
-            Some(Mode::Down)
+            plan(run, Mode::Down).await
         }
         Command::Plan { adopt, .. }
         | Command::Up {
             adopt,
             dry_run: true,
-        } => Some(Mode::Up { adopt }),
-        _ => None,
-    };
-    if let Some(mode) = mode {
-        return Ok(show_plan(s, &observed, mode, g.output, style));
-    }
-
-    match cli.command {
-        Command::Status => {
-            emit(
-                g.output,
-                || report::status_json(s, &observed),
-                || report::status_text(s, &observed),
-            );
-            let in_sync = Kind::ALL.iter().all(|k| observed.state(*k).in_sync());
-            Ok(if in_sync { 0 } else { EXIT_PENDING })
-        }
-        Command::Outputs => {
-            let absent: Vec<&str> = Kind::ALL
-                .into_iter()
-                .filter(|k| observed.state(*k).is_missing() || observed.state(*k).is_foreign())
-                .map(|k| k.label())
-                .collect();
-            if !absent.is_empty() {
-                bail!(
-                    "stack {} is not deployed (missing or not tapctl's: {}); run `tapctl up \
-                     --suffix {}`",
-                    s.suffix(),
-                    absent.join(", "),
-                    s.suffix()
-                );
-            }
-            emit(
-                g.output,
-                || report::outputs_json(s),
-                || report::outputs_text(s),
-            );
-            Ok(0)
-        }
-        Command::Up { .. } => {
-            engine::check_ownership(&ctx, &observed)?;
-            let outcomes = engine::up(ctx.clone(), observed, &display).await;
-            finish(s, "up", &outcomes, start, g.output, display)
-        }
-        Command::Down { yes, .. } => {
-            let doomed: Vec<Kind> = Kind::ALL
-                .into_iter()
-                .filter(|k| !observed.state(*k).is_missing() && !observed.state(*k).is_foreign())
-                .collect();
-            if !yes && !doomed.is_empty() && !confirm(s, &doomed)? {
-                bail!("down cancelled; nothing was changed");
-            }
-            for k in Kind::ALL
-                .into_iter()
-                .filter(|k| observed.state(*k).is_foreign())
-            {
-                eprintln!(
-                    "tapctl: warning: {} {} is not tapctl's: left alone",
-                    k.label(),
-                    k.name(s)
-                );
-            }
-            let outcomes = engine::down(ctx.clone(), observed, &display).await;
-            finish(s, "down", &outcomes, start, g.output, display)
-        }
-        // Handled above.
-        Command::Plan { .. } | Command::Smoke { .. } | Command::List => Ok(0),
+        } => plan(run, Mode::Up { adopt }).await,
+        Command::Up { adopt, .. } => up(run, adopt).await,
+        Command::Down { yes, .. } => down(run, yes).await,
+        // Handled before the runtime starts.
         Command::Completions { .. } => Ok(0),
     }
 }
 
-/// Prints the plan; exit 1 when `up` would refuse, 2 when changes are pending, else 0.
-fn show_plan(
-    s: &Stack,
-    observed: &tapctl::resource::Plan,
-    mode: Mode,
+/// What every command runs with.
+struct Run {
+    ctx: Arc<Ctx>,
+    display: Display,
     output: Output,
     style: progress::Style,
-) -> u8 {
-    let changes = plan::changes(observed, mode);
+    start: Instant,
+}
+
+impl Run {
+    fn stack(&self) -> &Stack {
+        &self.ctx.stack
+    }
+
+    /// Reads every resource, under a "reading the stack" spinner.
+    async fn observe(&self) -> Result<Arc<Snapshot>> {
+        let phase = self.display.phase("reading the stack");
+        let observed = engine::observe(&self.ctx).await;
+        self.display.done(phase);
+        Ok(Arc::new(observed?))
+    }
+
+    /// Prints a document on stdout in the chosen format.
+    fn emit(&self, json: impl FnOnce() -> serde_json::Value, text: impl FnOnce() -> String) {
+        match self.output {
+            Output::Json => println!("{}", json()),
+            Output::Text => print!("{}", text()),
+        }
+    }
+}
+
+async fn list(run: Run) -> Result<u8> {
+    let t = &run.ctx.stack.target;
+    let found = list::list(&run.ctx.aws, t).await?;
+    let (a, r) = (&t.account, &t.region);
+    run.emit(
+        || report::list_json(a, r, &found),
+        || report::list_text(a, r, &found),
+    );
+    Ok(0)
+}
+
+async fn smoke(run: Run, timeout: Duration) -> Result<u8> {
+    let s = run.stack();
+    let phase = run
+        .display
+        .phase("uploading a probe object and waiting for its log item");
+    let r = smoke::run(&run.ctx.aws, s, timeout).await;
+    run.display.done(phase);
+    run.emit(|| report::smoke_json(s, &r), || report::smoke_text(s, &r));
+    Ok(match &r.error {
+        None => 0,
+        Some(e) => {
+            eprintln!("tapctl: error: smoke test failed: {e}");
+            EXIT_ERROR
+        }
+    })
+}
+
+async fn status(run: Run) -> Result<u8> {
+    let observed = run.observe().await?;
+    let s = run.stack();
+    run.emit(
+        || report::status_json(s, &observed),
+        || report::status_text(s, &observed),
+    );
+    Ok(if observed.in_sync() { 0 } else { EXIT_PENDING })
+}
+
+async fn outputs(run: Run) -> Result<u8> {
+    let observed = run.observe().await?;
+    let s = run.stack();
+    let absent: Vec<&str> = plan::not_deployed(&observed)
+        .into_iter()
+        .map(|k| k.label())
+        .collect();
+    if !absent.is_empty() {
+        bail!(
+            "stack {} is not deployed (missing or not tapctl's: {}); run `tapctl up --suffix {}`",
+            s.suffix(),
+            absent.join(", "),
+            s.suffix()
+        );
+    }
+    run.emit(|| report::outputs_json(s), || report::outputs_text(s));
+    Ok(0)
+}
+
+/// Prints the plan; exit 1 when `up` would refuse, 2 when changes are pending, else 0.
+async fn plan(run: Run, mode: Mode) -> Result<u8> {
+    let observed = run.observe().await?;
+    let s = run.stack();
+    let changes = plan::changes(&observed, mode);
     let conflicts = plan::conflicts(&changes, |k| k.name(s));
     let error = (!conflicts.is_empty()).then(|| {
         format!(
@@ -261,40 +250,68 @@ fn show_plan(
             conflicts.join("; ")
         )
     });
-    let color =
-        std::io::stdout().is_terminal() && matches!(style, progress::Style::Live { color: true });
-    emit(
-        output,
+    let color = std::io::stdout().is_terminal()
+        && matches!(run.style, progress::Style::Live { color: true });
+    run.emit(
         || report::plan_json(s, mode, &changes, error.as_deref()),
         || report::plan_text(s, mode, &changes, color),
     );
-    if let Some(e) = error {
+    Ok(if let Some(e) = error {
         eprintln!("tapctl: error: {e}");
         EXIT_ERROR
     } else if plan::pending(&changes) {
         EXIT_PENDING
     } else {
         0
-    }
+    })
 }
 
-fn finish(
-    s: &Stack,
-    command: &str,
-    outcomes: &[engine::Outcome],
-    start: Instant,
-    output: Output,
-    display: Display,
-) -> Result<u8> {
-    let elapsed = start.elapsed();
+async fn up(run: Run, adopt: bool) -> Result<u8> {
+    let observed = run.observe().await?;
+    plan::refuse_foreign(run.stack(), &plan::changes(&observed, Mode::Up { adopt }))?;
+    let outcomes = engine::up(run.ctx.clone(), observed, &run.display).await;
+    finish(run, "up", &outcomes)
+}
+
+async fn down(run: Run, yes: bool) -> Result<u8> {
+    let observed = run.observe().await?;
+    let s = run.stack();
+    let changes = plan::changes(&observed, Mode::Down);
+    let doomed = plan::kinds(&changes, |c| *c == Change::Delete);
+    if !yes && !doomed.is_empty() && !confirm(s, &doomed)? {
+        bail!("down cancelled; nothing was changed");
+    }
+    for k in plan::kinds(&changes, |c| *c == Change::LeftAlone) {
+        eprintln!(
+            "tapctl: warning: {} {} is not tapctl's: left alone",
+            k.label(),
+            k.name(s)
+        );
+    }
+    let outcomes = engine::down(run.ctx.clone(), observed, &run.display).await;
+    finish(run, "down", &outcomes)
+}
+
+/// Reports what `up` or `down` did; exit 1 when a step failed.
+fn finish(run: Run, command: &str, outcomes: &[engine::Outcome]) -> Result<u8> {
+    let elapsed = run.start.elapsed();
     // Live lines already showed each resource on this terminal: print only the summary there.
-    let per_resource = !(display.is_live() && std::io::stdout().is_terminal());
-    drop(display);
-    emit(
+    let per_resource = !(run.display.is_live() && std::io::stdout().is_terminal());
+    let Run {
+        ctx,
+        display,
         output,
-        || report::run_json(s, command, outcomes, elapsed),
-        || report::run_text(s, command, outcomes, elapsed, per_resource),
-    );
+        ..
+    } = run;
+    drop(display);
+    let s = &ctx.stack;
+    match output {
+        Output::Json => println!("{}", report::run_json(s, command, outcomes, elapsed)),
+        Output::Text => print!(
+            "{}",
+            report::run_text(s, command, outcomes, elapsed, per_resource)
+        ),
+    }
     let failed: Vec<String> = outcomes
         .iter()
         .filter_map(|o| match &o.action {

@@ -1,7 +1,13 @@
-//! `tapctl plan` (and `up --dry-run`, `down --dry-run`): what a run would do to each resource,
-//! decided from the observed state alone. Pure: no AWS call here.
+//! The one decision table: what a run does to each resource, decided from the observed
+//! state alone — for `plan` (and `up --dry-run`, `down --dry-run`) to show, and for the
+//! engine to carry out. Also the rules built on it: what `up` refuses, what `down` deletes
+//! and leaves alone, whether `outputs` has a stack to show. Pure: no AWS call here.
 
-use crate::resource::{Drift, Kind, Owner, Plan, State};
+use crate::resource::{Drift, Kind, Owner, Snapshot, State};
+use crate::spec::Stack;
+use crate::style::Sign;
+use anyhow::{Result, bail};
+use std::fmt;
 
 /// Which run is being planned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +25,24 @@ impl Mode {
     }
 }
 
+/// Why `up` would refuse a resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conflict {
+    /// In another AWS account (a bucket name is global).
+    OtherAccount,
+    /// In this account, without tapctl's tags, and `--adopt` not given.
+    NotTapctls,
+}
+
+impl fmt::Display for Conflict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Conflict::OtherAccount => "owned by another AWS account",
+            Conflict::NotTapctls => "not tapctl's: no tapctl tags (use --adopt to take it over)",
+        })
+    }
+}
+
 /// What the run would do to one resource.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
@@ -32,7 +56,7 @@ pub enum Change {
     /// Not tapctl's, so `down` would leave it alone.
     LeftAlone,
     /// `up` would refuse to run: the resource is not tapctl's (or in another account).
-    Conflict(&'static str),
+    Conflict(Conflict),
 }
 
 impl Change {
@@ -48,11 +72,32 @@ impl Change {
         }
     }
 
+    pub fn sign(&self) -> Sign {
+        match self {
+            Change::Create => Sign::Create,
+            Change::Update(_) | Change::Adopt(_) => Sign::Change,
+            Change::Delete => Sign::Delete,
+            Change::NoChange => Sign::Same,
+            Change::LeftAlone => Sign::Foreign,
+            Change::Conflict(_) => Sign::Fail,
+        }
+    }
+
     pub fn pending(&self) -> bool {
         matches!(
             self,
             Change::Create | Change::Update(_) | Change::Adopt(_) | Change::Delete
         )
+    }
+
+    /// What a run is doing while it carries the change out; `None` when there is nothing to do.
+    pub fn doing(&self) -> Option<&'static str> {
+        match self {
+            Change::Create => Some("creating"),
+            Change::Update(_) | Change::Adopt(_) => Some("updating"),
+            Change::Delete => Some("deleting"),
+            Change::NoChange | Change::LeftAlone | Change::Conflict(_) => None,
+        }
     }
 
     pub fn fields(&self) -> &[Drift] {
@@ -63,27 +108,38 @@ impl Change {
     }
 }
 
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Change::NoChange => f.write_str("no change"),
+            Change::LeftAlone => f.write_str("left alone: not tapctl's"),
+            Change::Adopt(_) => f.write_str("adopt (tag and repair)"),
+            Change::Conflict(why) => write!(f, "CONFLICT: {why}"),
+            other => f.write_str(other.word()),
+        }
+    }
+}
+
 /// One change per resource, in [`Kind::ALL`] order.
-pub fn changes(plan: &Plan, mode: Mode) -> Vec<(Kind, Change)> {
+pub fn changes(snapshot: &Snapshot, mode: Mode) -> Vec<(Kind, Change)> {
     Kind::ALL
         .into_iter()
-        .map(|k| (k, change(plan.state(k), mode)))
+        .map(|k| (k, change(snapshot.state(k), mode)))
         .collect()
 }
 
+/// The decision table.
 pub fn change(state: &State, mode: Mode) -> Change {
     match (mode, state) {
         (Mode::Up { .. }, State::Missing) => Change::Create,
+        (Mode::Down, State::Missing) => Change::NoChange,
         (
-            _,
+            Mode::Up { .. },
             State::Present {
                 owner: Owner::OtherAccount,
                 ..
             },
-        ) => match mode {
-            Mode::Up { .. } => Change::Conflict("owned by another AWS account"),
-            Mode::Down => Change::LeftAlone,
-        },
+        ) => Change::Conflict(Conflict::OtherAccount),
         (
             Mode::Up { adopt: true },
             State::Present {
@@ -97,17 +153,10 @@ pub fn change(state: &State, mode: Mode) -> Change {
                 owner: Owner::Untagged,
                 ..
             },
-        ) => Change::Conflict("not tapctl's: no tapctl tags (use --adopt to take it over)"),
+        ) => Change::Conflict(Conflict::NotTapctls),
         (Mode::Up { .. }, State::Present { drift, .. }) if drift.is_empty() => Change::NoChange,
         (Mode::Up { .. }, State::Present { drift, .. }) => Change::Update(drift.clone()),
-        (Mode::Down, State::Missing) => Change::NoChange,
-        (
-            Mode::Down,
-            State::Present {
-                owner: Owner::Untagged,
-                ..
-            },
-        ) => Change::LeftAlone,
+        (Mode::Down, s) if s.is_foreign() => Change::LeftAlone,
         (Mode::Down, State::Present { .. }) => Change::Delete,
     }
 }
@@ -128,12 +177,61 @@ pub fn conflicts(changes: &[(Kind, Change)], name: impl Fn(Kind) -> String) -> V
         .collect()
 }
 
+/// `up` refuses to touch resources that carry tapctl's names but are not tapctl's (unless
+/// adopting): the error says which, and that nothing was changed.
+pub fn refuse_foreign(s: &Stack, changes: &[(Kind, Change)]) -> Result<()> {
+    let with = |conflict: Conflict| {
+        changes
+            .iter()
+            .filter(move |(_, c)| *c == Change::Conflict(conflict))
+            .map(|(k, _)| *k)
+    };
+    if let Some(k) = with(Conflict::OtherAccount).next() {
+        bail!(
+            "{} {} belongs to another AWS account; choose another suffix",
+            k.label(),
+            k.name(s)
+        );
+    }
+    let foreign: Vec<String> = with(Conflict::NotTapctls)
+        .map(|k| format!("{} {}", k.label(), k.name(s)))
+        .collect();
+    if !foreign.is_empty() {
+        bail!(
+            "not tapctl's (no tapctl tags for suffix {}): {}; nothing was changed; rerun with \
+             --adopt to take them over",
+            s.suffix(),
+            foreign.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// The resources a change of this kind is planned for (`Delete`: what `down` deletes;
+/// `LeftAlone`: what it leaves).
+pub fn kinds(changes: &[(Kind, Change)], which: impl Fn(&Change) -> bool) -> Vec<Kind> {
+    changes
+        .iter()
+        .filter(|(_, c)| which(c))
+        .map(|(k, _)| *k)
+        .collect()
+}
+
+/// The resources that keep `outputs` from naming a deployed stack: missing or not tapctl's.
+pub fn not_deployed(snapshot: &Snapshot) -> Vec<Kind> {
+    Kind::ALL
+        .into_iter()
+        .filter(|k| snapshot.state(*k).is_missing() || snapshot.state(*k).is_foreign())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resource::Field;
 
     fn drifted() -> State {
-        State::present(true, vec![Drift::new("retention_days", "14", "30")])
+        State::present(true, vec![Drift::new(Field::Retention, "14", "30")])
     }
 
     #[test]
@@ -166,7 +264,7 @@ mod tests {
 
     #[test]
     fn pending_and_conflicts() {
-        let mut plan = Plan::default();
+        let mut plan = Snapshot::default();
         for k in Kind::ALL {
             plan.states.insert(k, State::present(true, vec![]));
         }
@@ -179,5 +277,38 @@ mod tests {
         assert_eq!(conflicts(&c, |k| k.label().to_string()).len(), 1);
         plan.states.insert(Kind::Bucket, State::Missing);
         assert!(pending(&changes(&plan, Mode::Up { adopt: false })));
+    }
+
+    #[test]
+    fn up_refuses_what_is_not_tapctls() {
+        let s = crate::spec::test_stack();
+        let mut snapshot = Snapshot::default();
+        snapshot
+            .states
+            .insert(Kind::Table, State::present(false, vec![]));
+        let up = Mode::Up { adopt: false };
+        let err = refuse_foreign(&s, &changes(&snapshot, up)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "not tapctl's (no tapctl tags for suffix dev): table lambda-invocation-logs-dev; \
+             nothing was changed; rerun with --adopt to take them over"
+        );
+        assert!(refuse_foreign(&s, &changes(&snapshot, Mode::Up { adopt: true })).is_ok());
+        snapshot.states.insert(
+            Kind::Bucket,
+            State::Present {
+                owner: Owner::OtherAccount,
+                drift: vec![],
+            },
+        );
+        let err = refuse_foreign(&s, &changes(&snapshot, up)).unwrap_err();
+        assert!(err.to_string().contains("belongs to another AWS account"));
+        let down = changes(&snapshot, Mode::Down);
+        assert_eq!(
+            kinds(&down, |c| *c == Change::LeftAlone),
+            [Kind::Table, Kind::Bucket]
+        );
+        assert!(kinds(&down, |c| *c == Change::Delete).is_empty());
+        assert_eq!(not_deployed(&snapshot), Kind::ALL);
     }
 }

@@ -4,6 +4,7 @@
 use crate::engine::{Action, Outcome, Progress};
 use crate::resource::Kind;
 use crate::spec::Stack;
+use crate::style::{dumb_term, no_color};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
@@ -18,20 +19,6 @@ pub enum Style {
     Live { color: bool },
 }
 
-/// Whether colour may be used on stderr: a terminal, `NO_COLOR` unset or empty
-/// (<https://no-color.org>), and not `TERM=dumb`.
-pub fn color_allowed() -> bool {
-    std::io::stderr().is_terminal() && !no_color() && !dumb_term()
-}
-
-fn no_color() -> bool {
-    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
-}
-
-fn dumb_term() -> bool {
-    std::env::var_os("TERM").is_some_and(|t| t == "dumb")
-}
-
 /// The style for this run: live only when stderr is a terminal that can redraw.
 pub fn style(quiet: bool, json: bool) -> Style {
     if quiet || json {
@@ -40,35 +27,6 @@ pub fn style(quiet: bool, json: bool) -> Style {
         Style::Live { color: !no_color() }
     } else {
         Style::Plain
-    }
-}
-
-/// A one-character sign per action, as `plan` uses them too.
-pub fn sign(a: &Action) -> &'static str {
-    match a {
-        Action::Created => "+",
-        Action::Updated(_) => "~",
-        Action::Deleted => "-",
-        Action::Unchanged | Action::AlreadyGone => "=",
-        Action::LeftAlone => "!",
-        Action::Failed(_) | Action::Blocked(_) => "x",
-    }
-}
-
-/// `text` in the ANSI colour for `sign` (+ green, ~ yellow, - red, x bold red, = dim).
-pub fn paint(sign: &str, text: &str, color: bool) -> String {
-    let code = match sign {
-        "+" => "32",
-        "~" => "33",
-        "-" => "31",
-        "x" => "1;31",
-        "!" => "35",
-        _ => "2",
-    };
-    if color {
-        format!("\x1b[{code}m{text}\x1b[0m")
-    } else {
-        text.to_string()
     }
 }
 
@@ -172,7 +130,7 @@ impl Progress for Display {
     }
 
     fn finished(&self, o: &Outcome) {
-        let text = crate::report::action_text(&o.action);
+        let text = o.action.to_string();
         match self.style {
             Style::Quiet => {}
             Style::Plain => {
@@ -193,7 +151,7 @@ impl Progress for Display {
                     .ok()
                     .and_then(|mut b| b.remove(&o.kind))
                     .unwrap_or_else(|| multi.add(ProgressBar::new_spinner()));
-                let sign = sign(&o.action);
+                let sign = o.action.sign();
                 let time = if o.elapsed.is_zero() {
                     String::new()
                 } else {
@@ -205,9 +163,9 @@ impl Progress for Display {
                 );
                 bar.finish_with_message(format!(
                     "{} {} {}{time}",
-                    paint(sign, sign, color),
+                    sign.painted(color),
                     self.what(o.kind),
-                    paint(sign, &text, color)
+                    sign.paint(&text, color)
                 ));
             }
         }
@@ -221,17 +179,5 @@ impl Drop for Display {
                 bar.abandon();
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn paint_only_with_color() {
-        assert_eq!(paint("+", "created", false), "created");
-        assert_eq!(paint("+", "created", true), "\x1b[32mcreated\x1b[0m");
-        assert_eq!(sign(&Action::Updated(vec!["tags"])), "~");
     }
 }

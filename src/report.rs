@@ -1,11 +1,9 @@
-//! What tapctl tells its user: one-line errors, progress lines on stderr, and the text or
-//! JSON result on stdout.
+//! What tapctl tells its user on stdout: each command's result, as text or as a JSON document.
 
 use crate::engine::{Action, Outcome};
 use crate::list::Found;
 use crate::plan::{Change, Mode};
-use crate::progress::paint;
-use crate::resource::{Kind, Owner, Plan, State};
+use crate::resource::{Kind, Owner, Snapshot, State};
 use crate::smoke;
 use crate::spec::Stack;
 use serde_json::{Value, json};
@@ -13,28 +11,6 @@ use std::time::Duration;
 
 /// The version of the JSON documents' shape (docs/cli.md); bumped only on a breaking change.
 pub const SCHEMA: u32 = 1;
-
-/// An error and its causes on one line: `what failed: why: root cause`.
-pub fn one_line(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        let text = err
-            .to_string()
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ");
-        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        cur = err.source();
-    }
-    parts.join(": ")
-}
-
-pub fn one_line_anyhow(e: &anyhow::Error) -> String {
-    one_line(e.as_ref())
-}
 
 /// The stack's outputs, as the original CDK stack named them.
 pub fn outputs(s: &Stack) -> Vec<(&'static str, String)> {
@@ -74,30 +50,6 @@ fn state_text(state: &State) -> &'static str {
     }
 }
 
-fn action_word(a: &Action) -> String {
-    match a {
-        Action::Unchanged => "unchanged".into(),
-        Action::Created => "created".into(),
-        Action::Updated(_) => "updated".into(),
-        Action::Deleted => "deleted".into(),
-        Action::AlreadyGone => "already_gone".into(),
-        Action::LeftAlone => "left_alone".into(),
-        Action::Failed(_) => "failed".into(),
-        Action::Blocked(_) => "blocked".into(),
-    }
-}
-
-pub fn action_text(a: &Action) -> String {
-    match a {
-        Action::Updated(fields) => format!("updated ({})", fields.join(", ")),
-        Action::AlreadyGone => "already gone".into(),
-        Action::LeftAlone => "left alone: not tapctl's".into(),
-        Action::Failed(why) => format!("FAILED: {why}"),
-        Action::Blocked(k) => format!("not attempted: {} failed", k.label()),
-        other => action_word(other),
-    }
-}
-
 /// The keys every document starts with: schema, command, ok, suffix, account, region.
 fn header(s: &Stack, command: &str) -> serde_json::Map<String, Value> {
     let mut m = serde_json::Map::new();
@@ -111,11 +63,11 @@ fn header(s: &Stack, command: &str) -> serde_json::Map<String, Value> {
 }
 
 /// `status`: the JSON document (schema in docs/cli.md).
-pub fn status_json(s: &Stack, plan: &Plan) -> Value {
+pub fn status_json(s: &Stack, snapshot: &Snapshot) -> Value {
     let resources: Vec<Value> = Kind::ALL
         .iter()
         .map(|k| {
-            let st = plan.state(*k);
+            let st = snapshot.state(*k);
             json!({
                 "resource": k.label(),
                 "name": k.name(s),
@@ -125,15 +77,12 @@ pub fn status_json(s: &Stack, plan: &Plan) -> Value {
         })
         .collect();
     let mut m = header(s, "status");
-    m.insert(
-        "in_sync".into(),
-        json!(Kind::ALL.iter().all(|k| plan.state(*k).in_sync())),
-    );
+    m.insert("in_sync".into(), json!(snapshot.in_sync()));
     m.insert("resources".into(), json!(resources));
     Value::Object(m)
 }
 
-pub fn status_text(s: &Stack, plan: &Plan) -> String {
+pub fn status_text(s: &Stack, snapshot: &Snapshot) -> String {
     let mut out = format!(
         "Stack {} in account {}, region {}\n",
         s.suffix(),
@@ -141,7 +90,7 @@ pub fn status_text(s: &Stack, plan: &Plan) -> String {
         s.target.region
     );
     for k in Kind::ALL {
-        let st = plan.state(k);
+        let st = snapshot.state(k);
         out += &format!("  {:<10} {:<48} {}\n", k.label(), k.name(s), state_text(st));
         for d in st.drift() {
             out += &format!("      {}: want {}, have {}\n", d.field, d.want, d.have);
@@ -158,7 +107,7 @@ pub fn run_json(s: &Stack, command: &str, outcomes: &[Outcome], elapsed: Duratio
             let mut r = json!({
                 "resource": o.kind.label(),
                 "name": o.kind.name(s),
-                "action": action_word(&o.action),
+                "action": o.action.word(),
                 "seconds": (o.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
             });
             match &o.action {
@@ -200,7 +149,7 @@ pub fn run_text(
             "  {:<10} {:<48} {}\n",
             o.kind.label(),
             o.kind.name(s),
-            action_text(&o.action)
+            o.action
         );
     }
     let failed = outcomes.iter().filter(|o| o.action.failed()).count();
@@ -246,27 +195,6 @@ pub fn outputs_text(s: &Stack) -> String {
     format!("Outputs of stack {}:\n{}", s.suffix(), outputs_lines(s))
 }
 
-fn change_sign(c: &Change) -> &'static str {
-    match c {
-        Change::Create => "+",
-        Change::Update(_) | Change::Adopt(_) => "~",
-        Change::Delete => "-",
-        Change::NoChange => "=",
-        Change::LeftAlone => "!",
-        Change::Conflict(_) => "x",
-    }
-}
-
-fn change_text(c: &Change) -> String {
-    match c {
-        Change::NoChange => "no change".into(),
-        Change::LeftAlone => "left alone: not tapctl's".into(),
-        Change::Adopt(_) => "adopt (tag and repair)".into(),
-        Change::Conflict(why) => format!("CONFLICT: {why}"),
-        other => other.word().into(),
-    }
-}
-
 /// `plan`, `up --dry-run`, `down --dry-run`.
 pub fn plan_json(s: &Stack, mode: Mode, changes: &[(Kind, Change)], error: Option<&str>) -> Value {
     let resources: Vec<Value> = changes
@@ -284,7 +212,7 @@ pub fn plan_json(s: &Stack, mode: Mode, changes: &[(Kind, Change)], error: Optio
                 "changes": fields,
             });
             if let Change::Conflict(why) = c {
-                r["error"] = json!(why);
+                r["error"] = json!(why.to_string());
             }
             r
         })
@@ -312,13 +240,13 @@ pub fn plan_text(s: &Stack, mode: Mode, changes: &[(Kind, Change)], color: bool)
         s.target.region
     );
     for (k, c) in changes {
-        let sign = change_sign(c);
+        let sign = c.sign();
         out += &format!(
             "{} {:<10} {:<48} {}\n",
-            paint(sign, sign, color),
+            sign.painted(color),
             k.label(),
             k.name(s),
-            paint(sign, &change_text(c), color)
+            sign.paint(&c.to_string(), color)
         );
         for d in c.fields() {
             out += &format!("      {}: {} -> {}\n", d.field, d.have, d.want);
@@ -454,28 +382,13 @@ pub fn error_json(command: &str, error: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resource::Drift;
+    use crate::resource::{Drift, Field};
     use crate::spec::test_stack as stack;
-
-    #[derive(Debug)]
-    struct Inner;
-    impl std::fmt::Display for Inner {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            write!(f, "connection\nrefused")
-        }
-    }
-    impl std::error::Error for Inner {}
-
-    #[test]
-    fn errors_fit_one_line() {
-        let e = anyhow::Error::new(Inner).context("GetRole");
-        assert_eq!(one_line_anyhow(&e), "GetRole: connection refused");
-    }
 
     #[test]
     fn status_json_shape() {
         let s = stack();
-        let mut plan = Plan::default();
+        let mut plan = Snapshot::default();
         for k in Kind::ALL {
             plan.states.insert(k, State::present(true, vec![]));
         }
@@ -483,7 +396,11 @@ mod tests {
             Kind::Table,
             State::present(
                 true,
-                vec![Drift::new("point_in_time_recovery", "enabled", "disabled")],
+                vec![Drift::new(
+                    Field::PointInTimeRecovery,
+                    "enabled",
+                    "disabled",
+                )],
             ),
         );
         plan.states.insert(Kind::Bucket, State::Missing);

@@ -7,11 +7,11 @@
 //! bounded by the same deadline.
 
 use crate::aws::Clients;
-use crate::report::one_line;
+use crate::error::{AwsContext, AwsError, one_line_anyhow};
+use crate::resource::retry::{Backoff, poll};
 use crate::spec::Stack;
 use anyhow::{Context, Result};
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -80,10 +80,7 @@ pub async fn run(aws: &Clients, s: &Stack, timeout: Duration) -> Report {
         .send()
         .await;
     if let Err(e) = put {
-        let why = match (e.code(), e.message()) {
-            (Some(code), Some(msg)) => format!("{code}: {msg}"),
-            _ => one_line(&e),
-        };
+        let why = AwsError::new(e);
         report.error = Some(format!(
             "uploading the probe to bucket {}: {why} (is the stack deployed? tapctl status)",
             s.bucket_name
@@ -107,13 +104,13 @@ pub async fn run(aws: &Clients, s: &Stack, timeout: Duration) -> Report {
                 timeout.as_secs()
             ))
         }
-        Err(e) => report.error = Some(crate::report::one_line_anyhow(e)),
+        Err(e) => report.error = Some(one_line_anyhow(e)),
     }
     let items = found.unwrap_or_default();
     match clean_up(aws, s, &report.key, &items).await {
         Ok(()) => report.cleaned_up = true,
         Err(e) => {
-            let why = format!("removing the probe: {}", crate::report::one_line_anyhow(&e));
+            let why = format!("removing the probe: {}", one_line_anyhow(&e));
             report.error = Some(match report.error.take() {
                 Some(first) => format!("{first}; {why}"),
                 None => why,
@@ -131,19 +128,14 @@ async fn wait_for_items(
     key: &str,
     deadline: Instant,
 ) -> Result<Vec<Item>> {
-    let mut pause = Duration::from_millis(200);
-    loop {
+    let budget = deadline.saturating_duration_since(Instant::now());
+    let backoff = Backoff::between(Duration::from_millis(200), Duration::from_secs(1), budget);
+    let found = poll(backoff, || async {
         let items = scan_for(aws, s, key).await?;
-        if !items.is_empty() {
-            return Ok(items);
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return Ok(Vec::new());
-        }
-        tokio::time::sleep(pause.min(deadline - now)).await;
-        pause = (pause * 2).min(Duration::from_secs(1));
-    }
+        Ok((!items.is_empty()).then_some(items))
+    })
+    .await?;
+    Ok(found.unwrap_or_default())
 }
 
 async fn scan_for(aws: &Clients, s: &Stack, key: &str) -> Result<Vec<Item>> {
@@ -161,6 +153,7 @@ async fn scan_for(aws: &Clients, s: &Stack, key: &str) -> Result<Vec<Item>> {
             .set_exclusive_start_key(start_key.take())
             .send()
             .await
+            .map_err(AwsError::new)
             .with_context(|| format!("scanning table {}", s.table_name))?;
         items.extend(page.items().iter().cloned());
         match page.last_evaluated_key {
@@ -177,7 +170,7 @@ async fn clean_up(aws: &Clients, s: &Stack, key: &str, items: &[Item]) -> Result
         .key(key)
         .send()
         .await
-        .context("DeleteObject")?;
+        .aws_context("DeleteObject")?;
     for item in items {
         let (Some(id), Some(ts)) = (item.get("requestId"), item.get("timestamp")) else {
             continue;
@@ -189,7 +182,7 @@ async fn clean_up(aws: &Clients, s: &Stack, key: &str, items: &[Item]) -> Result
             .key("timestamp", ts.clone())
             .send()
             .await
-            .context("DeleteItem")?;
+            .aws_context("DeleteItem")?;
     }
     Ok(())
 }

@@ -27,7 +27,13 @@ pub const NOTIFICATION_EVENT: &str = "s3:ObjectCreated:*";
 /// Name of the inline policy on the role.
 pub const INLINE_POLICY_NAME: &str = "s3-processor-access";
 
-const BUCKET_PREFIX: &str = "lambda-trigger-bucket-";
+/// The names' prefixes: each resource's name is its prefix and the suffix (the bucket's also
+/// ends in the account id, the log group's is the function's name under [`LOG_GROUP_PREFIX`]).
+pub const TABLE_PREFIX: &str = "lambda-invocation-logs-";
+pub const BUCKET_PREFIX: &str = "lambda-trigger-bucket-";
+pub const ROLE_PREFIX: &str = "s3-processor-role-";
+pub const FUNCTION_PREFIX: &str = "s3-processor-";
+pub const LOG_GROUP_PREFIX: &str = "/aws/lambda/";
 const ACCOUNT_ID_LEN: usize = 12;
 const MAX_BUCKET_NAME: usize = 63;
 /// The longest suffix whose bucket name `lambda-trigger-bucket-S-ACCOUNT` fits 63 characters.
@@ -111,6 +117,41 @@ pub struct Target {
     pub partition: String,
 }
 
+impl Target {
+    /// The same account, region and partition, another suffix.
+    pub fn with_suffix(&self, suffix: &str) -> Target {
+        Target {
+            suffix: suffix.to_string(),
+            ..self.clone()
+        }
+    }
+
+    pub fn table_arn(&self, table_name: &str) -> String {
+        let Target {
+            account: a,
+            region: r,
+            partition: p,
+            ..
+        } = self;
+        format!("arn:{p}:dynamodb:{r}:{a}:table/{table_name}")
+    }
+
+    pub fn log_group_arn(&self, log_group_name: &str) -> String {
+        let Target {
+            account: a,
+            region: r,
+            partition: p,
+            ..
+        } = self;
+        format!("arn:{p}:logs:{r}:{a}:log-group:{log_group_name}")
+    }
+}
+
+/// The prefix of every log group tapctl's functions write to.
+pub fn log_group_name_prefix() -> String {
+    format!("{LOG_GROUP_PREFIX}{FUNCTION_PREFIX}")
+}
+
 /// Everything tapctl wants to exist for one target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stack {
@@ -136,17 +177,17 @@ impl Stack {
             region: r,
             partition: p,
         } = &target;
-        let table_name = format!("lambda-invocation-logs-{s}");
+        let table_name = format!("{TABLE_PREFIX}{s}");
         let bucket_name = format!("{BUCKET_PREFIX}{s}-{a}");
-        let role_name = format!("s3-processor-role-{s}");
-        let function_name = format!("s3-processor-{s}");
-        let log_group_name = format!("/aws/lambda/{function_name}");
+        let role_name = format!("{ROLE_PREFIX}{s}");
+        let function_name = format!("{FUNCTION_PREFIX}{s}");
+        let log_group_name = format!("{LOG_GROUP_PREFIX}{function_name}");
         Stack {
-            table_arn: format!("arn:{p}:dynamodb:{r}:{a}:table/{table_name}"),
+            table_arn: target.table_arn(&table_name),
             bucket_arn: format!("arn:{p}:s3:::{bucket_name}"),
             role_arn: format!("arn:{p}:iam::{a}:role/{role_name}"),
             function_arn: format!("arn:{p}:lambda:{r}:{a}:function:{function_name}"),
-            log_group_arn: format!("arn:{p}:logs:{r}:{a}:log-group:{log_group_name}"),
+            log_group_arn: target.log_group_arn(&log_group_name),
             basic_execution_policy_arn: format!(
                 "arn:{p}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
             ),
@@ -310,6 +351,8 @@ mod tests {
         assert_eq!(s.role_name, "s3-processor-role-dev");
         assert_eq!(s.function_name, "s3-processor-dev");
         assert_eq!(s.log_group_name, "/aws/lambda/s3-processor-dev");
+        assert!(s.log_group_name.starts_with(&log_group_name_prefix()));
+        assert_eq!(s.target.with_suffix("x").suffix, "x");
         assert_eq!(
             s.table_arn,
             "arn:aws:dynamodb:us-west-2:123456789012:table/lambda-invocation-logs-dev"

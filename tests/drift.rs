@@ -352,6 +352,7 @@ async fn every_drift_is_reported_and_repaired() {
         assert_eq!(r["action"], "updated", "{drift}: {up}");
         assert_eq!(r["fields"], json!([field]), "{drift}: {up}");
         assert!(!aws.writes_since(mark).is_empty());
+        common::expect::resource(&c, &s, res).await;
         let status = aws
             .tapctl(&["status", "--suffix", &sfx, "--output", "json"])
             .json();

@@ -140,19 +140,8 @@ async fn adopt_takes_over_what_it_can() {
         .unwrap();
     aws.tapctl(&["up", "--suffix", &sfx, "--adopt"]).ok();
     aws.tapctl(&["status", "--suffix", &sfx]).code(0);
-    let tags =
-        c.s3.get_bucket_tagging()
-            .bucket(&s.bucket_name)
-            .send()
-            .await
-            .unwrap();
-    assert!(
-        s.owns(
-            tags.tag_set()
-                .iter()
-                .map(|t| (t.key.as_str(), t.value.as_str()))
-        )
-    );
+    // The adopted bucket is tagged as tapctl's and set up as specified.
+    common::expect::bucket(&c, &s).await;
     aws.tapctl(&["down", "--suffix", &sfx, "--yes"]).ok();
     assert!(
         c.s3.head_bucket()
@@ -223,6 +212,9 @@ async fn partial_stack_is_completed_by_up_and_removed_by_down() {
         ]
     );
     aws.tapctl(&["status", "--suffix", &sfx]).code(0);
+    common::expect::table(&c, &s).await;
+    common::expect::function(&c, &s).await;
+    common::expect::trigger(&c, &s).await;
 
     // Now only half of it: down removes what there is.
     c.s3.delete_bucket_policy()

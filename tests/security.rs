@@ -4,6 +4,7 @@
 mod chaos;
 mod common;
 
+use common::expect::percent_decode;
 use common::{LocalAws, suffix};
 use serde_json::Value;
 
@@ -18,25 +19,6 @@ fn as_list(v: &Value) -> Vec<Value> {
 fn decode(doc: &str) -> Value {
     let text = percent_decode(doc);
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && i + 2 < b.len()
-            && let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16)
-        {
-            out.push(v);
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8(out).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,9 +1,19 @@
 //! The trigger bucket: all public access blocked, SSE-S3 by default, a policy denying every
 //! request without TLS, object ownership BucketOwnerEnforced. `delete` empties it first.
 
-use super::{Backoff, Ctx, Drift, Kind, Owner, State, created_meanwhile, has_code, tag_drift};
-use crate::spec::{MANAGED_TAG, SUFFIX_TAG, Stack, same_policy};
+use super::retry::Backoff;
+use super::sdk::s3::{
+    BUCKET_NOT_EMPTY, NO_SUCH_BUCKET_POLICY, NO_SUCH_ENCRYPTION, NO_SUCH_OWNERSHIP_CONTROLS,
+    NO_SUCH_PUBLIC_ACCESS_BLOCK, NO_SUCH_TAG_SET, NO_SUCH_UPLOAD, no_such_bucket, transient,
+};
+use super::sdk::{self, code, found, has_code};
+use super::state::{Ctx, Drift, Field, Kind, Owner, State, created_meanwhile};
+use super::tags;
+use crate::aws::Clients;
+use crate::error::AwsContext;
+use crate::spec::{BUCKET_PREFIX, Stack, Target, same_policy};
 use anyhow::{Context, Result, anyhow, bail};
+use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::types::{
     BucketLocationConstraint, CreateBucketConfiguration, Delete, ObjectIdentifier, ObjectOwnership,
     OwnershipControls, OwnershipControlsRule, PublicAccessBlockConfiguration, ServerSideEncryption,
@@ -43,11 +53,11 @@ pub fn diff(stack: &Stack, o: &Observed) -> Vec<Drift> {
                 b[0], b[1], b[2], b[3]
             )
         });
-        drift.push(Drift::new("public_access_block", "all blocked", have));
+        drift.push(Drift::new(Field::PublicAccessBlock, "all blocked", have));
     }
     if o.encryption.as_deref() != Some(SSE) {
         drift.push(Drift::new(
-            "encryption",
+            Field::Encryption,
             SSE,
             o.encryption.as_deref().unwrap_or("(none)"),
         ));
@@ -55,32 +65,17 @@ pub fn diff(stack: &Stack, o: &Observed) -> Vec<Drift> {
     let policy = stack.bucket_policy();
     if !o.policy.as_ref().is_some_and(|p| same_policy(p, &policy)) {
         let have = o.policy.as_ref().map_or("(none)".into(), |p| p.to_string());
-        drift.push(Drift::new("tls_only_policy", policy.to_string(), have));
+        drift.push(Drift::new(Field::TlsOnlyPolicy, policy.to_string(), have));
     }
     if o.ownership.as_deref() != Some(OWNERSHIP) {
         drift.push(Drift::new(
-            "object_ownership",
+            Field::ObjectOwnership,
             OWNERSHIP,
             o.ownership.as_deref().unwrap_or("(none)"),
         ));
     }
-    drift.extend(tag_drift(
-        stack,
-        o.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-    ));
+    drift.extend(tags::drift(stack, &o.tags));
     drift
-}
-
-/// `None` where S3 says the configuration is not set.
-fn absent<T, E>(r: Result<T, E>, not_set: &str, op: &'static str) -> Result<Option<T>>
-where
-    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    match r {
-        Ok(v) => Ok(Some(v)),
-        Err(e) if has_code(&e, not_set) => Ok(None),
-        Err(e) => Err(e).context(op),
-    }
 }
 
 pub async fn observe(ctx: &Ctx) -> Result<State> {
@@ -97,65 +92,57 @@ pub async fn observe(ctx: &Ctx) -> Result<State> {
         s3.get_bucket_ownership_controls().bucket(b).send(),
     );
     if let Err(e) = head {
-        return match e.raw_response().map(|r| r.status().as_u16()) {
+        return match sdk::s3::status(&e) {
             Some(404) => Ok(State::Missing),
             Some(403) => Ok(State::Present {
                 owner: Owner::OtherAccount,
                 drift: vec![],
             }),
-            _ => Err(e).context("HeadBucket"),
+            _ => Err(e).aws_context("HeadBucket"),
         };
     }
     // The reads are no snapshot: a bucket created or deleted while they ran is missing for
     // some of them. It then counts as missing; creating it meets it and looks again.
-    let gone = |e: Option<&dyn aws_sdk_s3::error::ProvideErrorMetadata>| {
-        e.is_some_and(|e| e.code() == Some("NoSuchBucket"))
-    };
-    if gone(tags.as_ref().err().map(|e| e as _))
-        || gone(pab.as_ref().err().map(|e| e as _))
-        || gone(enc.as_ref().err().map(|e| e as _))
-        || gone(policy.as_ref().err().map(|e| e as _))
-        || gone(own.as_ref().err().map(|e| e as _))
-    {
+    let errors: [Option<&dyn ProvideErrorMetadata>; 5] = [
+        tags.as_ref().err().map(|e| e as _),
+        pab.as_ref().err().map(|e| e as _),
+        enc.as_ref().err().map(|e| e as _),
+        policy.as_ref().err().map(|e| e as _),
+        own.as_ref().err().map(|e| e as _),
+    ];
+    if errors.into_iter().flatten().any(no_such_bucket) {
         return Ok(State::Missing);
     }
-    let tags = absent(tags, "NoSuchTagSet", "GetBucketTagging")?
+    let tags = found(tags, code(NO_SUCH_TAG_SET))
+        .aws_context("GetBucketTagging")?
         .map(|t| t.tag_set.into_iter().map(|t| (t.key, t.value)).collect())
         .unwrap_or_default();
-    let public_access_block = absent(
-        pab,
-        "NoSuchPublicAccessBlockConfiguration",
-        "GetPublicAccessBlock",
-    )?
-    .and_then(|o| o.public_access_block_configuration)
-    .map(|c| {
-        [
-            c.block_public_acls.unwrap_or(false),
-            c.ignore_public_acls.unwrap_or(false),
-            c.block_public_policy.unwrap_or(false),
-            c.restrict_public_buckets.unwrap_or(false),
-        ]
-    });
-    let encryption = absent(
-        enc,
-        "ServerSideEncryptionConfigurationNotFoundError",
-        "GetBucketEncryption",
-    )?
-    .and_then(|o| o.server_side_encryption_configuration)
-    .and_then(|c| c.rules.into_iter().next())
-    .and_then(|r| r.apply_server_side_encryption_by_default)
-    .map(|d| d.sse_algorithm.as_str().to_string());
-    let policy = absent(policy, "NoSuchBucketPolicy", "GetBucketPolicy")?
+    let public_access_block = found(pab, code(NO_SUCH_PUBLIC_ACCESS_BLOCK))
+        .aws_context("GetPublicAccessBlock")?
+        .and_then(|o| o.public_access_block_configuration)
+        .map(|c| {
+            [
+                c.block_public_acls.unwrap_or(false),
+                c.ignore_public_acls.unwrap_or(false),
+                c.block_public_policy.unwrap_or(false),
+                c.restrict_public_buckets.unwrap_or(false),
+            ]
+        });
+    let encryption = found(enc, code(NO_SUCH_ENCRYPTION))
+        .aws_context("GetBucketEncryption")?
+        .and_then(|o| o.server_side_encryption_configuration)
+        .and_then(|c| c.rules.into_iter().next())
+        .and_then(|r| r.apply_server_side_encryption_by_default)
+        .map(|d| d.sse_algorithm.as_str().to_string());
+    let policy = found(policy, code(NO_SUCH_BUCKET_POLICY))
+        .aws_context("GetBucketPolicy")?
         .and_then(|o| o.policy)
         .map(|p| serde_json::from_str(&p).unwrap_or(Value::String(p)));
-    let ownership = absent(
-        own,
-        "OwnershipControlsNotFoundError",
-        "GetBucketOwnershipControls",
-    )?
-    .and_then(|o| o.ownership_controls)
-    .and_then(|c| c.rules.into_iter().next())
-    .map(|r| r.object_ownership.as_str().to_string());
+    let ownership = found(own, code(NO_SUCH_OWNERSHIP_CONTROLS))
+        .aws_context("GetBucketOwnershipControls")?
+        .and_then(|o| o.ownership_controls)
+        .and_then(|c| c.rules.into_iter().next())
+        .map(|r| r.object_ownership.as_str().to_string());
     let observed = Observed {
         public_access_block,
         encryption,
@@ -163,104 +150,96 @@ pub async fn observe(ctx: &Ctx) -> Result<State> {
         ownership,
         tags,
     };
-    let owned = ctx
-        .stack
-        .owns(observed.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    Ok(State::present(owned, diff(&ctx.stack, &observed)))
-}
-
-fn s3_tag(k: &str, v: &str) -> Result<Tag> {
-    Tag::builder().key(k).value(v).build().context("tag")
+    Ok(tags::judge(
+        &ctx.stack,
+        &observed.tags,
+        diff(&ctx.stack, &observed),
+    ))
 }
 
 pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
-    if matches!(
-        state,
-        State::Present {
-            owner: Owner::OtherAccount,
-            ..
-        }
-    ) {
+    if state.is_other_account() {
         bail!(
             "bucket {} belongs to another AWS account",
             ctx.stack.bucket_name
         );
     }
     if state.is_missing() && !create(ctx).await? {
-        return created_meanwhile(Kind::Bucket, ctx).await;
+        let now = created_meanwhile(Kind::Bucket, ctx, observe(ctx).await?)?;
+        return Box::pin(apply(ctx, &now)).await;
     }
-    let all = state.is_missing();
     let s3 = &ctx.aws.s3;
     let b = &ctx.stack.bucket_name;
     // Tags first: until they are on, the bucket is not recognisably tapctl's.
-    if all || state.drifted("tags") {
+    if state.needs(Field::Tags) {
         put_tags(ctx).await?;
     }
     let pab = async {
-        if all || state.drifted("public_access_block") {
+        if state.needs(Field::PublicAccessBlock) {
             let c = PublicAccessBlockConfiguration::builder()
                 .block_public_acls(true)
                 .ignore_public_acls(true)
                 .block_public_policy(true)
                 .restrict_public_buckets(true)
                 .build();
-            s3.put_public_access_block()
-                .bucket(b)
-                .public_access_block_configuration(c)
-                .send()
-                .await
-                .context("PutPublicAccessBlock")?;
+            sdk::write(transient, || {
+                s3.put_public_access_block()
+                    .bucket(b)
+                    .public_access_block_configuration(c.clone())
+                    .send()
+            })
+            .await
+            .aws_context("PutPublicAccessBlock")?;
         }
         anyhow::Ok(())
     };
     let enc = async {
-        if all || state.drifted("encryption") {
+        if state.needs(Field::Encryption) {
+            let by_default = ServerSideEncryptionByDefault::builder()
+                .sse_algorithm(ServerSideEncryption::Aes256)
+                .build()?;
             let rule = ServerSideEncryptionRule::builder()
-                .apply_server_side_encryption_by_default(
-                    ServerSideEncryptionByDefault::builder()
-                        .sse_algorithm(ServerSideEncryption::Aes256)
-                        .build()?,
-                )
+                .apply_server_side_encryption_by_default(by_default)
                 .build();
-            s3.put_bucket_encryption()
-                .bucket(b)
-                .server_side_encryption_configuration(
-                    ServerSideEncryptionConfiguration::builder()
-                        .rules(rule)
-                        .build()?,
-                )
-                .send()
-                .await
-                .context("PutBucketEncryption")?;
+            let c = ServerSideEncryptionConfiguration::builder()
+                .rules(rule)
+                .build()?;
+            sdk::write(transient, || {
+                s3.put_bucket_encryption()
+                    .bucket(b)
+                    .server_side_encryption_configuration(c.clone())
+                    .send()
+            })
+            .await
+            .aws_context("PutBucketEncryption")?;
         }
         anyhow::Ok(())
     };
     let own = async {
-        if all || state.drifted("object_ownership") {
-            let c = OwnershipControls::builder()
-                .rules(
-                    OwnershipControlsRule::builder()
-                        .object_ownership(ObjectOwnership::BucketOwnerEnforced)
-                        .build()?,
-                )
+        if state.needs(Field::ObjectOwnership) {
+            let rule = OwnershipControlsRule::builder()
+                .object_ownership(ObjectOwnership::BucketOwnerEnforced)
                 .build()?;
-            s3.put_bucket_ownership_controls()
-                .bucket(b)
-                .ownership_controls(c)
-                .send()
-                .await
-                .context("PutBucketOwnershipControls")?;
+            let c = OwnershipControls::builder().rules(rule).build()?;
+            sdk::write(transient, || {
+                s3.put_bucket_ownership_controls()
+                    .bucket(b)
+                    .ownership_controls(c.clone())
+                    .send()
+            })
+            .await
+            .aws_context("PutBucketOwnershipControls")?;
         }
         anyhow::Ok(())
     };
     let policy = async {
-        if all || state.drifted("tls_only_policy") {
-            s3.put_bucket_policy()
-                .bucket(b)
-                .policy(ctx.stack.bucket_policy().to_string())
-                .send()
-                .await
-                .context("PutBucketPolicy")?;
+        if state.needs(Field::TlsOnlyPolicy) {
+            let doc = ctx.stack.bucket_policy().to_string();
+            sdk::write(transient, || {
+                s3.put_bucket_policy().bucket(b).policy(&doc).send()
+            })
+            .await
+            .aws_context("PutBucketPolicy")?;
         }
         anyhow::Ok(())
     };
@@ -271,25 +250,20 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
 /// Creates the bucket; false when it already existed, owned by this account.
 async fn create(ctx: &Ctx) -> Result<bool> {
     let s = &ctx.stack;
-    let mut config = CreateBucketConfiguration::builder();
     // Tagging at creation closes the window in which the bucket exists untagged (where S3
     // supports it; the separate PutBucketTagging after it covers the rest).
-    for (k, v) in s.tags() {
-        config = config.tags(s3_tag(&k, &v)?);
-    }
+    let mut config = CreateBucketConfiguration::builder().set_tags(Some(tags::s3(s)?));
     if s.target.region != "us-east-1" {
         config =
             config.location_constraint(BucketLocationConstraint::from(s.target.region.as_str()));
     }
-    let created = ctx
+    let request = ctx
         .aws
         .s3
         .create_bucket()
         .bucket(&s.bucket_name)
-        .create_bucket_configuration(config.build())
-        .send()
-        .await;
-    match created {
+        .create_bucket_configuration(config.build());
+    match sdk::write(transient, || request.clone().send()).await {
         Ok(_) => Ok(true),
         // Made meanwhile (by a concurrent tapctl run, or by someone else): look again.
         Err(e)
@@ -307,7 +281,7 @@ async fn create(ctx: &Ctx) -> Result<bool> {
                 s.bucket_name
             ))
         }
-        Err(e) => Err(e).context("CreateBucket"),
+        Err(e) => Err(e).aws_context("CreateBucket"),
     }
 }
 
@@ -315,31 +289,26 @@ async fn create(ctx: &Ctx) -> Result<bool> {
 async fn put_tags(ctx: &Ctx) -> Result<()> {
     let s3 = &ctx.aws.s3;
     let b = &ctx.stack.bucket_name;
-    let current = absent(
-        s3.get_bucket_tagging().bucket(b).send().await,
-        "NoSuchTagSet",
-        "GetBucketTagging",
-    )?
-    .map(|t| t.tag_set)
-    .unwrap_or_default();
+    let read = s3.get_bucket_tagging().bucket(b).send().await;
+    let current = found(read, code(NO_SUCH_TAG_SET))
+        .aws_context("GetBucketTagging")?
+        .map(|t| t.tag_set)
+        .unwrap_or_default();
     let mut tags: Vec<Tag> = current
         .into_iter()
-        .filter(|t| t.key != MANAGED_TAG && t.key != SUFFIX_TAG)
+        .filter(|t| !tags::is_ours(&t.key))
         .collect();
-    for (k, v) in ctx.stack.tags() {
-        tags.push(s3_tag(&k, &v)?);
-    }
-    s3.put_bucket_tagging()
-        .bucket(b)
-        .tagging(Tagging::builder().set_tag_set(Some(tags)).build()?)
-        .send()
-        .await
-        .context("PutBucketTagging")?;
+    tags.extend(tags::s3(&ctx.stack)?);
+    let tagging = Tagging::builder().set_tag_set(Some(tags)).build()?;
+    sdk::write(transient, || {
+        s3.put_bucket_tagging()
+            .bucket(b)
+            .tagging(tagging.clone())
+            .send()
+    })
+    .await
+    .aws_context("PutBucketTagging")?;
     Ok(())
-}
-
-fn is_no_such_bucket<E: aws_sdk_s3::error::ProvideErrorMetadata>(e: &E) -> bool {
-    has_code(e, "NoSuchBucket")
 }
 
 /// Empties the bucket (every version, delete marker and unfinished multipart upload), then
@@ -353,20 +322,17 @@ pub async fn delete(ctx: &Ctx) -> Result<()> {
             Err(e) if e.downcast_ref::<Gone>().is_some() => return Ok(()),
             Err(e) => return Err(e),
         }
-        match ctx
-            .aws
-            .s3
-            .delete_bucket()
-            .bucket(&ctx.stack.bucket_name)
-            .send()
-            .await
-        {
+        let deleted = sdk::write(transient, || {
+            let s3 = &ctx.aws.s3;
+            s3.delete_bucket().bucket(&ctx.stack.bucket_name).send()
+        });
+        match deleted.await {
             Ok(_) => return Ok(()),
-            Err(e) if is_no_such_bucket(&e) => return Ok(()),
-            Err(e) if has_code(&e, "BucketNotEmpty") && backoff.wait().await => {
+            Err(e) if no_such_bucket(&e) => return Ok(()),
+            Err(e) if has_code(&e, BUCKET_NOT_EMPTY) && backoff.wait().await => {
                 tracing::info!("bucket refilled during teardown; emptying it again");
             }
-            Err(e) => return Err(e).context("DeleteBucket"),
+            Err(e) => return Err(e).aws_context("DeleteBucket"),
         }
     }
 }
@@ -403,8 +369,8 @@ pub async fn empty(ctx: &Ctx) -> Result<()> {
             .await
         {
             Ok(p) => p,
-            Err(e) if is_no_such_bucket(&e) => return Err(Gone.into()),
-            Err(e) => return Err(e).context("ListObjectVersions"),
+            Err(e) if no_such_bucket(&e) => return Err(Gone.into()),
+            Err(e) => return Err(e).aws_context("ListObjectVersions"),
         };
         let mut ids = Vec::with_capacity(DELETE_BATCH);
         let versions = page.versions().iter().map(|v| (v.key(), v.version_id()));
@@ -432,7 +398,9 @@ pub async fn empty(ctx: &Ctx) -> Result<()> {
                     .build()?,
             );
             deletes.spawn(async move {
-                let out = call.send().await.context("DeleteObjects")?;
+                let out = sdk::write(transient, || call.clone().send())
+                    .await
+                    .aws_context("DeleteObjects")?;
                 if let Some(err) = out.errors().first() {
                     bail!(
                         "DeleteObjects could not delete {} object(s), first {:?}: {} {}",
@@ -469,25 +437,21 @@ pub async fn empty(ctx: &Ctx) -> Result<()> {
             .await
         {
             Ok(p) => p,
-            Err(e) if is_no_such_bucket(&e) => return Err(Gone.into()),
-            Err(e) => return Err(e).context("ListMultipartUploads"),
+            Err(e) if no_such_bucket(&e) => return Err(Gone.into()),
+            Err(e) => return Err(e).aws_context("ListMultipartUploads"),
         };
         for u in page.uploads() {
             let (Some(key), Some(id)) = (u.key(), u.upload_id()) else {
                 continue;
             };
-            match s3
-                .abort_multipart_upload()
-                .bucket(b)
-                .key(key)
-                .upload_id(id)
-                .send()
-                .await
-            {
-                Ok(_) => {}
-                Err(e) if has_code(&e, "NoSuchUpload") => {}
-                Err(e) => return Err(e).context("AbortMultipartUpload"),
-            }
+            let aborted = sdk::write(transient, || {
+                s3.abort_multipart_upload()
+                    .bucket(b)
+                    .key(key)
+                    .upload_id(id)
+                    .send()
+            });
+            found(aborted.await, code(NO_SUCH_UPLOAD)).aws_context("AbortMultipartUpload")?;
         }
         if page.is_truncated() != Some(true) {
             break;
@@ -503,6 +467,43 @@ async fn join_one(set: &mut JoinSet<Result<()>>) -> Result<()> {
         Some(r) => r.context("a DeleteObjects task panicked")?,
         None => Ok(()),
     }
+}
+
+/// The suffixes of the stacks whose bucket is in this account and region, by its tags.
+pub async fn list(aws: &Clients, t: &Target) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    let mut pages = aws
+        .s3
+        .list_buckets()
+        .bucket_region(&t.region)
+        .max_buckets(1000)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.aws_context("ListBuckets")?;
+        names.extend(
+            page.buckets()
+                .iter()
+                .filter_map(|b| b.name())
+                .filter(|n| n.starts_with(BUCKET_PREFIX))
+                .map(str::to_string),
+        );
+    }
+    let mut out = Vec::new();
+    for name in names {
+        let read = aws.s3.get_bucket_tagging().bucket(&name).send().await;
+        // No tags at all, or gone since it was listed: not a stack to report.
+        let untagged = |e: &_| has_code(e, NO_SUCH_TAG_SET) || no_such_bucket(e);
+        let Some(tags) = found(read, untagged)
+            .aws_context("GetBucketTagging")
+            .with_context(|| format!("reading the tags of bucket {name}"))?
+        else {
+            continue;
+        };
+        let suffix = tags::suffix_of(tags.tag_set().iter().map(|t| (t.key(), t.value())));
+        out.extend(tags::listed(Kind::Bucket, t, &name, suffix));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -536,7 +537,7 @@ mod tests {
         o.ownership = Some("ObjectWriter".into());
         o.tags = vec![("team".into(), "x".into())];
         let d = diff(&s, &o);
-        let fields: Vec<_> = d.iter().map(|d| d.field).collect();
+        let fields: Vec<_> = d.iter().map(|d| d.field.as_str()).collect();
         assert_eq!(
             fields,
             [
@@ -557,6 +558,6 @@ mod tests {
         let mut p = s.bucket_policy();
         p["Statement"][0]["Condition"]["Bool"]["aws:SecureTransport"] = "true".into();
         o.policy = Some(p);
-        assert_eq!(diff(&s, &o)[0].field, "tls_only_policy");
+        assert_eq!(diff(&s, &o)[0].field, Field::TlsOnlyPolicy);
     }
 }

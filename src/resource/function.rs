@@ -1,16 +1,23 @@
 //! The Lambda function: python, the handler zipped from `handler/` at build time, 30 s, 128 MB,
 //! with the table name and log level in its environment.
 
-use super::{
-    Ctx, Drift, Kind, State, created_meanwhile, has_code, retry_on, tag_drift, wait_until,
-};
-use crate::spec::{HANDLER, MEMORY_MB, RUNTIME, Stack, TIMEOUT_SECONDS};
+use super::retry::{retry_on, wait_until};
+use super::sdk::{self, found, lambda::busy, lambda::transient};
+use super::state::{Ctx, Drift, Field, Kind, State, created_meanwhile};
+use super::tags;
+use crate::aws::Clients;
+use crate::error::AwsContext;
+use crate::spec::{FUNCTION_PREFIX, HANDLER, MEMORY_MB, RUNTIME, Stack, TIMEOUT_SECONDS, Target};
 use anyhow::{Context, Result, bail};
+use aws_sdk_lambda::operation::{
+    delete_function::DeleteFunctionError, get_function::GetFunctionError,
+    get_function::GetFunctionOutput, list_tags::ListTagsError,
+};
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{
     Environment, FunctionCode, LastUpdateStatus, Runtime, State as FnState,
 };
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// The deployment zip, built byte-stable from `handler/` by build.rs.
@@ -38,19 +45,19 @@ pub struct Observed {
 pub fn diff(stack: &Stack, o: &Observed) -> Vec<Drift> {
     let mut drift = Vec::new();
     if o.runtime != RUNTIME {
-        drift.push(Drift::new("runtime", RUNTIME, &o.runtime));
+        drift.push(Drift::new(Field::Runtime, RUNTIME, &o.runtime));
     }
     if o.handler != HANDLER {
-        drift.push(Drift::new("handler", HANDLER, &o.handler));
+        drift.push(Drift::new(Field::Handler, HANDLER, &o.handler));
     }
     if o.role != stack.role_arn {
-        drift.push(Drift::new("role", &stack.role_arn, &o.role));
+        drift.push(Drift::new(Field::Role, &stack.role_arn, &o.role));
     }
     if o.memory != MEMORY_MB {
-        drift.push(Drift::new("memory_mb", MEMORY_MB, o.memory));
+        drift.push(Drift::new(Field::MemoryMb, MEMORY_MB, o.memory));
     }
     if o.timeout != TIMEOUT_SECONDS {
-        drift.push(Drift::new("timeout_s", TIMEOUT_SECONDS, o.timeout));
+        drift.push(Drift::new(Field::TimeoutS, TIMEOUT_SECONDS, o.timeout));
     }
     let want: BTreeMap<String, String> = stack.function_env().into_iter().collect();
     if o.env != want {
@@ -60,46 +67,40 @@ pub fn diff(stack: &Stack, o: &Observed) -> Vec<Drift> {
                 .collect::<Vec<_>>()
                 .join(",")
         };
-        drift.push(Drift::new("environment", show(&want), show(&o.env)));
+        drift.push(Drift::new(Field::Environment, show(&want), show(&o.env)));
     }
     if o.code_sha256 != CODE_SHA256 {
-        drift.push(Drift::new("code_sha256", CODE_SHA256, &o.code_sha256));
+        drift.push(Drift::new(Field::CodeSha256, CODE_SHA256, &o.code_sha256));
     }
-    drift.extend(tag_drift(
-        stack,
-        o.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-    ));
+    drift.extend(tags::drift(stack, &o.tags));
     drift
 }
 
 /// Settings changed by UpdateFunctionConfiguration.
-const CONFIG_FIELDS: [&str; 6] = [
-    "runtime",
-    "handler",
-    "role",
-    "memory_mb",
-    "timeout_s",
-    "environment",
+const CONFIG_FIELDS: [Field; 6] = [
+    Field::Runtime,
+    Field::Handler,
+    Field::Role,
+    Field::MemoryMb,
+    Field::TimeoutS,
+    Field::Environment,
 ];
 
-pub async fn observe(ctx: &Ctx) -> Result<State> {
-    let s = &ctx.stack;
-    let out = match ctx
-        .aws
+/// GetFunction: the function's configuration and tags; `None` when it does not exist.
+pub async fn get(aws: &Clients, s: &Stack) -> Result<Option<GetFunctionOutput>> {
+    let read = aws
         .lambda
         .get_function()
         .function_name(&s.function_name)
         .send()
-        .await
-    {
-        Ok(out) => out,
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            return Ok(State::Missing);
-        }
-        Err(e) => return Err(e).context("GetFunction"),
+        .await;
+    found(read, GetFunctionError::is_resource_not_found_exception).aws_context("GetFunction")
+}
+
+pub async fn observe(ctx: &Ctx) -> Result<State> {
+    let s = &ctx.stack;
+    let Some(out) = get(&ctx.aws, s).await? else {
+        return Ok(State::Missing);
     };
     let c = out
         .configuration
@@ -123,8 +124,7 @@ pub async fn observe(ctx: &Ctx) -> Result<State> {
         code_sha256: c.code_sha256.clone().unwrap_or_default(),
         tags: out.tags.unwrap_or_default().into_iter().collect(),
     };
-    let owned = s.owns(observed.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    Ok(State::present(owned, diff(s, &observed)))
+    Ok(tags::judge(s, &observed.tags, diff(s, &observed)))
 }
 
 fn environment(s: &Stack) -> Environment {
@@ -133,46 +133,27 @@ fn environment(s: &Stack) -> Environment {
         .build()
 }
 
-fn tags(s: &Stack) -> HashMap<String, String> {
-    s.tags().into_iter().collect()
-}
-
-/// `InvalidParameterValueException: The role defined for the function cannot be assumed by
-/// Lambda.` — the role exists but IAM has not propagated it yet.
-pub fn is_role_not_ready<E: aws_sdk_lambda::error::ProvideErrorMetadata>(e: &E) -> bool {
-    has_code(e, "InvalidParameterValueException")
-        && e.message().is_some_and(|m| m.contains("cannot be assumed"))
-}
-
-/// Another update of the function is still in progress.
-pub fn is_update_conflict<E: aws_sdk_lambda::error::ProvideErrorMetadata>(e: &E) -> bool {
-    has_code(e, "ResourceConflictException")
-}
-
 pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
     let s = &ctx.stack;
     let lambda = &ctx.aws.lambda;
     if state.is_missing() {
-        let created = retry_on(PROPAGATION_BUDGET, is_role_not_ready, || {
-            lambda
-                .create_function()
-                .function_name(&s.function_name)
-                .runtime(Runtime::from(RUNTIME))
-                .handler(HANDLER)
-                .role(&s.role_arn)
-                .memory_size(MEMORY_MB)
-                .timeout(TIMEOUT_SECONDS)
-                .environment(environment(s))
-                .code(
-                    FunctionCode::builder()
-                        .zip_file(Blob::new(CODE_ZIP))
-                        .build(),
-                )
-                .description("tapctl: logs S3 object events to DynamoDB")
-                .set_tags(Some(tags(s)))
-                .send()
-        })
-        .await;
+        let request = lambda
+            .create_function()
+            .function_name(&s.function_name)
+            .runtime(Runtime::from(RUNTIME))
+            .handler(HANDLER)
+            .role(&s.role_arn)
+            .memory_size(MEMORY_MB)
+            .timeout(TIMEOUT_SECONDS)
+            .environment(environment(s))
+            .code(
+                FunctionCode::builder()
+                    .zip_file(Blob::new(CODE_ZIP))
+                    .build(),
+            )
+            .description("tapctl: logs S3 object events to DynamoDB")
+            .set_tags(Some(tags::map(s)));
+        let created = retry_on(PROPAGATION_BUDGET, transient, || request.clone().send()).await;
         match created {
             Ok(_) => {}
             // Made meanwhile (by a concurrent tapctl run, or by someone else): look again.
@@ -181,45 +162,45 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
                     .is_some_and(|e| e.is_resource_conflict_exception()) =>
             {
                 wait_ready(ctx).await?;
-                return created_meanwhile(Kind::Function, ctx).await;
+                let now = created_meanwhile(Kind::Function, ctx, observe(ctx).await?)?;
+                return Box::pin(apply(ctx, &now)).await;
             }
-            Err(e) => return Err(e).context("CreateFunction"),
+            Err(e) => return Err(e).aws_context("CreateFunction"),
         }
         return wait_ready(ctx).await;
     }
-    if state.drifted("tags") {
-        lambda
-            .tag_resource()
-            .resource(&s.function_arn)
-            .set_tags(Some(tags(s)))
-            .send()
-            .await
-            .context("TagResource")?;
-    }
-    if CONFIG_FIELDS.iter().any(|f| state.drifted(f)) {
-        wait_ready(ctx).await?;
-        retry_on(
-            PROPAGATION_BUDGET,
-            |e: &aws_sdk_lambda::error::SdkError<_>| is_role_not_ready(e) || is_update_conflict(e),
-            || {
-                lambda
-                    .update_function_configuration()
-                    .function_name(&s.function_name)
-                    .runtime(Runtime::from(RUNTIME))
-                    .handler(HANDLER)
-                    .role(&s.role_arn)
-                    .memory_size(MEMORY_MB)
-                    .timeout(TIMEOUT_SECONDS)
-                    .environment(environment(s))
-                    .send()
-            },
-        )
+    if state.drifted(Field::Tags) {
+        sdk::write(transient, || {
+            lambda
+                .tag_resource()
+                .resource(&s.function_arn)
+                .set_tags(Some(tags::map(s)))
+                .send()
+        })
         .await
-        .context("UpdateFunctionConfiguration")?;
+        .aws_context("TagResource")?;
     }
-    if state.drifted("code_sha256") {
+    let reconfigure = CONFIG_FIELDS.iter().any(|f| state.drifted(*f));
+    if reconfigure {
         wait_ready(ctx).await?;
-        retry_on(PROPAGATION_BUDGET, is_update_conflict, || {
+        retry_on(PROPAGATION_BUDGET, busy, || {
+            lambda
+                .update_function_configuration()
+                .function_name(&s.function_name)
+                .runtime(Runtime::from(RUNTIME))
+                .handler(HANDLER)
+                .role(&s.role_arn)
+                .memory_size(MEMORY_MB)
+                .timeout(TIMEOUT_SECONDS)
+                .environment(environment(s))
+                .send()
+        })
+        .await
+        .aws_context("UpdateFunctionConfiguration")?;
+    }
+    if state.drifted(Field::CodeSha256) {
+        wait_ready(ctx).await?;
+        retry_on(PROPAGATION_BUDGET, busy, || {
             lambda
                 .update_function_code()
                 .function_name(&s.function_name)
@@ -227,9 +208,9 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
                 .send()
         })
         .await
-        .context("UpdateFunctionCode")?;
+        .aws_context("UpdateFunctionCode")?;
     }
-    if CONFIG_FIELDS.iter().any(|f| state.drifted(f)) || state.drifted("code_sha256") {
+    if reconfigure || state.drifted(Field::CodeSha256) {
         wait_ready(ctx).await?;
     }
     Ok(())
@@ -248,7 +229,7 @@ async fn wait_ready(ctx: &Ctx) -> Result<()> {
             .function_name(&s.function_name)
             .send()
             .await
-            .context("GetFunctionConfiguration")?;
+            .aws_context("GetFunctionConfiguration")?;
         if c.state == Some(FnState::Failed) {
             bail!(
                 "function {} failed to become Active: {}",
@@ -271,24 +252,50 @@ async fn wait_ready(ctx: &Ctx) -> Result<()> {
 
 pub async fn delete(ctx: &Ctx) -> Result<()> {
     let s = &ctx.stack;
-    let deleted = retry_on(READY_BUDGET, is_update_conflict, || {
+    let deleted = retry_on(READY_BUDGET, busy, || {
         ctx.aws
             .lambda
             .delete_function()
             .function_name(&s.function_name)
             .send()
-    })
-    .await;
-    match deleted {
-        Ok(_) => Ok(()),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            Ok(())
-        }
-        Err(e) => Err(e).context("DeleteFunction"),
+    });
+    found(
+        deleted.await,
+        DeleteFunctionError::is_resource_not_found_exception,
+    )
+    .aws_context("DeleteFunction")?;
+    Ok(())
+}
+
+/// The suffixes of the stacks whose function is in this account and region, by its tags.
+pub async fn list(aws: &Clients, t: &Target) -> Result<Vec<String>> {
+    let mut found_fns = Vec::new();
+    let mut pages = aws.lambda.list_functions().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.aws_context("ListFunctions")?;
+        found_fns.extend(
+            page.functions()
+                .iter()
+                .filter_map(|f| Some((f.function_name()?, f.function_arn()?)))
+                .filter(|(n, _)| n.starts_with(FUNCTION_PREFIX))
+                .map(|(n, a)| (n.to_string(), a.to_string())),
+        );
     }
+    let mut out = Vec::new();
+    for (name, arn) in found_fns {
+        let read = aws.lambda.list_tags().resource(arn).send().await;
+        // Gone since it was listed: not a stack to report.
+        let Some(tags) = found(read, ListTagsError::is_resource_not_found_exception)
+            .aws_context("ListTags")
+            .with_context(|| format!("reading the tags of function {name}"))?
+        else {
+            continue;
+        };
+        let tags = tags.tags.unwrap_or_default();
+        let suffix = tags::suffix_of(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        out.extend(tags::listed(Kind::Function, t, &name, suffix));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -324,13 +331,13 @@ mod tests {
         o.env.insert("EXTRA".into(), "1".into());
         o.code_sha256 = "old".into();
         let d = diff(&s, &o);
-        let fields: Vec<_> = d.iter().map(|d| d.field).collect();
+        let fields: Vec<_> = d.iter().map(|d| d.field.as_str()).collect();
         assert_eq!(
             fields,
             ["runtime", "memory_mb", "environment", "code_sha256"]
         );
-        assert_eq!(d[0], Drift::new("runtime", RUNTIME, "python3.8"));
-        assert_eq!(d[1], Drift::new("memory_mb", "128", "512"));
+        assert_eq!(d[0], Drift::new(Field::Runtime, RUNTIME, "python3.8"));
+        assert_eq!(d[1], Drift::new(Field::MemoryMb, "128", "512"));
     }
 
     #[test]

@@ -1,10 +1,17 @@
 //! The function's log group `/aws/lambda/NAME`, created before the function so that its
 //! retention and tags are tapctl's and logs do not pile up forever.
 
-use super::{Ctx, Drift, Kind, State, created_meanwhile, tag_drift};
-use crate::spec::{LOG_RETENTION_DAYS, Stack};
+use super::function;
+use super::sdk::{self, found, logs::transient};
+use super::state::{Ctx, Drift, Field, Kind, State, created_meanwhile};
+use super::tags;
+use crate::aws::Clients;
+use crate::error::AwsContext;
+use crate::spec::{LOG_RETENTION_DAYS, Stack, Target, log_group_name_prefix};
 use anyhow::{Context, Result};
-use std::collections::HashMap;
+use aws_sdk_cloudwatchlogs::operation::{
+    delete_log_group::DeleteLogGroupError, list_tags_for_resource::ListTagsForResourceError,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Observed {
@@ -19,16 +26,29 @@ pub fn diff(stack: &Stack, o: &Observed) -> Vec<Drift> {
             .retention_days
             .map_or("never expire".to_string(), |d| format!("{d} days"));
         drift.push(Drift::new(
-            "retention",
+            Field::Retention,
             format!("{LOG_RETENTION_DAYS} days"),
             have,
         ));
     }
-    drift.extend(tag_drift(
-        stack,
-        o.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-    ));
+    drift.extend(tags::drift(stack, &o.tags));
     drift
+}
+
+/// ListTagsForResource of a log group; `None` when the group does not exist.
+async fn read_tags(aws: &Clients, arn: &str) -> Result<Option<Vec<(String, String)>>> {
+    let read = aws
+        .logs
+        .list_tags_for_resource()
+        .resource_arn(arn)
+        .send()
+        .await;
+    let found = found(
+        read,
+        ListTagsForResourceError::is_resource_not_found_exception,
+    )
+    .aws_context("ListTagsForResource")?;
+    Ok(found.map(|out| out.tags.unwrap_or_default().into_iter().collect()))
 }
 
 pub async fn observe(ctx: &Ctx) -> Result<State> {
@@ -39,11 +59,9 @@ pub async fn observe(ctx: &Ctx) -> Result<State> {
         logs.describe_log_groups()
             .log_group_name_prefix(&s.log_group_name)
             .send(),
-        logs.list_tags_for_resource()
-            .resource_arn(&s.log_group_arn)
-            .send(),
+        read_tags(&ctx.aws, &s.log_group_arn),
     );
-    let page = page.context("DescribeLogGroups")?;
+    let page = page.aws_context("DescribeLogGroups")?;
     let Some(group) = page
         .log_groups()
         .iter()
@@ -51,22 +69,15 @@ pub async fn observe(ctx: &Ctx) -> Result<State> {
     else {
         return Ok(State::Missing);
     };
-    let tags = match tags {
-        Ok(out) => out.tags.unwrap_or_default().into_iter().collect(),
-        // Deleted while it was being read.
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            return Ok(State::Missing);
-        }
-        Err(e) => return Err(e).context("ListTagsForResource"),
+    // Deleted while it was being read.
+    let Some(tags) = tags? else {
+        return Ok(State::Missing);
     };
     let observed = Observed {
         retention_days: group.retention_in_days(),
         tags,
     };
-    let owned = s.owns(observed.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    let owned = tags::owned(s, &observed.tags)
         || (lambda_made(&observed) && function_not_foreign(ctx).await?);
     Ok(State::present(owned, diff(s, &observed)))
 }
@@ -85,90 +96,107 @@ pub fn lambda_made(o: &Observed) -> bool {
 /// that is not tapctl's is that function's: both stay foreign.
 async fn function_not_foreign(ctx: &Ctx) -> Result<bool> {
     let s = &ctx.stack;
-    match ctx
-        .aws
-        .lambda
-        .get_function()
-        .function_name(&s.function_name)
-        .send()
-        .await
-    {
-        Ok(out) => {
-            let tags = out.tags.unwrap_or_default();
-            Ok(s.owns(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))))
+    Ok(match function::get(&ctx.aws, s).await? {
+        Some(out) => {
+            let tags: Vec<(String, String)> = out.tags.unwrap_or_default().into_iter().collect();
+            tags::owned(s, &tags)
         }
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            Ok(true)
-        }
-        Err(e) => Err(e).context("GetFunction"),
-    }
-}
-
-fn tags(s: &Stack) -> HashMap<String, String> {
-    s.tags().into_iter().collect()
+        None => true,
+    })
 }
 
 pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
     let s = &ctx.stack;
     let logs = &ctx.aws.logs;
     if state.is_missing() {
-        match logs
-            .create_log_group()
-            .log_group_name(&s.log_group_name)
-            .set_tags(Some(tags(s)))
-            .send()
-            .await
-        {
+        let created = sdk::write(transient, || {
+            logs.create_log_group()
+                .log_group_name(&s.log_group_name)
+                .set_tags(Some(tags::map(s)))
+                .send()
+        });
+        match created.await {
             Ok(_) => {}
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|e| e.is_resource_already_exists_exception()) =>
             {
                 // A concurrent run, or the function's first log write: look again.
-                return created_meanwhile(Kind::LogGroup, ctx).await;
+                let now = created_meanwhile(Kind::LogGroup, ctx, observe(ctx).await?)?;
+                return Box::pin(apply(ctx, &now)).await;
             }
-            Err(e) => return Err(e).context("CreateLogGroup"),
+            Err(e) => return Err(e).aws_context("CreateLogGroup"),
         }
-    } else if state.drifted("tags") {
-        logs.tag_resource()
-            .resource_arn(&s.log_group_arn)
-            .set_tags(Some(tags(s)))
-            .send()
-            .await
-            .context("TagResource")?;
+    } else if state.drifted(Field::Tags) {
+        sdk::write(transient, || {
+            logs.tag_resource()
+                .resource_arn(&s.log_group_arn)
+                .set_tags(Some(tags::map(s)))
+                .send()
+        })
+        .await
+        .aws_context("TagResource")?;
     }
-    if state.is_missing() || state.drifted("retention") {
-        logs.put_retention_policy()
-            .log_group_name(&s.log_group_name)
-            .retention_in_days(LOG_RETENTION_DAYS)
-            .send()
-            .await
-            .context("PutRetentionPolicy")?;
+    if state.needs(Field::Retention) {
+        sdk::write(transient, || {
+            logs.put_retention_policy()
+                .log_group_name(&s.log_group_name)
+                .retention_in_days(LOG_RETENTION_DAYS)
+                .send()
+        })
+        .await
+        .aws_context("PutRetentionPolicy")?;
     }
     Ok(())
 }
 
 pub async fn delete(ctx: &Ctx) -> Result<()> {
-    match ctx
-        .aws
+    let deleted = sdk::write(transient, || {
+        ctx.aws
+            .logs
+            .delete_log_group()
+            .log_group_name(&ctx.stack.log_group_name)
+            .send()
+    });
+    found(
+        deleted.await,
+        DeleteLogGroupError::is_resource_not_found_exception,
+    )
+    .aws_context("DeleteLogGroup")?;
+    Ok(())
+}
+
+/// The suffixes of the stacks whose log group is in this account and region, by its tags.
+pub async fn list(aws: &Clients, t: &Target) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    let mut pages = aws
         .logs
-        .delete_log_group()
-        .log_group_name(&ctx.stack.log_group_name)
-        .send()
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            Ok(())
-        }
-        Err(e) => Err(e).context("DeleteLogGroup"),
+        .describe_log_groups()
+        .log_group_name_prefix(log_group_name_prefix())
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.aws_context("DescribeLogGroups")?;
+        names.extend(
+            page.log_groups()
+                .iter()
+                .filter_map(|g| g.log_group_name())
+                .map(str::to_string),
+        );
     }
+    let mut out = Vec::new();
+    for name in names {
+        // Gone since it was listed: not a stack to report.
+        let Some(tags) = read_tags(aws, &t.log_group_arn(&name))
+            .await
+            .with_context(|| format!("reading the tags of log group {name}"))?
+        else {
+            continue;
+        };
+        let suffix = tags::suffix_of(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        out.extend(tags::listed(Kind::LogGroup, t, &name, suffix));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -190,13 +218,13 @@ mod tests {
         };
         assert_eq!(
             diff(&s, &forever),
-            vec![Drift::new("retention", "14 days", "never expire")]
+            vec![Drift::new(Field::Retention, "14 days", "never expire")]
         );
         let bare = Observed {
             retention_days: Some(30),
             tags: vec![],
         };
-        let fields: Vec<_> = diff(&s, &bare).iter().map(|d| d.field).collect();
+        let fields: Vec<_> = diff(&s, &bare).iter().map(|d| d.field.as_str()).collect();
         assert_eq!(fields, ["retention", "tags"]);
     }
 

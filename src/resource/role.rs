@@ -1,10 +1,18 @@
 //! The function's IAM role: trusted by Lambda only, with AWSLambdaBasicExecutionRole attached
 //! and one inline policy scoped to this stack's table and bucket.
 
-use super::{Ctx, Drift, Kind, State, created_meanwhile, has_code, tag_drift};
-use crate::spec::{INLINE_POLICY_NAME, Stack, same_policy};
+use super::sdk::{self, found, iam::no_such_entity, iam::transient};
+use super::state::{Ctx, Drift, Field, Kind, State, created_meanwhile};
+use super::tags;
+use crate::aws::Clients;
+use crate::error::AwsContext;
+use crate::spec::{INLINE_POLICY_NAME, ROLE_PREFIX, Stack, Target, same_policy};
 use anyhow::{Context, Result};
-use aws_sdk_iam::types::Tag;
+use aws_sdk_iam::operation::{
+    get_role::GetRoleError, get_role_policy::GetRolePolicyError,
+    list_attached_role_policies::ListAttachedRolePoliciesError,
+    list_role_policies::ListRolePoliciesError, list_role_tags::ListRoleTagsError,
+};
 use serde_json::Value;
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -32,7 +40,7 @@ pub fn diff(stack: &Stack, o: &Observed) -> Vec<Drift> {
     let trust = stack.trust_policy();
     if !o.trust.as_ref().is_some_and(|t| same_policy(t, &trust)) {
         drift.push(Drift::new(
-            "trust_policy",
+            Field::TrustPolicy,
             trust.to_string(),
             show(&o.trust),
         ));
@@ -44,7 +52,7 @@ pub fn diff(stack: &Stack, o: &Observed) -> Vec<Drift> {
             o.managed.join(",")
         };
         drift.push(Drift::new(
-            "managed_policies",
+            Field::ManagedPolicies,
             &stack.basic_execution_policy_arn,
             have,
         ));
@@ -52,7 +60,7 @@ pub fn diff(stack: &Stack, o: &Observed) -> Vec<Drift> {
     let inline = stack.inline_policy();
     if !o.inline.as_ref().is_some_and(|p| same_policy(p, &inline)) {
         drift.push(Drift::new(
-            "inline_policy",
+            Field::InlinePolicy,
             inline.to_string(),
             show(&o.inline),
         ));
@@ -65,20 +73,13 @@ pub fn diff(stack: &Stack, o: &Observed) -> Vec<Drift> {
         .collect();
     if !extra.is_empty() {
         drift.push(Drift::new(
-            "other_inline_policies",
+            Field::OtherInlinePolicies,
             "(none)",
             extra.join(","),
         ));
     }
-    drift.extend(tag_drift(
-        stack,
-        o.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-    ));
+    drift.extend(tags::drift(stack, &o.tags));
     drift
-}
-
-fn no_such_entity<E: aws_sdk_iam::error::ProvideErrorMetadata>(e: &E) -> bool {
-    has_code(e, "NoSuchEntity")
 }
 
 pub async fn observe(ctx: &Ctx) -> Result<State> {
@@ -96,27 +97,24 @@ pub async fn observe(ctx: &Ctx) -> Result<State> {
             .policy_name(INLINE_POLICY_NAME)
             .send(),
     );
-    let role = match role {
-        Ok(out) => out.role.context("GetRole returned no role")?,
-        Err(e) if no_such_entity(&e) => return Ok(State::Missing),
-        Err(e) => return Err(e).context("GetRole"),
+    let Some(role) =
+        found(role, GetRoleError::is_no_such_entity_exception).aws_context("GetRole")?
+    else {
+        return Ok(State::Missing);
     };
+    let role = role.role.context("GetRole returned no role")?;
     // The reads are no snapshot: a role created or deleted while they ran shows in some and
     // not in others. It then counts as missing; creating it meets it (EntityAlreadyExists)
     // and looks again.
-    let (Some(inline_names), Some(managed)) = (names?, attached?) else {
+    let tags =
+        found(tags, ListRoleTagsError::is_no_such_entity_exception).aws_context("ListRoleTags")?;
+    let (Some(inline_names), Some(managed), Some(tags)) = (names?, attached?, tags) else {
         return Ok(State::Missing);
     };
-    let tags = match tags {
-        Ok(out) => out.tags,
-        Err(e) if no_such_entity(&e) => return Ok(State::Missing),
-        Err(e) => return Err(e).context("ListRoleTags"),
-    };
-    let inline = match inline {
-        Ok(out) => Some(decode_policy(&out.policy_document)?),
-        Err(e) if no_such_entity(&e) => None,
-        Err(e) => return Err(e).context("GetRolePolicy"),
-    };
+    let inline = found(inline, GetRolePolicyError::is_no_such_entity_exception)
+        .aws_context("GetRolePolicy")?
+        .map(|out| decode_policy(&out.policy_document))
+        .transpose()?;
     let observed = Observed {
         trust: role
             .assume_role_policy_document
@@ -126,10 +124,9 @@ pub async fn observe(ctx: &Ctx) -> Result<State> {
         managed,
         inline_names,
         inline,
-        tags: tags.into_iter().map(|t| (t.key, t.value)).collect(),
+        tags: tags.tags.into_iter().map(|t| (t.key, t.value)).collect(),
     };
-    let owned = s.owns(observed.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    Ok(State::present(owned, diff(s, &observed)))
+    Ok(tags::judge(s, &observed.tags, diff(s, &observed)))
 }
 
 /// The role's attached policy ARNs; `None` when the role does not exist.
@@ -143,10 +140,9 @@ async fn attached_policies(ctx: &Ctx) -> Result<Option<Vec<String>>> {
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        let page = match page {
-            Ok(p) => p,
-            Err(e) if no_such_entity(&e) => return Ok(None),
-            Err(e) => return Err(e).context("ListAttachedRolePolicies"),
+        let missing = ListAttachedRolePoliciesError::is_no_such_entity_exception;
+        let Some(page) = found(page, missing).aws_context("ListAttachedRolePolicies")? else {
+            return Ok(None);
         };
         arns.extend(
             page.attached_policies()
@@ -169,113 +165,122 @@ async fn inline_policy_names(ctx: &Ctx) -> Result<Option<Vec<String>>> {
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        match page {
-            Ok(p) => names.extend(p.policy_names),
-            Err(e) if no_such_entity(&e) => return Ok(None),
-            Err(e) => return Err(e).context("ListRolePolicies"),
-        }
+        let missing = ListRolePoliciesError::is_no_such_entity_exception;
+        let Some(page) = found(page, missing).aws_context("ListRolePolicies")? else {
+            return Ok(None);
+        };
+        names.extend(page.policy_names);
     }
     names.sort();
     Ok(Some(names))
-}
-
-fn tags(s: &Stack) -> Result<Vec<Tag>> {
-    s.tags()
-        .into_iter()
-        .map(|(k, v)| Tag::builder().key(k).value(v).build().context("tag"))
-        .collect()
 }
 
 pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
     let s = &ctx.stack;
     let iam = &ctx.aws.iam;
     if state.is_missing() {
-        let created = iam
+        let request = iam
             .create_role()
             .role_name(&s.role_name)
             .assume_role_policy_document(s.trust_policy().to_string())
             .description(format!("tapctl: runs {}", s.function_name))
-            .set_tags(Some(tags(s)?))
-            .send()
-            .await;
-        match created {
+            .set_tags(Some(tags::iam(s)?));
+        match sdk::write(transient, || request.clone().send()).await {
             Ok(_) => {}
-            Err(e) if has_code(&e, "EntityAlreadyExists") => {
-                return created_meanwhile(Kind::Role, ctx).await;
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_entity_already_exists_exception()) =>
+            {
+                let now = created_meanwhile(Kind::Role, ctx, observe(ctx).await?)?;
+                return Box::pin(apply(ctx, &now)).await;
             }
-            Err(e) => return Err(e).context("CreateRole"),
+            Err(e) => return Err(e).aws_context("CreateRole"),
         }
     } else {
-        if state.drifted("tags") {
-            iam.tag_role()
-                .role_name(&s.role_name)
-                .set_tags(Some(tags(s)?))
-                .send()
-                .await
-                .context("TagRole")?;
+        if state.drifted(Field::Tags) {
+            let tags = tags::iam(s)?;
+            sdk::write(transient, || {
+                iam.tag_role()
+                    .role_name(&s.role_name)
+                    .set_tags(Some(tags.clone()))
+                    .send()
+            })
+            .await
+            .aws_context("TagRole")?;
         }
-        if state.drifted("trust_policy") {
-            iam.update_assume_role_policy()
-                .role_name(&s.role_name)
-                .policy_document(s.trust_policy().to_string())
-                .send()
-                .await
-                .context("UpdateAssumeRolePolicy")?;
+        if state.drifted(Field::TrustPolicy) {
+            sdk::write(transient, || {
+                iam.update_assume_role_policy()
+                    .role_name(&s.role_name)
+                    .policy_document(s.trust_policy().to_string())
+                    .send()
+            })
+            .await
+            .aws_context("UpdateAssumeRolePolicy")?;
         }
     }
-    if state.is_missing() || state.drifted("managed_policies") {
+    if state.needs(Field::ManagedPolicies) {
         let attached = attached_policies(ctx).await?.unwrap_or_default();
-        for arn in attached
+        let others = attached
             .iter()
-            .filter(|a| **a != s.basic_execution_policy_arn)
-        {
-            iam.detach_role_policy()
-                .role_name(&s.role_name)
-                .policy_arn(arn)
-                .send()
-                .await
-                .context("DetachRolePolicy")?;
+            .filter(|a| **a != s.basic_execution_policy_arn);
+        for arn in others {
+            detach(ctx, arn).await?;
         }
         if !attached.contains(&s.basic_execution_policy_arn) {
-            iam.attach_role_policy()
-                .role_name(&s.role_name)
-                .policy_arn(&s.basic_execution_policy_arn)
-                .send()
-                .await
-                .context("AttachRolePolicy")?;
+            sdk::write(transient, || {
+                iam.attach_role_policy()
+                    .role_name(&s.role_name)
+                    .policy_arn(&s.basic_execution_policy_arn)
+                    .send()
+            })
+            .await
+            .aws_context("AttachRolePolicy")?;
         }
     }
-    if state.is_missing() || state.drifted("inline_policy") {
-        iam.put_role_policy()
-            .role_name(&s.role_name)
-            .policy_name(INLINE_POLICY_NAME)
-            .policy_document(s.inline_policy().to_string())
-            .send()
-            .await
-            .context("PutRolePolicy")?;
+    if state.needs(Field::InlinePolicy) {
+        sdk::write(transient, || {
+            iam.put_role_policy()
+                .role_name(&s.role_name)
+                .policy_name(INLINE_POLICY_NAME)
+                .policy_document(s.inline_policy().to_string())
+                .send()
+        })
+        .await
+        .aws_context("PutRolePolicy")?;
     }
-    if state.drifted("other_inline_policies") {
+    if state.drifted(Field::OtherInlinePolicies) {
         delete_inline_policies(ctx, |n| n != INLINE_POLICY_NAME).await?;
     }
+    Ok(())
+}
+
+/// Detaches one managed policy; one already detached counts as detached.
+async fn detach(ctx: &Ctx, arn: &str) -> Result<()> {
+    let detached = sdk::write(transient, || {
+        ctx.aws
+            .iam
+            .detach_role_policy()
+            .role_name(&ctx.stack.role_name)
+            .policy_arn(arn)
+            .send()
+    });
+    found(detached.await, no_such_entity).aws_context("DetachRolePolicy")?;
     Ok(())
 }
 
 async fn delete_inline_policies(ctx: &Ctx, which: impl Fn(&str) -> bool) -> Result<()> {
     let names = inline_policy_names(ctx).await?.unwrap_or_default();
     for name in names.iter().filter(|n| which(n)) {
-        match ctx
-            .aws
-            .iam
-            .delete_role_policy()
-            .role_name(&ctx.stack.role_name)
-            .policy_name(name)
-            .send()
-            .await
-        {
-            Ok(_) => {}
-            Err(e) if no_such_entity(&e) => {}
-            Err(e) => return Err(e).context("DeleteRolePolicy"),
-        }
+        let deleted = sdk::write(transient, || {
+            ctx.aws
+                .iam
+                .delete_role_policy()
+                .role_name(&ctx.stack.role_name)
+                .policy_name(name)
+                .send()
+        });
+        found(deleted.await, no_such_entity).aws_context("DeleteRolePolicy")?;
     }
     Ok(())
 }
@@ -283,29 +288,48 @@ async fn delete_inline_policies(ctx: &Ctx, which: impl Fn(&str) -> bool) -> Resu
 /// Detaches and deletes every policy of the role, then the role.
 pub async fn delete(ctx: &Ctx) -> Result<()> {
     let s = &ctx.stack;
-    let iam = &ctx.aws.iam;
     let Some(attached) = attached_policies(ctx).await? else {
         return Ok(());
     };
     for arn in attached {
-        match iam
-            .detach_role_policy()
-            .role_name(&s.role_name)
-            .policy_arn(&arn)
-            .send()
-            .await
-        {
-            Ok(_) => {}
-            Err(e) if no_such_entity(&e) => {}
-            Err(e) => return Err(e).context("DetachRolePolicy"),
-        }
+        detach(ctx, &arn).await?;
     }
     delete_inline_policies(ctx, |_| true).await?;
-    match iam.delete_role().role_name(&s.role_name).send().await {
-        Ok(_) => Ok(()),
-        Err(e) if no_such_entity(&e) => Ok(()),
-        Err(e) => Err(e).context("DeleteRole"),
+    let deleted = sdk::write(transient, || {
+        ctx.aws.iam.delete_role().role_name(&s.role_name).send()
+    });
+    found(deleted.await, no_such_entity).aws_context("DeleteRole")?;
+    Ok(())
+}
+
+/// The suffixes of the stacks whose role is in this account, by its tags.
+pub async fn list(aws: &Clients, t: &Target) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    let mut pages = aws.iam.list_roles().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.aws_context("ListRoles")?;
+        names.extend(
+            page.roles()
+                .iter()
+                .map(|r| r.role_name().to_string())
+                .filter(|n| n.starts_with(ROLE_PREFIX)),
+        );
     }
+    let mut out = Vec::new();
+    for name in names {
+        let read = aws.iam.list_role_tags().role_name(&name).send().await;
+        // Gone since it was listed: not a stack to report.
+        let Some(tags) = found(read, ListRoleTagsError::is_no_such_entity_exception)
+            .aws_context("ListRoleTags")
+            .with_context(|| format!("reading the tags of role {name}"))?
+        else {
+            continue;
+        };
+        let suffix = tags::suffix_of(tags.tags().iter().map(|t| (t.key(), t.value())));
+        // Role names are global to the account; the expected name does not depend on region.
+        out.extend(tags::listed(Kind::Role, t, &name, suffix));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -350,7 +374,7 @@ mod tests {
         o.inline = None;
         o.inline_names = vec!["backdoor".into()];
         o.tags.clear();
-        let fields: Vec<_> = diff(&s, &o).iter().map(|d| d.field).collect();
+        let fields: Vec<_> = diff(&s, &o).iter().map(|d| d.field.as_str()).collect();
         assert_eq!(
             fields,
             [

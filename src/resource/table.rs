@@ -1,14 +1,21 @@
 //! The DynamoDB table: keys `requestId` (S, hash) + `timestamp` (S, range), on-demand billing,
 //! point-in-time recovery on.
 
-use super::{
-    Ctx, Drift, Kind, State, created_meanwhile, has_code, retry_on, tag_drift, wait_until,
-};
-use crate::spec::Stack;
+use super::retry::{retry_on, wait_until};
+use super::sdk::{self, dynamodb::in_use, dynamodb::transient, found};
+use super::state::{Ctx, Drift, Field, Kind, State, created_meanwhile};
+use super::tags;
+use crate::aws::Clients;
+use crate::error::AwsContext;
+use crate::spec::{Stack, TABLE_PREFIX, Target};
 use anyhow::{Context, Result, bail};
+use aws_sdk_dynamodb::operation::{
+    delete_table::DeleteTableError, describe_continuous_backups::DescribeContinuousBackupsError,
+    describe_table::DescribeTableError, list_tags_of_resource::ListTagsOfResourceError,
+};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, PointInTimeRecoverySpecification,
-    ScalarAttributeType, TableStatus, Tag,
+    ScalarAttributeType, TableStatus,
 };
 use std::time::Duration;
 
@@ -36,21 +43,26 @@ pub fn diff(stack: &Stack, o: &Observed) -> Vec<Drift> {
     let mut drift = Vec::new();
     if o.keys != wanted_keys() {
         drift.push(Drift::new(
-            "keys",
+            Field::Keys,
             wanted_keys().join(","),
             o.keys.join(","),
         ));
     }
     if o.billing != "PAY_PER_REQUEST" {
-        drift.push(Drift::new("billing_mode", "PAY_PER_REQUEST", &o.billing));
+        drift.push(Drift::new(
+            Field::BillingMode,
+            "PAY_PER_REQUEST",
+            &o.billing,
+        ));
     }
     if !o.pitr {
-        drift.push(Drift::new("point_in_time_recovery", "enabled", "disabled"));
+        drift.push(Drift::new(
+            Field::PointInTimeRecovery,
+            "enabled",
+            "disabled",
+        ));
     }
-    drift.extend(tag_drift(
-        stack,
-        o.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-    ));
+    drift.extend(tags::drift(stack, &o.tags));
     drift
 }
 
@@ -66,39 +78,28 @@ pub async fn observe(ctx: &Ctx) -> Result<State> {
             .send(),
         db.list_tags_of_resource().resource_arn(&s.table_arn).send(),
     );
-    let table = match table {
-        Ok(out) => out.table.context("DescribeTable returned no table")?,
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            return Ok(State::Missing);
-        }
-        Err(e) => return Err(e).context("DescribeTable"),
+    let Some(table) = found(table, DescribeTableError::is_resource_not_found_exception)
+        .aws_context("DescribeTable")?
+    else {
+        return Ok(State::Missing);
     };
+    let table = table.table.context("DescribeTable returned no table")?;
     if table.table_status == Some(TableStatus::Deleting) {
         return Ok(State::Missing);
     }
     // The reads are no snapshot: a table created or deleted while they ran is missing for some.
-    let backups = match backups {
-        Ok(b) => b,
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_table_not_found_exception()) =>
-        {
-            return Ok(State::Missing);
-        }
-        Err(e) => return Err(e).context("DescribeContinuousBackups"),
-    };
-    let tags = match tags {
-        Ok(t) => t,
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            return Ok(State::Missing);
-        }
-        Err(e) => return Err(e).context("ListTagsOfResource"),
+    let backups = found(
+        backups,
+        DescribeContinuousBackupsError::is_table_not_found_exception,
+    )
+    .aws_context("DescribeContinuousBackups")?;
+    let tags = found(
+        tags,
+        ListTagsOfResourceError::is_resource_not_found_exception,
+    )
+    .aws_context("ListTagsOfResource")?;
+    let (Some(backups), Some(tags)) = (backups, tags) else {
+        return Ok(State::Missing);
     };
     let pitr = backups
         .continuous_backups_description
@@ -143,14 +144,13 @@ pub async fn observe(ctx: &Ctx) -> Result<State> {
         pitr,
         tags,
     };
-    let owned = s.owns(observed.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    Ok(State::present(owned, diff(s, &observed)))
+    Ok(tags::judge(s, &observed.tags, diff(s, &observed)))
 }
 
 pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
     let db = &ctx.aws.dynamodb;
     let s = &ctx.stack;
-    if state.drifted("keys") {
+    if state.drifted(Field::Keys) {
         bail!(
             "table {} has other keys than {}; keys cannot change in place: delete the table \
              (tapctl down) and run up again",
@@ -159,40 +159,44 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
         );
     }
     if state.is_missing() {
-        create(ctx).await?;
-    } else {
-        if state.drifted("tags") {
-            db.tag_resource()
-                .resource_arn(&s.table_arn)
-                .set_tags(Some(tags(s)?))
-                .send()
-                .await
-                .context("TagResource")?;
+        if !create(ctx).await? {
+            let now = created_meanwhile(Kind::Table, ctx, observe(ctx).await?)?;
+            return Box::pin(apply(ctx, &now)).await;
         }
-        if state.drifted("billing_mode") {
-            db.update_table()
-                .table_name(&s.table_name)
-                .billing_mode(BillingMode::PayPerRequest)
-                .send()
-                .await
-                .context("UpdateTable")?;
+    } else {
+        if state.drifted(Field::Tags) {
+            let tags = tags::dynamodb(s)?;
+            sdk::write(transient, || {
+                db.tag_resource()
+                    .resource_arn(&s.table_arn)
+                    .set_tags(Some(tags.clone()))
+                    .send()
+            })
+            .await
+            .aws_context("TagResource")?;
+        }
+        if state.drifted(Field::BillingMode) {
+            sdk::write(transient, || {
+                db.update_table()
+                    .table_name(&s.table_name)
+                    .billing_mode(BillingMode::PayPerRequest)
+                    .send()
+            })
+            .await
+            .aws_context("UpdateTable")?;
             wait_active(ctx).await?;
         }
     }
-    if state.is_missing() || state.drifted("point_in_time_recovery") {
+    if state.needs(Field::PointInTimeRecovery) {
         enable_pitr(ctx).await?;
     }
     Ok(())
 }
 
-fn tags(s: &Stack) -> Result<Vec<Tag>> {
-    s.tags()
-        .into_iter()
-        .map(|(k, v)| Tag::builder().key(k).value(v).build().context("tag"))
-        .collect()
-}
-
-async fn create(ctx: &Ctx) -> Result<()> {
+/// Creates the table and waits until it is ACTIVE; false when it already existed (made
+/// meanwhile by a concurrent tapctl run, or by someone else): then it has settled and the
+/// caller looks again.
+async fn create(ctx: &Ctx) -> Result<bool> {
     let s = &ctx.stack;
     let attr = |name: &str| {
         AttributeDefinition::builder()
@@ -206,7 +210,7 @@ async fn create(ctx: &Ctx) -> Result<()> {
             .key_type(kind)
             .build()
     };
-    let created = ctx
+    let request = ctx
         .aws
         .dynamodb
         .create_table()
@@ -216,22 +220,21 @@ async fn create(ctx: &Ctx) -> Result<()> {
         .key_schema(key(HASH_KEY, KeyType::Hash)?)
         .key_schema(key(RANGE_KEY, KeyType::Range)?)
         .billing_mode(BillingMode::PayPerRequest)
-        .set_tags(Some(tags(s)?))
-        .send()
-        .await;
+        .set_tags(Some(tags::dynamodb(s)?));
+    let created = sdk::write(transient, || request.clone().send()).await;
     match created {
         Ok(_) => {}
-        // Made meanwhile (by a concurrent tapctl run, or by someone else): look again.
         Err(e)
             if e.as_service_error()
                 .is_some_and(|e| e.is_resource_in_use_exception()) =>
         {
             wait_active_or_gone(ctx).await?;
-            return created_meanwhile(Kind::Table, ctx).await;
+            return Ok(false);
         }
-        Err(e) => return Err(e).context("CreateTable"),
+        Err(e) => return Err(e).aws_context("CreateTable"),
     }
-    wait_active(ctx).await
+    wait_active(ctx).await?;
+    Ok(true)
 }
 
 /// Waits until the table is ACTIVE. (The SDK's `table_exists` waiter polls every 20 s or more,
@@ -255,46 +258,44 @@ async fn wait_active(ctx: &Ctx) -> Result<()> {
 }
 
 /// Turns point-in-time recovery on. On a new table this fails for a while with
-/// `ContinuousBackupsUnavailableException` even once ACTIVE: retried.
+/// `ContinuousBackupsUnavailableException` even once ACTIVE: retried, as is a table still
+/// being updated.
 async fn enable_pitr(ctx: &Ctx) -> Result<()> {
     let s = &ctx.stack;
+    let on = PointInTimeRecoverySpecification::builder()
+        .point_in_time_recovery_enabled(true)
+        .build()
+        .context("PointInTimeRecoverySpecification")?;
     retry_on(
         READY_BUDGET,
-        |e: &aws_sdk_dynamodb::error::SdkError<_>| {
-            has_code(e, "ContinuousBackupsUnavailableException")
-                || has_code(e, "ResourceInUseException")
-        },
+        |e: &aws_sdk_dynamodb::error::SdkError<_>| transient(e) || in_use(e),
         || {
             ctx.aws
                 .dynamodb
                 .update_continuous_backups()
                 .table_name(&s.table_name)
-                .point_in_time_recovery_specification(
-                    PointInTimeRecoverySpecification::builder()
-                        .point_in_time_recovery_enabled(true)
-                        .build()
-                        .expect("the one required field is set"),
-                )
+                .point_in_time_recovery_specification(on.clone())
                 .send()
         },
     )
     .await
-    .context("UpdateContinuousBackups")?;
+    .aws_context("UpdateContinuousBackups")?;
     Ok(())
 }
 
 pub async fn delete(ctx: &Ctx) -> Result<()> {
     let s = &ctx.stack;
     let db = &ctx.aws.dynamodb;
-    match db.delete_table().table_name(&s.table_name).send().await {
-        Ok(_) => {}
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            return Ok(());
-        }
-        // Still being created (a racing up) or already being deleted: wait below.
+    let deleted = sdk::write(transient, || {
+        db.delete_table().table_name(&s.table_name).send()
+    });
+    match found(
+        deleted.await,
+        DeleteTableError::is_resource_not_found_exception,
+    ) {
+        Ok(None) => return Ok(()),
+        Ok(Some(_)) => {}
+        // Still being created (a racing up) or already being deleted: wait, then again.
         Err(e)
             if e.as_service_error()
                 .is_some_and(|e| e.is_resource_in_use_exception()) =>
@@ -302,34 +303,31 @@ pub async fn delete(ctx: &Ctx) -> Result<()> {
             wait_active_or_gone(ctx).await?;
             return Box::pin(delete(ctx)).await;
         }
-        Err(e) => return Err(e).context("DeleteTable"),
+        Err(e) => return Err(e).aws_context("DeleteTable"),
     }
     wait_gone(ctx).await
 }
 
+/// The table's status; `None` when it does not exist.
 async fn table_status(ctx: &Ctx) -> Result<Option<TableStatus>> {
     let s = &ctx.stack;
-    match ctx
+    let described = ctx
         .aws
         .dynamodb
         .describe_table()
         .table_name(&s.table_name)
         .send()
-        .await
-    {
-        Ok(out) => Ok(Some(
-            out.table
-                .and_then(|t| t.table_status)
-                .unwrap_or(TableStatus::Active),
-        )),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            Ok(None)
-        }
-        Err(e) => Err(e).context("DescribeTable"),
-    }
+        .await;
+    let out = found(
+        described,
+        DescribeTableError::is_resource_not_found_exception,
+    )
+    .aws_context("DescribeTable")?;
+    Ok(out.map(|o| {
+        o.table
+            .and_then(|t| t.table_status)
+            .unwrap_or(TableStatus::Active)
+    }))
 }
 
 async fn wait_gone(ctx: &Ctx) -> Result<()> {
@@ -349,6 +347,43 @@ async fn wait_active_or_gone(ctx: &Ctx) -> Result<()> {
         ))
     })
     .await
+}
+
+/// The suffixes of the stacks whose table is in this account and region, by its tags.
+pub async fn list(aws: &Clients, t: &Target) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    let mut pages = aws.dynamodb.list_tables().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.aws_context("ListTables")?;
+        names.extend(
+            page.table_names()
+                .iter()
+                .filter(|n| n.starts_with(TABLE_PREFIX))
+                .cloned(),
+        );
+    }
+    let mut out = Vec::new();
+    for name in names {
+        let read = aws
+            .dynamodb
+            .list_tags_of_resource()
+            .resource_arn(t.table_arn(&name))
+            .send()
+            .await;
+        // Gone since it was listed: not a stack to report.
+        let Some(tags) = found(
+            read,
+            ListTagsOfResourceError::is_resource_not_found_exception,
+        )
+        .aws_context("ListTagsOfResource")
+        .with_context(|| format!("reading the tags of table {name}"))?
+        else {
+            continue;
+        };
+        let suffix = tags::suffix_of(tags.tags().iter().map(|t| (t.key(), t.value())));
+        out.extend(tags::listed(Kind::Table, t, &name, suffix));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -378,7 +413,10 @@ mod tests {
             pitr: false,
             tags: vec![],
         };
-        let fields: Vec<_> = diff(&stack(), &o).iter().map(|d| d.field).collect();
+        let fields: Vec<_> = diff(&stack(), &o)
+            .iter()
+            .map(|d| d.field.as_str())
+            .collect();
         assert_eq!(
             fields,
             ["keys", "billing_mode", "point_in_time_recovery", "tags"]
@@ -387,7 +425,11 @@ mod tests {
         o.pitr = false;
         assert_eq!(
             diff(&stack(), &o),
-            vec![Drift::new("point_in_time_recovery", "enabled", "disabled")]
+            vec![Drift::new(
+                Field::PointInTimeRecovery,
+                "enabled",
+                "disabled"
+            )]
         );
     }
 }

@@ -2,9 +2,15 @@
 //! for this bucket and account only, and tapctl's entry in the bucket's notification
 //! configuration (ObjectCreated:* -> the function). Entries tapctl does not own are kept.
 
-use super::{Ctx, Drift, Kind, Plan, State, has_code, retry_on};
+use super::retry::retry_on;
+use super::sdk::{self, found, lambda::conflict, s3::no_such_bucket};
+use super::state::{Ctx, Drift, Field, Kind, Snapshot, State};
+use crate::error::{self, AwsContext};
 use crate::spec::{NOTIFICATION_EVENT, NOTIFICATION_ID, PERMISSION_SID, Stack};
 use anyhow::{Context, Result};
+use aws_sdk_lambda::operation::{
+    get_policy::GetPolicyError, remove_permission::RemovePermissionError,
+};
 use aws_sdk_s3::types::{Event, LambdaFunctionConfiguration, NotificationConfiguration};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -12,7 +18,6 @@ use std::time::Duration;
 /// S3 validates the destination against the function's policy, which can lag the
 /// AddPermission that just returned.
 const VALIDATION_BUDGET: Duration = Duration::from_secs(60);
-const CONFLICT: &str = "ResourceConflictException";
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Observed {
@@ -69,7 +74,7 @@ pub fn diff(stack: &Stack, o: &Observed) -> Vec<Drift> {
     match &o.permission {
         Some(st) if statement_matches(stack, st) => {}
         have => drift.push(Drift::new(
-            "permission",
+            Field::Permission,
             wanted_statement(stack).to_string(),
             have.as_ref().map_or("(none)".into(), |v| v.to_string()),
         )),
@@ -80,7 +85,7 @@ pub fn diff(stack: &Stack, o: &Observed) -> Vec<Drift> {
     );
     if o.notification.as_ref() != Some(&want) {
         drift.push(Drift::new(
-            "notification",
+            Field::Notification,
             format!("{} -> {}", NOTIFICATION_EVENT, want.0),
             o.notification
                 .as_ref()
@@ -94,60 +99,55 @@ pub fn diff(stack: &Stack, o: &Observed) -> Vec<Drift> {
 
 async fn permission(ctx: &Ctx) -> Result<Option<Value>> {
     let s = &ctx.stack;
-    match ctx
+    let read = ctx
         .aws
         .lambda
         .get_policy()
         .function_name(&s.function_name)
         .send()
-        .await
-    {
-        Ok(out) => {
-            let doc: Value = serde_json::from_str(out.policy().unwrap_or("{}"))
-                .context("GetPolicy returned a policy that is not JSON")?;
-            let statements = match &doc["Statement"] {
-                Value::Array(a) => a.clone(),
-                Value::Null => vec![],
-                one => vec![one.clone()],
-            };
-            Ok(statements
-                .into_iter()
-                .find(|st| st["Sid"] == PERMISSION_SID))
-        }
-        // No function, or a function without a resource policy.
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            Ok(None)
-        }
-        Err(e) => Err(e).context("GetPolicy"),
-    }
+        .await;
+    // No function, or a function without a resource policy: no statement.
+    let Some(out) =
+        found(read, GetPolicyError::is_resource_not_found_exception).aws_context("GetPolicy")?
+    else {
+        return Ok(None);
+    };
+    let doc: Value = serde_json::from_str(out.policy().unwrap_or("{}"))
+        .context("GetPolicy returned a policy that is not JSON")?;
+    let statements = match &doc["Statement"] {
+        Value::Array(a) => a.clone(),
+        Value::Null => vec![],
+        one => vec![one.clone()],
+    };
+    Ok(statements
+        .into_iter()
+        .find(|st| st["Sid"] == PERMISSION_SID))
 }
 
 /// The bucket's whole notification configuration; `None` when the bucket does not exist.
 async fn notifications(ctx: &Ctx) -> Result<Option<NotificationConfiguration>> {
-    let out = ctx
+    let read = ctx
         .aws
         .s3
         .get_bucket_notification_configuration()
         .bucket(&ctx.stack.bucket_name)
         .send()
         .await;
-    match out {
-        Ok(o) => Ok(Some(
-            NotificationConfiguration::builder()
-                .set_topic_configurations(o.topic_configurations)
-                .set_queue_configurations(o.queue_configurations)
-                .set_lambda_function_configurations(o.lambda_function_configurations)
-                .set_event_bridge_configuration(o.event_bridge_configuration)
-                .build(),
-        )),
-        Err(e) if has_code(&e, "NoSuchBucket") => Ok(None),
-        // Someone else's bucket: nothing of tapctl's can be on it.
-        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 403) => Ok(None),
-        Err(e) => Err(e).context("GetBucketNotificationConfiguration"),
-    }
+    // Someone else's bucket (403): nothing of tapctl's can be on it.
+    let missing = |e: &_| no_such_bucket(e);
+    let read = match read {
+        Err(e) if sdk::s3::status(&e) == Some(403) => return Ok(None),
+        other => other,
+    };
+    let out = found(read, missing).aws_context("GetBucketNotificationConfiguration")?;
+    Ok(out.map(|o| {
+        NotificationConfiguration::builder()
+            .set_topic_configurations(o.topic_configurations)
+            .set_queue_configurations(o.queue_configurations)
+            .set_lambda_function_configurations(o.lambda_function_configurations)
+            .set_event_bridge_configuration(o.event_bridge_configuration)
+            .build()
+    }))
 }
 
 fn ours(c: &LambdaFunctionConfiguration) -> bool {
@@ -178,62 +178,61 @@ pub async fn observe(ctx: &Ctx) -> Result<State> {
 }
 
 pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
-    let s = &ctx.stack;
-    let lambda = &ctx.aws.lambda;
-    if state.is_missing() || state.drifted("permission") {
+    if state.needs(Field::Permission) {
         // Remove-then-add: a concurrent run doing the same can slip its statement in between
         // (ResourceConflictException: the statement id exists). If what is there now is
         // exactly tapctl's statement, that is done; otherwise replace it again, bounded.
         retry_on(
             VALIDATION_BUDGET,
-            |e: &anyhow::Error| e.chain().any(|c| c.to_string().contains(CONFLICT)),
-            || async {
-                remove_permission(ctx).await?;
-                match lambda
-                    .add_permission()
-                    .function_name(&s.function_name)
-                    .statement_id(PERMISSION_SID)
-                    .action("lambda:InvokeFunction")
-                    .principal("s3.amazonaws.com")
-                    .source_arn(&s.bucket_arn)
-                    .source_account(&s.target.account)
-                    .send()
-                    .await
-                {
-                    Ok(_) => Ok(()),
-                    Err(e) if has_code(&e, CONFLICT) => {
-                        if permission(ctx)
-                            .await?
-                            .is_some_and(|st| statement_matches(s, &st))
-                        {
-                            Ok(())
-                        } else {
-                            Err(anyhow::anyhow!("AddPermission: {CONFLICT}"))
-                        }
-                    }
-                    Err(e) => Err(e).context("AddPermission"),
-                }
-            },
+            |e: &anyhow::Error| error::aws(e).is_some_and(conflict),
+            || replace_permission(ctx),
         )
         .await?;
     }
-    if state.is_missing() || state.drifted("notification") {
+    if state.needs(Field::Notification) {
         let entry = LambdaFunctionConfiguration::builder()
             .id(NOTIFICATION_ID)
-            .lambda_function_arn(&s.function_arn)
+            .lambda_function_arn(&ctx.stack.function_arn)
             .events(Event::from(NOTIFICATION_EVENT))
             .build()?;
         retry_on(
             VALIDATION_BUDGET,
-            |e: &anyhow::Error| {
-                e.chain()
-                    .any(|c| c.to_string().contains("Unable to validate"))
-            },
+            |e: &anyhow::Error| error::aws(e).is_some_and(sdk::s3::transient),
             || put_notifications(ctx, Some(entry.clone())),
         )
         .await?;
     }
     Ok(())
+}
+
+/// Removes tapctl's statement (if any) and adds it again.
+async fn replace_permission(ctx: &Ctx) -> Result<()> {
+    let s = &ctx.stack;
+    remove_permission(ctx).await?;
+    let added = sdk::write(sdk::lambda::transient, || {
+        ctx.aws
+            .lambda
+            .add_permission()
+            .function_name(&s.function_name)
+            .statement_id(PERMISSION_SID)
+            .action("lambda:InvokeFunction")
+            .principal("s3.amazonaws.com")
+            .source_arn(&s.bucket_arn)
+            .source_account(&s.target.account)
+            .send()
+    });
+    match added.await {
+        Ok(_) => Ok(()),
+        Err(e) if conflict(&e) => {
+            let now = permission(ctx).await?;
+            if now.is_some_and(|st| statement_matches(s, &st)) {
+                Ok(())
+            } else {
+                Err(e).aws_context("AddPermission")
+            }
+        }
+        Err(e) => Err(e).aws_context("AddPermission"),
+    }
 }
 
 /// Rewrites the bucket's notification configuration with tapctl's entry replaced by `entry`
@@ -259,49 +258,40 @@ async fn put_notifications(ctx: &Ctx, entry: Option<LambdaFunctionConfiguration>
         .set_lambda_function_configurations(Some(lambdas))
         .set_event_bridge_configuration(current.event_bridge_configuration().cloned())
         .build();
-    match ctx
+    // One try here: the caller retries the whole read-modify-write.
+    let put = ctx
         .aws
         .s3
         .put_bucket_notification_configuration()
         .bucket(&ctx.stack.bucket_name)
         .notification_configuration(config)
         .send()
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(e) if has_code(&e, "NoSuchBucket") => Ok(()),
-        Err(e) => Err(anyhow::anyhow!(
-            "PutBucketNotificationConfiguration: {}",
-            crate::report::one_line(&e)
-        )),
-    }
+        .await;
+    found(put, |e: &_| no_such_bucket(e)).aws_context("PutBucketNotificationConfiguration")?;
+    Ok(())
 }
 
 async fn remove_permission(ctx: &Ctx) -> Result<()> {
-    match ctx
-        .aws
-        .lambda
-        .remove_permission()
-        .function_name(&ctx.stack.function_name)
-        .statement_id(PERMISSION_SID)
-        .send()
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            Ok(())
-        }
-        Err(e) => Err(e).context("RemovePermission"),
-    }
+    let removed = sdk::write(sdk::lambda::transient, || {
+        ctx.aws
+            .lambda
+            .remove_permission()
+            .function_name(&ctx.stack.function_name)
+            .statement_id(PERMISSION_SID)
+            .send()
+    });
+    found(
+        removed.await,
+        RemovePermissionError::is_resource_not_found_exception,
+    )
+    .aws_context("RemovePermission")?;
+    Ok(())
 }
 
 /// Stops the trigger: tapctl's notification entry first (so no new events), then the
 /// permission. Parts on resources that are not tapctl's are left alone.
-pub async fn delete(ctx: &Ctx, plan: &Plan) -> Result<()> {
-    let foreign = |k| plan.state(k).is_foreign();
+pub async fn delete(ctx: &Ctx, snapshot: &Snapshot) -> Result<()> {
+    let foreign = |k| snapshot.state(k).is_foreign();
     if !foreign(Kind::Bucket) {
         put_notifications(ctx, None).await?;
     }
@@ -338,11 +328,11 @@ mod tests {
             .as_object_mut()
             .unwrap()
             .remove("StringEquals");
-        assert_eq!(diff(&s, &o)[0].field, "permission");
+        assert_eq!(diff(&s, &o)[0].field, Field::Permission);
         let mut o = good(&s);
         o.permission.as_mut().unwrap()["Condition"]["ArnLike"]["AWS:SourceArn"] =
             "arn:aws:s3:::*".into();
-        assert_eq!(diff(&s, &o)[0].field, "permission");
+        assert_eq!(diff(&s, &o)[0].field, Field::Permission);
         // IAM condition keys are case-insensitive.
         let mut o = good(&s);
         o.permission.as_mut().unwrap()["Condition"] = json!({
@@ -362,7 +352,7 @@ mod tests {
         ));
         let d = diff(&s, &o);
         assert_eq!(d.len(), 1);
-        assert_eq!(d[0].field, "notification");
+        assert_eq!(d[0].field, Field::Notification);
         assert!(d[0].have.ends_with("function:other"));
     }
 }

@@ -2,6 +2,8 @@
 //! it with a clean environment, SDK clients to check what tapctl built, and the request log.
 #![allow(dead_code)]
 
+pub mod expect;
+
 use aws_config::SdkConfig;
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;

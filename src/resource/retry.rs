@@ -1,0 +1,233 @@
+//! Waiting and retrying, always within a budget and never with a fixed sleep: [`Backoff`],
+//! [`retry_on`] (an error a predicate names as transient is tried again), [`poll`] and
+//! [`wait_until`] (a condition over "the object, or nothing yet"), and [`Transient`], the
+//! shape of the per-service tables in [`super::sdk`] that name what AWS answers while it settles.
+
+use anyhow::{Result, bail};
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use std::future::Future;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Capped exponential backoff for readiness polls and propagation retries: by default starts
+/// at 100 ms, doubles, never more than 500 ms between tries. Short, because every wait here
+/// sits on the critical path of a deploy.
+#[derive(Debug)]
+pub struct Backoff {
+    next: Duration,
+    cap: Duration,
+    deadline: Instant,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(100);
+    const CAP: Duration = Duration::from_millis(500);
+
+    pub fn new(budget: Duration) -> Self {
+        Self::between(Self::FIRST, Self::CAP, budget)
+    }
+
+    /// Starts at `first`, doubles up to `cap`, within `budget`.
+    pub fn between(first: Duration, cap: Duration, budget: Duration) -> Self {
+        Backoff {
+            next: first,
+            cap,
+            deadline: Instant::now() + budget,
+        }
+    }
+
+    /// Sleeps before the next try; false once the budget is spent.
+    pub async fn wait(&mut self) -> bool {
+        let now = Instant::now();
+        if now >= self.deadline {
+            return false;
+        }
+        let pause = self.next.min(self.deadline - now);
+        tokio::time::sleep(pause).await;
+        self.next = (self.next * 2).min(self.cap);
+        true
+    }
+}
+
+/// Runs `op` until it succeeds or fails with an error `retryable` rejects; a retryable error
+/// is retried with [`Backoff`] within `budget`, then returned.
+pub async fn retry_on<T, E, F, Fut>(
+    budget: Duration,
+    retryable: impl Fn(&E) -> bool,
+    mut op: F,
+) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let mut backoff = Backoff::new(budget);
+    loop {
+        match op().await {
+            Err(e) if retryable(&e) && backoff.wait().await => {
+                tracing::debug!("retrying after a propagation error");
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Probes until the probe finds something, pausing with `backoff`; `None` once its budget is
+/// spent. A probe's error ends the wait at once.
+pub async fn poll<T, F, Fut>(mut backoff: Backoff, mut probe: F) -> Result<Option<T>>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>>>,
+{
+    loop {
+        if let Some(found) = probe().await? {
+            return Ok(Some(found));
+        }
+        if !backoff.wait().await {
+            return Ok(None);
+        }
+    }
+}
+
+/// Polls `ready` until it says true, with [`Backoff`], within `budget`.
+pub async fn wait_until<F, Fut>(what: &str, budget: Duration, mut ready: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<bool>>,
+{
+    let probe = || {
+        let ready = ready();
+        async move { Ok(ready.await?.then_some(())) }
+    };
+    match poll(Backoff::new(budget), probe).await? {
+        Some(()) => Ok(()),
+        None => bail!("gave up after {}s waiting for {what}", budget.as_secs()),
+    }
+}
+
+/// An answer AWS gives while it settles (eventual consistency, propagation): an error code
+/// and, when the code alone says too little, a fragment of the message.
+#[derive(Debug, Clone, Copy)]
+pub struct Transient {
+    pub code: &'static str,
+    pub message: Option<&'static str>,
+}
+
+impl Transient {
+    pub const fn code(code: &'static str) -> Self {
+        Transient {
+            code,
+            message: None,
+        }
+    }
+
+    pub const fn with_message(code: &'static str, message: &'static str) -> Self {
+        Transient {
+            code,
+            message: Some(message),
+        }
+    }
+
+    pub fn matches<E: ProvideErrorMetadata + ?Sized>(&self, e: &E) -> bool {
+        e.code() == Some(self.code)
+            && self
+                .message
+                .is_none_or(|m| e.message().is_some_and(|have| have.contains(m)))
+    }
+}
+
+/// Whether `e` is one of `table`'s transient answers.
+pub fn is_transient<E: ProvideErrorMetadata + ?Sized>(table: &[Transient], e: &E) -> bool {
+    table.iter().any(|t| t.matches(e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_smithy_types::error::metadata::ErrorMetadata;
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_on_stops_at_a_final_error_and_at_the_budget() {
+        let mut calls = 0;
+        let r: Result<(), &str> = retry_on(
+            Duration::from_secs(10),
+            |e: &&str| *e == "again",
+            || {
+                calls += 1;
+                let out = if calls < 3 {
+                    Err("again")
+                } else {
+                    Err("final")
+                };
+                async move { out }
+            },
+        )
+        .await;
+        assert_eq!(r, Err("final"));
+        assert_eq!(calls, 3);
+
+        let mut calls = 0;
+        let r: Result<(), &str> = retry_on(
+            Duration::from_secs(2),
+            |_| true,
+            || {
+                calls += 1;
+                async { Err("again") }
+            },
+        )
+        .await;
+        assert_eq!(r, Err("again"));
+        // 100 + 200 + 400 + 500 + 500 + 300 ms: six pauses fill the 2 s budget.
+        assert_eq!(calls, 7);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn wait_until_reports_what_it_waited_for() {
+        let err = wait_until("the table", Duration::from_secs(1), || async { Ok(false) })
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("the table"));
+        let mut n = 0;
+        wait_until("x", Duration::from_secs(1), || {
+            n += 1;
+            let ready = n == 2;
+            async move { Ok(ready) }
+        })
+        .await
+        .unwrap();
+        assert_eq!(n, 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn poll_gives_nothing_once_the_budget_is_spent() {
+        let mut n = 0;
+        let backoff = Backoff::between(
+            Duration::from_millis(200),
+            Duration::from_secs(1),
+            Duration::from_secs(2),
+        );
+        let found: Option<()> = poll(backoff, || {
+            n += 1;
+            async { Ok(None) }
+        })
+        .await
+        .unwrap();
+        assert_eq!(found, None);
+        // 200 + 400 + 800 + 600 ms.
+        assert_eq!(n, 5);
+    }
+
+    #[test]
+    fn transient_answers_match_by_code_and_message() {
+        let e = ErrorMetadata::builder()
+            .code("InvalidParameterValueException")
+            .message("The role defined for the function cannot be assumed by Lambda.")
+            .build();
+        let assumed =
+            Transient::with_message("InvalidParameterValueException", "cannot be assumed");
+        assert!(assumed.matches(&e));
+        assert!(!Transient::with_message("InvalidParameterValueException", "KMS").matches(&e));
+        assert!(Transient::code("InvalidParameterValueException").matches(&e));
+        assert!(is_transient(&[Transient::code("X"), assumed], &e));
+        assert!(!is_transient(&[], &e));
+    }
+}

@@ -1,0 +1,241 @@
+//! How tapctl reads the SDK's errors, in one place. A resource that is not there is a value,
+//! not an error ([`found`]). Where the SDK models an error, the resource files name it by its
+//! typed predicate (`GetRoleError::is_no_such_entity_exception`); the codes it does not model
+//! are named here, per service, as constants ([`code`] turns one into a predicate). Each
+//! service also has one table of [`super::retry::Transient`] answers its writes retry (as
+//! terraform-provider-aws's `retryFunctionOp` does for Lambda), and [`write`] runs a write
+//! with its service's table.
+
+use super::retry::retry_on;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use std::future::Future;
+use std::time::Duration;
+
+/// How long a write keeps retrying its service's transient answers (terraform's propagation
+/// timeout). Calls with a budget of their own pass it to [`retry_on`] instead.
+pub const WRITE_BUDGET: Duration = Duration::from_secs(120);
+
+/// `Ok(None)` when the call failed with the error `missing` names (the resource is not
+/// there), `Ok(Some(answer))` when it succeeded; other errors stay errors.
+pub fn found<T, E, R>(
+    r: Result<T, SdkError<E, R>>,
+    missing: impl FnOnce(&E) -> bool,
+) -> Result<Option<T>, SdkError<E, R>> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.as_service_error().is_some_and(missing) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// A predicate for an error code the SDK does not model.
+pub fn code<E: ProvideErrorMetadata>(code: &'static str) -> impl Fn(&E) -> bool {
+    move |e: &E| e.code() == Some(code)
+}
+
+/// Whether any error (an SDK error, or an [`crate::error::AwsError`]) carries `code`.
+pub fn has_code<E: ProvideErrorMetadata + ?Sized>(e: &E, code: &str) -> bool {
+    e.code() == Some(code)
+}
+
+/// Runs one write, retrying the transient answers `retryable` names within [`WRITE_BUDGET`].
+pub async fn write<T, E, F, Fut>(retryable: impl Fn(&E) -> bool, op: F) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    retry_on(WRITE_BUDGET, retryable, op).await
+}
+
+/// S3: most of its errors are unmodelled codes.
+pub mod s3 {
+    use crate::resource::retry::{Transient, is_transient};
+    use crate::resource::sdk::has_code;
+    use aws_smithy_runtime_api::client::result::SdkError;
+    use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+    pub const NO_SUCH_BUCKET: &str = "NoSuchBucket";
+    pub const NO_SUCH_TAG_SET: &str = "NoSuchTagSet";
+    pub const NO_SUCH_PUBLIC_ACCESS_BLOCK: &str = "NoSuchPublicAccessBlockConfiguration";
+    pub const NO_SUCH_ENCRYPTION: &str = "ServerSideEncryptionConfigurationNotFoundError";
+    pub const NO_SUCH_BUCKET_POLICY: &str = "NoSuchBucketPolicy";
+    pub const NO_SUCH_OWNERSHIP_CONTROLS: &str = "OwnershipControlsNotFoundError";
+    pub const NO_SUCH_UPLOAD: &str = "NoSuchUpload";
+    pub const BUCKET_NOT_EMPTY: &str = "BucketNotEmpty";
+    pub const INVALID_ARGUMENT: &str = "InvalidArgument";
+
+    /// What S3 writes retry.
+    pub const TRANSIENT: &[Transient] = &[
+        // PutBucketNotificationConfiguration validates the destination against the function's
+        // policy, which can lag the AddPermission that just returned.
+        Transient::with_message(INVALID_ARGUMENT, "Unable to validate"),
+    ];
+
+    pub fn transient<E: ProvideErrorMetadata + ?Sized>(e: &E) -> bool {
+        is_transient(TRANSIENT, e)
+    }
+
+    pub fn no_such_bucket<E: ProvideErrorMetadata + ?Sized>(e: &E) -> bool {
+        has_code(e, NO_SUCH_BUCKET)
+    }
+
+    /// The HTTP status of a failed call (HeadBucket answers without a body, so without a code).
+    pub fn status<E>(e: &SdkError<E, aws_smithy_runtime_api::http::Response>) -> Option<u16> {
+        e.raw_response().map(|r| r.status().as_u16())
+    }
+}
+
+/// DynamoDB.
+pub mod dynamodb {
+    use crate::resource::retry::{Transient, is_transient};
+    use crate::resource::sdk::has_code;
+    use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+    pub const CONTINUOUS_BACKUPS_UNAVAILABLE: &str = "ContinuousBackupsUnavailableException";
+    pub const RESOURCE_IN_USE: &str = "ResourceInUseException";
+
+    /// What DynamoDB writes retry.
+    pub const TRANSIENT: &[Transient] = &[
+        // UpdateContinuousBackups on a new table, even once ACTIVE: "Backups are being enabled".
+        Transient::code(CONTINUOUS_BACKUPS_UNAVAILABLE),
+    ];
+
+    pub fn transient<E: ProvideErrorMetadata + ?Sized>(e: &E) -> bool {
+        is_transient(TRANSIENT, e)
+    }
+
+    /// The table is being created, updated or deleted.
+    pub fn in_use<E: ProvideErrorMetadata + ?Sized>(e: &E) -> bool {
+        has_code(e, RESOURCE_IN_USE)
+    }
+}
+
+/// IAM.
+pub mod iam {
+    use crate::resource::retry::{Transient, is_transient};
+    use crate::resource::sdk::has_code;
+    use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+    pub const NO_SUCH_ENTITY: &str = "NoSuchEntity";
+
+    /// What IAM writes retry: nothing yet.
+    pub const TRANSIENT: &[Transient] = &[];
+
+    pub fn transient<E: ProvideErrorMetadata + ?Sized>(e: &E) -> bool {
+        is_transient(TRANSIENT, e)
+    }
+
+    pub fn no_such_entity<E: ProvideErrorMetadata + ?Sized>(e: &E) -> bool {
+        has_code(e, NO_SUCH_ENTITY)
+    }
+}
+
+/// Lambda.
+pub mod lambda {
+    use crate::resource::retry::{Transient, is_transient};
+    use crate::resource::sdk::has_code;
+    use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+    pub const INVALID_PARAMETER_VALUE: &str = "InvalidParameterValueException";
+    pub const RESOURCE_CONFLICT: &str = "ResourceConflictException";
+
+    /// What Lambda writes retry (terraform-provider-aws's `retryFunctionOp`).
+    pub const TRANSIENT: &[Transient] = &[
+        // IAM has not propagated a new role yet: "The role defined for the function cannot be
+        // assumed by Lambda."
+        Transient::with_message(INVALID_PARAMETER_VALUE, "cannot be assumed"),
+    ];
+
+    pub fn transient<E: ProvideErrorMetadata + ?Sized>(e: &E) -> bool {
+        is_transient(TRANSIENT, e)
+    }
+
+    /// Another update of the function (or of its policy) is in progress.
+    pub fn conflict<E: ProvideErrorMetadata + ?Sized>(e: &E) -> bool {
+        has_code(e, RESOURCE_CONFLICT)
+    }
+
+    /// What an update or a delete of a function retries: a transient answer, or another
+    /// update still in progress. (A create must not: there the conflict means "exists".)
+    pub fn busy<E: ProvideErrorMetadata + ?Sized>(e: &E) -> bool {
+        transient(e) || conflict(e)
+    }
+}
+
+/// CloudWatch Logs.
+pub mod logs {
+    use crate::resource::retry::{Transient, is_transient};
+    use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+    /// What CloudWatch Logs writes retry: nothing yet.
+    pub const TRANSIENT: &[Transient] = &[];
+
+    pub fn transient<E: ProvideErrorMetadata + ?Sized>(e: &E) -> bool {
+        is_transient(TRANSIENT, e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_smithy_types::error::metadata::ErrorMetadata;
+
+    #[derive(Debug)]
+    struct Err(ErrorMetadata);
+    impl std::fmt::Display for Err {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("err")
+        }
+    }
+    impl std::error::Error for Err {}
+    impl ProvideErrorMetadata for Err {
+        fn meta(&self) -> &ErrorMetadata {
+            &self.0
+        }
+    }
+
+    fn answer(code: &str) -> Result<(), SdkError<Err, ()>> {
+        Result::Err(SdkError::service_error(
+            Err(ErrorMetadata::builder().code(code).build()),
+            (),
+        ))
+    }
+
+    #[test]
+    fn not_found_is_a_value() {
+        let missing = code(s3::NO_SUCH_BUCKET);
+        assert!(matches!(
+            found(answer(s3::NO_SUCH_BUCKET), &missing),
+            Ok(None)
+        ));
+        assert!(found(answer("AccessDenied"), &missing).is_err());
+        assert!(matches!(
+            found(Ok::<_, SdkError<Err, ()>>(1), &missing),
+            Ok(Some(1))
+        ));
+    }
+
+    #[test]
+    fn each_service_names_its_transient_writes() {
+        let e = |code: &str, msg: &str| ErrorMetadata::builder().code(code).message(msg).build();
+        assert!(lambda::transient(&e(
+            lambda::INVALID_PARAMETER_VALUE,
+            "The role defined for the function cannot be assumed by Lambda."
+        )));
+        assert!(!lambda::transient(&e(
+            lambda::INVALID_PARAMETER_VALUE,
+            "bad runtime"
+        )));
+        assert!(s3::transient(&e(
+            s3::INVALID_ARGUMENT,
+            "Unable to validate the following destination configurations"
+        )));
+        assert!(dynamodb::transient(&e(
+            dynamodb::CONTINUOUS_BACKUPS_UNAVAILABLE,
+            ""
+        )));
+        assert!(!iam::transient(&e("DeleteConflict", "")));
+        assert!(!logs::transient(&e("OperationAbortedException", "")));
+    }
+}

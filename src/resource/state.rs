@@ -1,0 +1,352 @@
+//! What every resource file shares: the context of a step, the resources' kinds and names,
+//! the observed [`State`] of one resource (with its [`Drift`] by named [`Field`]) and the
+//! [`Snapshot`] of all of them. Pure data, no AWS call.
+
+use crate::aws::Clients;
+use crate::spec::Stack;
+use anyhow::{Result, bail};
+use serde::{Serialize, Serializer};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Everything a resource step needs: the desired stack, the clients, and what the user allowed.
+pub struct Ctx {
+    pub stack: Stack,
+    pub aws: Clients,
+    /// Take over same-named resources that lack tapctl's tags (`up --adopt`).
+    pub adopt: bool,
+}
+
+/// The resources, in the order they are listed to users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    Table,
+    Bucket,
+    Role,
+    LogGroup,
+    Function,
+    Trigger,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 6] = [
+        Kind::Table,
+        Kind::Bucket,
+        Kind::Role,
+        Kind::LogGroup,
+        Kind::Function,
+        Kind::Trigger,
+    ];
+
+    /// The resources that carry tags (and so can be listed by them); the trigger (a
+    /// permission and a notification entry) has none.
+    pub const TAGGED: [Kind; 5] = [
+        Kind::Table,
+        Kind::Bucket,
+        Kind::Role,
+        Kind::LogGroup,
+        Kind::Function,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::Table => "table",
+            Kind::Bucket => "bucket",
+            Kind::Role => "role",
+            Kind::LogGroup => "log-group",
+            Kind::Function => "function",
+            Kind::Trigger => "trigger",
+        }
+    }
+
+    /// What must be in place before this resource is created or updated. `down` runs the
+    /// same graph reversed.
+    pub fn needs(self) -> &'static [Kind] {
+        match self {
+            Kind::Table | Kind::Bucket | Kind::Role | Kind::LogGroup => &[],
+            // The log group first, so Lambda never creates it untagged and without retention.
+            Kind::Function => &[Kind::Role, Kind::LogGroup],
+            // Events flow only once the whole pipeline can take them.
+            Kind::Trigger => &[Kind::Function, Kind::Bucket, Kind::Table],
+        }
+    }
+
+    /// The resource's name (or, for the trigger, what it connects).
+    pub fn name(self, s: &Stack) -> String {
+        match self {
+            Kind::Table => s.table_name.clone(),
+            Kind::Bucket => s.bucket_name.clone(),
+            Kind::Role => s.role_name.clone(),
+            Kind::LogGroup => s.log_group_name.clone(),
+            Kind::Function => s.function_name.clone(),
+            Kind::Trigger => format!("{} -> {}", s.bucket_name, s.function_name),
+        }
+    }
+}
+
+/// A setting tapctl compares with the spec. Written as it appears in `status`, `plan` and
+/// their JSON (`drift[].field`, `fields`): the strings are part of the documented output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Field {
+    Tags,
+    // table
+    Keys,
+    BillingMode,
+    PointInTimeRecovery,
+    // bucket
+    PublicAccessBlock,
+    Encryption,
+    TlsOnlyPolicy,
+    ObjectOwnership,
+    // role
+    TrustPolicy,
+    ManagedPolicies,
+    InlinePolicy,
+    OtherInlinePolicies,
+    // log group
+    Retention,
+    // function
+    Runtime,
+    Handler,
+    Role,
+    MemoryMb,
+    TimeoutS,
+    Environment,
+    CodeSha256,
+    // trigger
+    Permission,
+    Notification,
+}
+
+impl Field {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Field::Tags => "tags",
+            Field::Keys => "keys",
+            Field::BillingMode => "billing_mode",
+            Field::PointInTimeRecovery => "point_in_time_recovery",
+            Field::PublicAccessBlock => "public_access_block",
+            Field::Encryption => "encryption",
+            Field::TlsOnlyPolicy => "tls_only_policy",
+            Field::ObjectOwnership => "object_ownership",
+            Field::TrustPolicy => "trust_policy",
+            Field::ManagedPolicies => "managed_policies",
+            Field::InlinePolicy => "inline_policy",
+            Field::OtherInlinePolicies => "other_inline_policies",
+            Field::Retention => "retention",
+            Field::Runtime => "runtime",
+            Field::Handler => "handler",
+            Field::Role => "role",
+            Field::MemoryMb => "memory_mb",
+            Field::TimeoutS => "timeout_s",
+            Field::Environment => "environment",
+            Field::CodeSha256 => "code_sha256",
+            Field::Permission => "permission",
+            Field::Notification => "notification",
+        }
+    }
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Field {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// One setting that differs from the spec.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Drift {
+    pub field: Field,
+    pub want: String,
+    pub have: String,
+}
+
+impl Drift {
+    pub fn new(field: Field, want: impl ToString, have: impl ToString) -> Self {
+        Drift {
+            field,
+            want: want.to_string(),
+            have: have.to_string(),
+        }
+    }
+}
+
+/// Whose a resource that carries tapctl's name is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owner {
+    /// Tagged as this stack's.
+    Tapctl,
+    /// In this account but without tapctl's tags: adoptable with `--adopt`.
+    Untagged,
+    /// In another account (a bucket name is global): never ours.
+    OtherAccount,
+}
+
+/// What tapctl sees of one resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum State {
+    Missing,
+    Present { owner: Owner, drift: Vec<Drift> },
+}
+
+impl State {
+    pub fn present(owned: bool, drift: Vec<Drift>) -> Self {
+        State::Present {
+            owner: if owned {
+                Owner::Tapctl
+            } else {
+                Owner::Untagged
+            },
+            drift,
+        }
+    }
+
+    pub fn is_missing(&self) -> bool {
+        matches!(self, State::Missing)
+    }
+
+    pub fn drift(&self) -> &[Drift] {
+        match self {
+            State::Present { drift, .. } => drift,
+            State::Missing => &[],
+        }
+    }
+
+    /// Whether `field` is among the drifted settings.
+    pub fn drifted(&self, field: Field) -> bool {
+        self.drift().iter().any(|d| d.field == field)
+    }
+
+    /// Whether `field` must be written: the resource is being created, or the field drifted.
+    pub fn needs(&self, field: Field) -> bool {
+        self.is_missing() || self.drifted(field)
+    }
+
+    pub fn in_sync(&self) -> bool {
+        matches!(self, State::Present { owner: Owner::Tapctl, drift } if drift.is_empty())
+    }
+
+    pub fn is_foreign(&self) -> bool {
+        matches!(
+            self,
+            State::Present {
+                owner: Owner::Untagged | Owner::OtherAccount,
+                ..
+            }
+        )
+    }
+
+    pub fn is_other_account(&self) -> bool {
+        matches!(
+            self,
+            State::Present {
+                owner: Owner::OtherAccount,
+                ..
+            }
+        )
+    }
+}
+
+/// The observed state of every resource, read at one moment.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub states: BTreeMap<Kind, State>,
+}
+
+impl Snapshot {
+    pub fn state(&self, kind: Kind) -> &State {
+        self.states.get(&kind).unwrap_or(&State::Missing)
+    }
+
+    /// Every resource there, tapctl's, and as specified.
+    pub fn in_sync(&self) -> bool {
+        Kind::ALL.iter().all(|k| self.state(*k).in_sync())
+    }
+}
+
+/// The resource appeared between tapctl's look and its create call (an `AlreadyExists`
+/// answer) and `state` is how it looks now: carry on (apply `state`) only if it is tapctl's
+/// — made by a concurrent tapctl run, which tags in the create call itself — or being
+/// adopted. Someone else's is left untouched.
+pub fn created_meanwhile(kind: Kind, ctx: &Ctx, state: State) -> Result<State> {
+    let name = kind.name(&ctx.stack);
+    match state {
+        State::Missing => bail!(
+            "{} {name} was created and deleted by someone else while tapctl was creating it; \
+             run up again",
+            kind.label()
+        ),
+        State::Present {
+            owner: Owner::OtherAccount,
+            ..
+        } => bail!("{} {name} belongs to another AWS account", kind.label()),
+        State::Present {
+            owner: Owner::Untagged,
+            ..
+        } if !ctx.adopt => bail!(
+            "{} {name} was created by someone else while tapctl was creating it and is not \
+             tapctl's; it was left unchanged",
+            kind.label()
+        ),
+        state => Ok(state),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn graph_reverses_cleanly() {
+        // Every dependency is a known kind and the graph has no cycle: a topological order exists.
+        let mut done: Vec<Kind> = Vec::new();
+        while done.len() < Kind::ALL.len() {
+            let next = Kind::ALL
+                .into_iter()
+                .find(|k| !done.contains(k) && k.needs().iter().all(|n| done.contains(n)))
+                .expect("dependency cycle");
+            done.push(next);
+        }
+        assert_eq!(done.last(), Some(&Kind::Trigger));
+    }
+
+    #[test]
+    fn state_predicates() {
+        let ours = State::present(true, vec![]);
+        assert!(ours.in_sync() && !ours.is_foreign());
+        let drifted = State::present(
+            true,
+            vec![Drift::new(
+                Field::PointInTimeRecovery,
+                "enabled",
+                "disabled",
+            )],
+        );
+        assert!(
+            !drifted.in_sync()
+                && drifted.drifted(Field::PointInTimeRecovery)
+                && !drifted.drifted(Field::Tags)
+        );
+        assert!(drifted.needs(Field::PointInTimeRecovery) && !drifted.needs(Field::Tags));
+        assert!(State::Missing.needs(Field::Tags));
+        assert!(State::present(false, vec![]).is_foreign());
+        assert!(State::Missing.is_missing() && !State::Missing.in_sync());
+    }
+
+    #[test]
+    fn fields_serialize_as_their_documented_names() {
+        let d = Drift::new(Field::CodeSha256, "a", "b");
+        assert_eq!(
+            serde_json::to_value(&d).unwrap(),
+            serde_json::json!({"field": "code_sha256", "want": "a", "have": "b"})
+        );
+        assert_eq!(Field::TimeoutS.to_string(), "timeout_s");
+    }
+}
