@@ -7,6 +7,11 @@ Profiles (LOCAL_AWS_PROFILE):
   aws-like            role 8 s, table 5 s, function 2 s, latency 40 ms +- 10 ms, no faults
   aws-real            aws-like plus every consistency / conflict behaviour AWS documents
                       (windows of a few seconds; see CONSISTENCY_KNOBS)
+Every profile has ALWAYS_ON (what AWS always does: HeadBucket 301 from another region,
+the on-failure destination permission check). Not part of a profile: the fault knobs,
+async_retry_delay (Lambda's 60 s / 120 s async retry waits, scaled) and
+handler_write_faults_for (Lambda functions' DynamoDB item writes throttled for N s from
+when it is set; handler_write_faults_left, read-only, says what is left).
 
 Every knob is overridable in the environment at start as LOCAL_AWS_<KNOB in upper
 case> (e.g. LOCAL_AWS_ROLE_DELAY, LOCAL_AWS_S3_NAME_HOLD) and, under its own name, in
