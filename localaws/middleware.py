@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from . import LAMBDA_KEY_PREFIX, context
 from .config import Config, ConfigError
-from .faults import fault_response, pick
+from .faults import HANDLER_WRITE_FAULT, dynamodb_write_throttle, fault_response, pick
 from .hooks import Request
 from .operations import classify, credential_scope, needs_form_body, s3_bucket_and_key
 from .requestlog import RequestLogWriter, is_write
@@ -98,6 +98,17 @@ class LocalAwsMiddleware:
             "source": source, "write": is_write(operation),
         }
         kind = pick(self.config, service, operation, source)
+        if kind == HANDLER_WRITE_FAULT:
+            # a small JSON body with a Content-Length (DynamoDB): read it for the table name
+            n = int(environ.get("CONTENT_LENGTH") or 0)
+            raw = environ["wsgi.input"].read(n) if 0 < n <= 1 << 20 else None
+            if raw is None:
+                drain_body(environ)
+            from . import ACCOUNT_ID
+            status, headers, payload = dynamodb_write_throttle(raw, region, ACCOUNT_ID)
+            start_response(f"{status} Fault", headers)
+            self._log(record, status, t0, "throttle")
+            return [payload]
         if kind:
             drain_body(environ)
             status, headers, payload = fault_response(service, kind, method)

@@ -16,6 +16,7 @@ IAM       iam_propagation      young role cannot be assumed by Lambda (CreateFun
           iam_conflicts        ConcurrentModification, DeleteConflict after detaching
 Lambda    lambda_states        Pending / InProgress / Inactive
           lambda_invoke        invocations run python for real (lambda_runner)
+          lambda_destinations  event invoke config, on-failure destination records
 DynamoDB  dynamodb_states      CREATING / DELETING, DescribeTable lag after create
           dynamodb_tags        eventually consistent, paged, overwritten tags
 Logs      logs_tags            tags die with their log group
@@ -36,8 +37,8 @@ def install(runner: Any, config: Any) -> None:
 
     if moto.__version__ != "5.2.5":
         raise RuntimeError(f"localaws shims are written for moto 5.2.5, found {moto.__version__}")
-    from . import (dynamodb_states, dynamodb_tags, iam_propagation, lambda_invoke,
-                   lambda_states, logs_tags, s3_bucket_policy, s3_delete_objects, s3_events,
+    from . import (dynamodb_states, dynamodb_tags, iam_propagation, lambda_destinations,
+                   lambda_invoke, lambda_states, logs_tags, s3_bucket_policy, s3_delete_objects, s3_events,
                    s3_notifications, s3_ownership, s3_versions)
 
     s3_bucket_policy.install(runner, config)
@@ -52,6 +53,7 @@ def install(runner: Any, config: Any) -> None:
     iam_propagation.install(runner, config)
     lambda_states.install(runner, config)
     lambda_invoke.install(runner, config)
+    lambda_destinations.install(runner, config)
     dynamodb_states.install(runner, config)
     dynamodb_tags.install(runner, config)
     _installed = True
