@@ -48,11 +48,13 @@ pub struct Global {
     /// Named profile from the AWS config and credentials files (else AWS_PROFILE).
     #[arg(long, global = true)]
     pub profile: Option<String>,
-    /// Send every AWS call to this endpoint, e.g. a local AWS.
-    #[arg(long, global = true, env = "AWS_ENDPOINT_URL")]
+    /// Send every AWS call to this endpoint, e.g. a local AWS (else the SDK's own rules:
+    /// AWS_ENDPOINT_URL_<SERVICE>, AWS_ENDPOINT_URL, the profile's endpoint_url).
+    #[arg(long, global = true)]
     pub endpoint_url: Option<String>,
-    /// CA certificates (PEM) to trust instead of the system roots, as the AWS CLI does.
-    #[arg(long, global = true, env = "AWS_CA_BUNDLE")]
+    /// CA certificates (PEM) to trust instead of the system roots, as the AWS CLI does
+    /// (else AWS_CA_BUNDLE, then the profile's ca_bundle).
+    #[arg(long, global = true)]
     pub ca_bundle: Option<PathBuf>,
     /// Output format on stdout.
     #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
