@@ -45,7 +45,7 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
 /// middle of a run fails that run within this, not after 8 attempt timeouts.
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(90);
 /// Attempts of the start-up identity check (throttling and 5xx are rare there).
-const PREFLIGHT_ATTEMPTS: u32 = 3;
+const PREFLIGHT_ATTEMPTS: u32 = 4;
 /// Bounds the start-up identity check: an unreachable endpoint fails within it.
 const PREFLIGHT_TIMEOUT: Duration = Duration::from_secs(25);
 

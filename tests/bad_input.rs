@@ -406,7 +406,7 @@ async fn a_silent_endpoint_fails_within_30_seconds() {
         .unwrap();
     let (a, b) = (chaos::wait(a), chaos::wait(b));
     let took = t.elapsed();
-    // https: the TLS handshake counts against the 5 s connect timeout (3 identity-check
+    // https: the TLS handshake counts against the 5 s connect timeout (4 identity-check
     // attempts); plain http: each attempt waits for an answer until the 25 s cap.
     fails(
         a,
