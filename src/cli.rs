@@ -135,6 +135,26 @@ pub enum Command {
     #[command(after_help = "Examples:\n  tapctl list\n  \
                             tapctl list --region eu-west-1 --output json")]
     List,
+    /// Print the IAM policy a deployer needs for every tapctl command, scoped to tapctl's
+    /// names, for the current account, partition and region (or those given).
+    #[command(
+        after_help = "Examples:\n  tapctl deployer-policy > deployer.json          \
+                            for the account and region of the current credentials\n  \
+                            tapctl deployer-policy --partition aws-cn --account 123456789012 --region cn-north-1\n  \
+                            tapctl deployer-policy --account '*' --region '*'   any account and region (no AWS call)\n  \
+                            tapctl deployer-policy --permissions-boundary arn:aws:iam::123456789012:policy/Boundary"
+    )]
+    DeployerPolicy {
+        /// The partition (aws, aws-cn, aws-us-gov, ...); default: the region's.
+        #[arg(long)]
+        partition: Option<String>,
+        /// The account id, or `*` for any; with it no AWS call is made.
+        #[arg(long)]
+        account: Option<String>,
+        /// Allow creating the role only with this permissions boundary.
+        #[arg(long = "permissions-boundary", value_name = "ARN")]
+        boundary: Option<String>,
+    },
     /// Print a shell completion script.
     #[command(
         after_help = "Examples:\n  tapctl completions bash > ~/.local/share/bash-completion/completions/tapctl\n  \
@@ -160,6 +180,7 @@ impl Command {
             Command::Smoke { .. } => "smoke",
             Command::List => "list",
             Command::Completions { .. } => "completions",
+            Command::DeployerPolicy { .. } => "deployer-policy",
         }
     }
 }

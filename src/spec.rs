@@ -34,6 +34,7 @@ pub const BUCKET_PREFIX: &str = "lambda-trigger-bucket-";
 pub const ROLE_PREFIX: &str = "s3-processor-role-";
 pub const FUNCTION_PREFIX: &str = "s3-processor-";
 pub const LOG_GROUP_PREFIX: &str = "/aws/lambda/";
+pub const QUEUE_PREFIX: &str = "s3-processor-failures-";
 const ACCOUNT_ID_LEN: usize = 12;
 const MAX_BUCKET_NAME: usize = 63;
 /// The longest suffix whose bucket name `lambda-trigger-bucket-S-ACCOUNT` fits 63 characters.

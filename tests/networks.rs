@@ -207,3 +207,62 @@ fn ca_bundles_and_profiles() {
     )
     .code(2);
 }
+
+/// `tapctl deployer-policy` for each partition, offline (an account given: no AWS call).
+#[test]
+fn deployer_policy_per_partition() {
+    for (partition, region) in [
+        ("aws", "eu-west-1"),
+        ("aws-cn", "cn-north-1"),
+        ("aws-us-gov", "us-gov-west-1"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_tapctl"))
+            .args([
+                "deployer-policy",
+                "--account",
+                "123456789012",
+                "--region",
+                region,
+            ])
+            .env_clear()
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let text = doc.to_string();
+        assert!(
+            text.contains(&format!(
+                "arn:{partition}:dynamodb:{region}:123456789012:table/lambda-invocation-logs-*"
+            )),
+            "{text}"
+        );
+        assert!(text.contains(&format!(
+            "arn:{partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+        )));
+        assert_eq!(
+            text.matches("arn:aws:").count() > 0,
+            partition == "aws",
+            "{text}"
+        );
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_tapctl"))
+        .args([
+            "deployer-policy",
+            "--account",
+            "12",
+            "--region",
+            "us-west-2",
+        ])
+        .env_clear()
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "tapctl: error: --account \"12\": an account id is 12 digits (or * for any)\n"
+    );
+}
