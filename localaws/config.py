@@ -8,7 +8,8 @@ Profiles (LOCAL_AWS_PROFILE):
   aws-real            aws-like plus every consistency / conflict behaviour AWS documents
                       (windows of a few seconds; see CONSISTENCY_KNOBS)
 Every profile has ALWAYS_ON (what AWS always does: HeadBucket 301 from another region,
-the on-failure destination permission check). Not part of a profile: the fault knobs,
+the on-failure destination permission check, the bucket owner condition, DynamoDB's
+limit of 4 switches to on-demand per table and 24 h). Not part of a profile: the fault knobs,
 async_retry_delay (Lambda's 60 s / 120 s async retry waits, scaled) and
 handler_write_faults_for (Lambda functions' DynamoDB item writes throttled for N s from
 when it is set; handler_write_faults_left, read-only, says what is left).
@@ -50,6 +51,9 @@ CONSISTENCY_KNOBS = list(CONSISTENCY_OFF) + ["s3_region_redirect"]
 ALWAYS_ON: dict[str, Any] = {
     "s3_region_redirect": True,      # 11 HeadBucket from another region -> 301
     "destination_permission_check": True,  # the role must sqs:SendMessage to a destination
+    "s3_expected_owner_check": True,  # x-amz-expected-bucket-owner of another -> 403
+    "dynamodb_on_demand_switches": 4,  # switches to PAY_PER_REQUEST per table and window (0: no limit)
+    "dynamodb_switch_window": 86400.0,  # s, the rolling window of that limit
 }
 
 PROFILES: dict[str, dict[str, Any]] = {
@@ -127,8 +131,10 @@ FLOAT_KEYS = {
     "delete_objects_error_rate",
     "function_idle",
     "handler_write_faults_for",
+    "dynamodb_switch_window",
 }
-BOOL_KEYS = {"role_env_kms_error", "s3_region_redirect", "destination_permission_check"}
+BOOL_KEYS = {"role_env_kms_error", "s3_region_redirect", "destination_permission_check",
+             "s3_expected_owner_check"}
 LIST_KEYS = {"fault_services", "fault_operations"}
 SOURCES = {"any", "client", "lambda"}
 KINDS = {"throttle", "5xx", "mixed"}
@@ -179,6 +185,14 @@ def _coerce(key: str, value: Any) -> Any:
             raise ConfigError("dynamodb_tags_page_size must be an integer")
         if v < 1:
             raise ConfigError("dynamodb_tags_page_size must be >= 1")
+        return v
+    if key == "dynamodb_on_demand_switches":
+        try:
+            v = int(value)
+        except (TypeError, ValueError):
+            raise ConfigError("dynamodb_on_demand_switches must be an integer")
+        if v < 0:
+            raise ConfigError("dynamodb_on_demand_switches must be >= 0")
         return v
     if key == "fault_next":
         try:

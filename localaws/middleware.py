@@ -180,6 +180,9 @@ class Control:
     POST /_localaws/s3/fill       put many real object versions at once (localaws.bulk)
     POST /_localaws/lambda/inactive  {"function": NAME[, "region": R][, "account": A]}:
                                   the function is Inactive now (shims/lambda_states)
+    POST /_localaws/s3/system-tags   {"bucket": B, "tags": {"aws:...": V}[, "account": A]}:
+                                  the bucket's aws: tags, as CloudFormation sets them
+                                  (shims/s3_system_tags)
     """
 
     def __init__(self, config: Config, runner: Any, region: str = "us-west-2"):
@@ -218,6 +221,16 @@ class Control:
                 return _json(start_response, 200, self._make_inactive(spec))
             except (LookupError, ValueError, TypeError) as e:
                 return _json(start_response, 400, {"error": f"lambda/inactive: {e!r}"})
+        if path == "/_localaws/s3/system-tags" and method == "POST":
+            from .shims.s3_system_tags import set_system_tags
+            try:
+                n = int(environ.get("CONTENT_LENGTH") or 0)
+                spec = json.loads(environ["wsgi.input"].read(n) if n else b"{}")
+                return _json(start_response, 200, set_system_tags(spec))
+            except LookupError as e:
+                return _json(start_response, 404, {"error": f"s3/system-tags: {e.args[0]}"})
+            except (ValueError, TypeError) as e:
+                return _json(start_response, 400, {"error": f"s3/system-tags: {e}"})
         if path == "/_localaws/invocations" and method == "GET":
             return _json(start_response, 200, self.runner.records() if self.runner else [])
         return _json(start_response, 404, {"error": f"no such control path: {method} {path}"})

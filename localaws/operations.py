@@ -54,6 +54,7 @@ _S3_BUCKET_SUB = [
     ("ownershipControls", "PutBucketOwnershipControls", "GetBucketOwnershipControls",
      "DeleteBucketOwnershipControls"),
     ("tagging", "PutBucketTagging", "GetBucketTagging", "DeleteBucketTagging"),
+    ("abac", "PutBucketAbac", "GetBucketAbac", None),
     ("notification", "PutBucketNotificationConfiguration",
      "GetBucketNotificationConfiguration", None),
     ("versioning", "PutBucketVersioning", "GetBucketVersioning", None),
