@@ -66,7 +66,9 @@ fn usage_error(e: clap::Error) -> ExitCode {
         .filter(|l| !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more"))
         .map(|l| l.strip_prefix("error: ").unwrap_or(l))
         .collect();
-    eprintln!("tapctl: error: {} (see tapctl --help)", line.join(" "));
+    // clap's tip ("a similar subcommand exists: ...") stays a clause of its own.
+    let text = line.join(" ").replace(" tip: ", "; tip: ");
+    eprintln!("tapctl: error: {text} (see tapctl --help)");
     ExitCode::from(EXIT_ERROR)
 }
 

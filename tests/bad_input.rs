@@ -268,7 +268,8 @@ async fn catalogue_of_bad_input() {
     assert_eq!(run.code, 1, "{run:?}");
     assert_eq!(
         run.stderr,
-        "tapctl: error: unrecognized subcommand 'deploy' (see tapctl --help)\n"
+        "tapctl: error: unrecognized subcommand 'deploy'; tip: a similar subcommand exists: \
+         'deployer-policy' (see tapctl --help)\n"
     );
     cases += 2;
 
