@@ -199,9 +199,12 @@ async fn delete_batch(s3: &Client, b: &str, ids: Vec<ObjectIdentifier>, pace: &P
             .quiet(true)
             .build()?;
         let call = s3.delete_objects().bucket(b).delete(delete);
-        let out = sdk::write(transient, || call.clone().send())
-            .await
-            .aws_context("DeleteObjects")?;
+        let out = match sdk::write(transient, || call.clone().send()).await {
+            Ok(out) => out,
+            // Another run (a second `down`) emptied and deleted it meanwhile.
+            Err(e) if no_such_bucket(&e) => return Err(Gone.into()),
+            Err(e) => return Err(e).aws_context("DeleteObjects"),
+        };
         let errors = out
             .errors()
             .iter()
@@ -255,7 +258,11 @@ async fn delete_one(s3: &Client, b: &str, key: &str, version: Option<&str>) -> R
             .set_version_id(version.map(str::to_string))
             .send()
     });
-    found(deleted.await, code(NO_SUCH_VERSION))
+    let deleted = deleted.await;
+    if deleted.as_ref().is_err_and(no_such_bucket) {
+        return Err(Gone.into());
+    }
+    found(deleted, code(NO_SUCH_VERSION))
         .aws_context("DeleteObject")
         .with_context(|| format!("deleting key {key:?}"))?;
     Ok(())
