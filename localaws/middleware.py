@@ -183,6 +183,8 @@ class Control:
     POST /_localaws/s3/system-tags   {"bucket": B, "tags": {"aws:...": V}[, "account": A]}:
                                   the bucket's aws: tags, as CloudFormation sets them
                                   (shims/s3_system_tags)
+    POST /_localaws/lambda/failed    {"function": NAME[, "reason": R][, "update": true]}:
+                                  State (or LastUpdateStatus) Failed with that reason
     """
 
     def __init__(self, config: Config, runner: Any, region: str = "us-west-2"):
@@ -231,6 +233,13 @@ class Control:
                 return _json(start_response, 404, {"error": f"s3/system-tags: {e.args[0]}"})
             except (ValueError, TypeError) as e:
                 return _json(start_response, 400, {"error": f"s3/system-tags: {e}"})
+        if path == "/_localaws/lambda/failed" and method == "POST":
+            try:
+                n = int(environ.get("CONTENT_LENGTH") or 0)
+                spec = json.loads(environ["wsgi.input"].read(n) if n else b"{}")
+                return _json(start_response, 200, self._make_failed(spec))
+            except (LookupError, ValueError, TypeError) as e:
+                return _json(start_response, 400, {"error": f"lambda/failed: {e!r}"})
         if path == "/_localaws/invocations" and method == "GET":
             return _json(start_response, 200, self.runner.records() if self.runner else [])
         return _json(start_response, 404, {"error": f"no such control path: {method} {path}"})
@@ -245,3 +254,16 @@ class Control:
         fn = get_function(str(spec.get("account") or ACCOUNT_ID), region, spec["function"])
         make_inactive(fn)
         return {"function": fn.function_name, "state": function_state(fn)}
+
+    def _make_failed(self, spec: dict) -> dict:
+        from . import ACCOUNT_ID
+        from .shims.lambda_states import get_function, make_failed
+
+        if not isinstance(spec, dict) or not isinstance(spec.get("function"), str):
+            raise ValueError('needs {"function": NAME}')
+        region = spec.get("region") or self.region
+        fn = get_function(str(spec.get("account") or ACCOUNT_ID), region, spec["function"])
+        reason = str(spec.get("reason") or "Lambda could not set up the function.")
+        make_failed(fn, reason, bool(spec.get("update")))
+        return {"function": fn.function_name, "failed": "update" if spec.get("update")
+                else "state", "reason": reason}

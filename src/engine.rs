@@ -99,9 +99,15 @@ pub async fn observe(ctx: &Arc<Ctx>) -> Result<Snapshot> {
         let ctx = ctx.clone();
         set.spawn(async move { (kind, kind.observe(&ctx).await) });
     }
-    let mut states = BTreeMap::new();
+    let mut read = BTreeMap::new();
     while let Some(joined) = set.join_next().await {
         let (kind, state) = joined.context("an observe task panicked")?;
+        read.insert(kind, state);
+    }
+    // The first error in the kinds' order, whichever answered first: the same run reports
+    // the same error (the bucket's "lives in region R" before the trigger's read of it).
+    let mut states = BTreeMap::new();
+    for (kind, state) in read {
         let state = state.with_context(|| format!("reading the {}", kind.label()))?;
         states.insert(kind, state);
     }
@@ -119,12 +125,15 @@ pub async fn down(ctx: Arc<Ctx>, snapshot: Arc<Snapshot>, progress: &dyn Progres
     run(ctx, snapshot, Mode::Down, progress).await
 }
 
+/// What a step waits for: in `up` what it needs; in `down` everything that needs or uses it
+/// (the table and the bucket go only once the trigger and the function are gone, and not at
+/// all when removing one of those failed).
 fn waits_for(kind: Kind, mode: Mode) -> Vec<Kind> {
     match mode {
         Mode::Up { .. } => kind.needs().to_vec(),
         Mode::Down => Kind::ALL
             .into_iter()
-            .filter(|k| k.needs().contains(&kind))
+            .filter(|k| k.needs().contains(&kind) || k.uses().contains(&kind))
             .collect(),
     }
 }
@@ -248,8 +257,14 @@ mod tests {
         assert_eq!(waits_for(Kind::Function, Mode::Down), vec![Kind::Trigger]);
         assert_eq!(waits_for(Kind::Role, Mode::Down), vec![Kind::Function]);
         assert_eq!(waits_for(Kind::LogGroup, Mode::Down), vec![Kind::Function]);
-        assert_eq!(waits_for(Kind::Table, Mode::Down), vec![Kind::Trigger]);
-        assert_eq!(waits_for(Kind::Bucket, Mode::Down), vec![Kind::Trigger]);
+        assert_eq!(
+            waits_for(Kind::Table, Mode::Down),
+            vec![Kind::Function, Kind::Trigger]
+        );
+        assert_eq!(
+            waits_for(Kind::Bucket, Mode::Down),
+            vec![Kind::Function, Kind::Trigger]
+        );
         assert_eq!(
             waits_for(Kind::Function, UP),
             vec![Kind::Role, Kind::LogGroup]

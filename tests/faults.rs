@@ -10,7 +10,18 @@ use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn up_and_down_succeed_with_15_percent_faults() {
+    up_and_down_with_faults("instant").await;
+}
+
+/// The same on top of AWS's eventual consistency and conflicts.
+#[tokio::test(flavor = "multi_thread")]
+async fn up_and_down_succeed_with_15_percent_faults_under_aws_real() {
+    up_and_down_with_faults("aws-real").await;
+}
+
+async fn up_and_down_with_faults(profile: &str) {
     let aws = LocalAws::start_with(&[
+        ("LOCAL_AWS_PROFILE", profile),
         ("LOCAL_AWS_FAULT_RATE", "0.15"),
         ("LOCAL_AWS_FAULT_KIND", "mixed"),
     ]);

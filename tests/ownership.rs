@@ -8,6 +8,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
 use common::{LocalAws, suffix};
+use std::time::Duration;
 use tapctl::aws::Clients;
 use tapctl::spec::Stack;
 
@@ -49,11 +50,44 @@ async fn foreign_table_and_bucket(c: &Clients, s: &Stack) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn foreign_resources_are_refused_and_survive_down() {
-    let aws = LocalAws::start();
+    refused_and_survive_down(&LocalAws::start()).await;
+}
+
+/// The same under AWS's eventual consistency, once the foreign resources are visible (a
+/// table or bucket made a moment ago is not, to anyone: tapctl would see them missing).
+#[tokio::test(flavor = "multi_thread")]
+async fn foreign_resources_are_refused_and_survive_down_under_aws_real() {
+    refused_and_survive_down(&LocalAws::start_with(&[("LOCAL_AWS_PROFILE", "aws-real")])).await;
+}
+
+async fn refused_and_survive_down(aws: &LocalAws) {
     let sfx = suffix("own");
     let s = aws.stack(&sfx);
     let c = aws.clients().await;
     foreign_table_and_bucket(&c, &s).await;
+    common::eventually(
+        "the foreign table and bucket to show",
+        Duration::from_secs(30),
+        || async {
+            let table = c
+                .dynamodb
+                .describe_table()
+                .table_name(&s.table_name)
+                .send()
+                .await;
+            let bucket =
+                c.s3.get_bucket_tagging()
+                    .bucket(&s.bucket_name)
+                    .send()
+                    .await;
+            let bucket_seen = bucket.is_ok()
+                || bucket.is_err_and(|e| {
+                    e.as_service_error().and_then(|e| e.meta().code()) == Some("NoSuchTagSet")
+                });
+            (table.is_ok() && bucket_seen).then_some(())
+        },
+    )
+    .await;
 
     let status = aws
         .tapctl(&["status", "--suffix", &sfx, "--output", "json"])

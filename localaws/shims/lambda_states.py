@@ -11,6 +11,9 @@
   inactive when it has been idle long enough for Lambda to reclaim the external resources
   that were configured for it", same guide) and make it Active again; an invocation wakes
   it too.
+- ``POST /_localaws/lambda/failed`` makes one ``State: Failed`` (or, with ``"update":
+  true``, ``LastUpdateStatus: Failed``) with a reason, as Lambda reports a function whose
+  creation or last update failed (same guide, "Failed"); the next successful update clears it.
 """
 
 from __future__ import annotations
@@ -43,6 +46,19 @@ def touch(fn: Any) -> None:
     """The function was used (updated, invoked): not idle any more."""
     fn._la_last_used = time.monotonic()
     fn._la_forced_inactive = False
+
+
+def make_failed(fn: Any, reason: str, update: bool) -> None:
+    if update:
+        fn._la_update_failed = reason
+    else:
+        fn._la_failed = reason
+
+
+def _updated(fn: Any) -> None:
+    """A successful update: a failure it repairs is gone."""
+    fn._la_failed = None
+    fn._la_update_failed = None
 
 
 def make_inactive(fn: Any) -> None:
@@ -80,7 +96,10 @@ def install(runner: Any, config: Any) -> None:
     def get_configuration(self: Any, on_create: bool = False) -> dict[str, Any]:
         cfg = orig_get_configuration(self, on_create)
         state = function_state(self)
-        if state == "Pending":
+        failed = getattr(self, "_la_failed", None)
+        if failed:
+            cfg.update(State="Failed", StateReason=failed, StateReasonCode="InternalError")
+        elif state == "Pending":
             cfg.update(State="Pending", StateReason="The function is being created.",
                        StateReasonCode="Creating")
         elif state == "Inactive":
@@ -91,10 +110,14 @@ def install(runner: Any, config: Any) -> None:
             cfg.pop("StateReason", None)
             cfg.pop("StateReasonCode", None)
         if not on_create:
+            update_failed = getattr(self, "_la_update_failed", None)
             if update_in_progress(self):
                 cfg.update(LastUpdateStatus="InProgress",
                            LastUpdateStatusReason="The function is being created.",
                            LastUpdateStatusReasonCode="Creating")
+            elif update_failed:
+                cfg.update(LastUpdateStatus="Failed", LastUpdateStatusReason=update_failed,
+                           LastUpdateStatusReasonCode="InternalError")
             else:
                 cfg["LastUpdateStatus"] = "Successful"
         return cfg
@@ -129,10 +152,12 @@ def install(runner: Any, config: Any) -> None:
             fn._la_updating_until = time.monotonic() + config.get("function_delay")
             touch(fn)
             try:
-                return orig(self, function_name, qualifier, body)
+                out = orig(self, function_name, qualifier, body)
             except Exception:
                 fn._la_updating_until, fn._la_last_used, fn._la_forced_inactive = saved
                 raise
+            _updated(fn)
+            return out
         return update
 
     LambdaBackend.update_function_code = updating(LambdaBackend.update_function_code,

@@ -6,6 +6,8 @@
   ``InvalidArgument: Unable to validate the following destination configurations``
   (S3 API reference, PutBucketNotificationConfiguration: "Amazon S3 ... validates the
   destinations ... If the destination ... is not valid, the request fails").
+- **``x-amz-skip-destination-validation: true``** (``SkipDestinationValidation``) skips
+  that check for the whole document, as S3 does (same reference).
 - **A document that fails validation is not stored**: the previous configuration stays.
   (moto 5.2.5 stores the new document before its own region check, so a destination in
   another region left the invalid document in place.)
@@ -16,6 +18,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from . import policy_eval
@@ -25,6 +28,9 @@ EMPTY_NOTIFICATION = (
     b'<?xml version="1.0" encoding="UTF-8"?>\n'
     b'<NotificationConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"/>'
 )
+
+# Whether the request being handled (in this thread) asked to skip destination validation.
+_request = threading.local()
 
 
 def lambda_allows_s3(fn_arn: str, bucket_arn: str, bucket_account: str) -> bool:
@@ -91,6 +97,8 @@ def install(runner: Any, config: Any) -> None:
     def put_bucket_notification_configuration(self: Any, bucket_name: str,
                                               notification_config: dict[str, Any]) -> None:
         bucket = self.get_bucket(bucket_name)
+        if getattr(_request, "skip_validation", False):
+            return orig_put(self, bucket_name, notification_config)
         bad = [c["CloudFunction"] for c in (notification_config or {}).get(
             "CloudFunctionConfiguration") or []
             if not lambda_allows_s3(c["CloudFunction"], bucket.arn, bucket.account_id)]
@@ -101,3 +109,15 @@ def install(runner: Any, config: Any) -> None:
         return orig_put(self, bucket_name, notification_config)
 
     S3Backend.put_bucket_notification_configuration = put_bucket_notification_configuration
+
+    orig_bucket_put = S3Response._bucket_response_put
+
+    def bucket_response_put(self: Any, *args: Any, **kwargs: Any) -> Any:
+        skip = self.headers.get("x-amz-skip-destination-validation", "").lower() == "true"
+        _request.skip_validation = skip
+        try:
+            return orig_bucket_put(self, *args, **kwargs)
+        finally:
+            _request.skip_validation = False
+
+    S3Response._bucket_response_put = bucket_response_put

@@ -9,12 +9,19 @@ max-keys entries; listed versions are wrapped (not copied) to carry IsLatest.
 Markers behave as S3's: the page starts right after (key-marker,
 version-id-marker); when that version was deleted meanwhile (a client that
 deletes each page while it lists the next), the remaining versions of that key
-are listed rather than the rest of the bucket being skipped, as moto did."""
+are listed rather than the rest of the bucket being skipped, as moto did.
+
+``encoding-type=url`` is honoured as S3 does (moto ignores it): Key, Prefix,
+Delimiter, KeyMarker and NextKeyMarker come back URL-encoded, with
+``<EncodingType>url</EncodingType>``, so a key XML 1.0 cannot carry (a control
+character) can still be listed (S3 API reference, ListObjectVersions,
+EncodingType)."""
 
 from __future__ import annotations
 
 import bisect
 from typing import Any
+from urllib.parse import quote
 from xml.sax.saxutils import escape
 
 
@@ -117,34 +124,43 @@ def _el(tag: str, value: Any) -> str:
 
 
 def render(bucket: str, prefix: str | None, delimiter: str | None, key_marker: str | None,
-           version_id_marker: str | None, max_keys: int, page: tuple) -> bytes:
+           version_id_marker: str | None, max_keys: int, page: tuple,
+           encoding_type: str | None = None) -> bytes:
     """The ListVersionsResult document, written directly: moto's generic serializer
     spends ~0.5 ms per entry (most of a 1,000-entry page's time)."""
     versions, prefixes, markers, next_key, next_version = page
+    url = encoding_type == "url"
+
+    def name(value: str) -> str:
+        return quote(value, safe="/") if url else value
+
     out = ['<?xml version="1.0" encoding="UTF-8"?>\n'
            '<ListVersionsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">',
-           _el("Name", bucket), _el("Prefix", prefix or ""), _el("KeyMarker", key_marker or ""),
+           _el("Name", bucket), _el("Prefix", name(prefix or "")),
+           _el("KeyMarker", name(key_marker or "")),
            _el("VersionIdMarker", version_id_marker or ""), _el("MaxKeys", max_keys),
            _el("IsTruncated", "true" if next_key is not None else "false")]
+    if url:
+        out.append(_el("EncodingType", "url"))
     if delimiter:
-        out.append(_el("Delimiter", delimiter))
+        out.append(_el("Delimiter", name(delimiter)))
     if next_key is not None:
-        out.append(_el("NextKeyMarker", next_key))
+        out.append(_el("NextKeyMarker", name(next_key)))
         if next_version is not None:
             out.append(_el("NextVersionIdMarker", next_version))
     for v in versions:
         vid = v.version_id if v.version_id is not None else "null"
-        out.append(f"<Version>{_el('Key', v.name)}{_el('VersionId', vid)}"
+        out.append(f"<Version>{_el('Key', name(v.name))}{_el('VersionId', vid)}"
                    f"<IsLatest>{'true' if v.is_latest else 'false'}</IsLatest>"
                    f"{_el('LastModified', v.last_modified_ISO8601)}{_el('ETag', v.etag)}"
                    f"<Size>{int(v.size)}</Size>{_el('StorageClass', v.storage_class)}"
                    f"{_OWNER}</Version>")
     for m in markers:
-        out.append(f"<DeleteMarker>{_el('Key', m.name)}{_el('VersionId', m.version_id)}"
+        out.append(f"<DeleteMarker>{_el('Key', name(m.name))}{_el('VersionId', m.version_id)}"
                    f"<IsLatest>{'true' if m.is_latest else 'false'}</IsLatest>"
                    f"{_el('LastModified', m.last_modified_ISO8601)}{_OWNER}</DeleteMarker>")
     for p in prefixes:
-        out.append(f"<CommonPrefixes>{_el('Prefix', p)}</CommonPrefixes>")
+        out.append(f"<CommonPrefixes>{_el('Prefix', name(p))}</CommonPrefixes>")
     out.append("</ListVersionsResult>")
     return "".join(out).encode()
 
@@ -165,7 +181,7 @@ def install_response() -> None:
             self.bucket_name, delimiter=delimiter, key_marker=key_marker, max_keys=max_keys,
             prefix=prefix, version_id_marker=version_id_marker)
         body = render(bucket.name, prefix, delimiter, key_marker, version_id_marker, max_keys,
-                      page)
+                      page, q.get("encoding-type", [None])[0])
         return 200, {"Content-Type": "application/xml"}, body
 
     S3Response.list_object_versions = list_object_versions

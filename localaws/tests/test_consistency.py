@@ -453,3 +453,68 @@ def test_11_head_bucket_from_another_region_answers_301_with_the_region(instance
     knobs(s3_region_redirect=False)  # moto's own answer: 200 with the header
     assert east.head_bucket(Bucket=b)["ResponseMetadata"]["HTTPHeaders"][
         "x-amz-bucket-region"] == "eu-central-1"
+
+
+# ------------------------------------------- what tapctl's answers need ----
+
+def test_list_object_versions_honours_encoding_type_url(client):
+    s3 = client("s3")
+    b = new_bucket(s3)
+    s3.put_bucket_versioning(Bucket=b, VersioningConfiguration={"Status": "Enabled"})
+    keys = ["ctl\x01char.txt", "cr\rkey.txt", "a b+c.txt", "z/last"]
+    for k in keys:
+        s3.put_object(Bucket=b, Key=k, Body=b"x")
+    # boto3 asks for EncodingType=url itself and decodes keys and markers
+    seen, marker = [], {}
+    while True:
+        page = s3.list_object_versions(Bucket=b, MaxKeys=1, **marker)
+        seen += [v["Key"] for v in page.get("Versions", [])]
+        if not page["IsTruncated"]:
+            break
+        marker = {"KeyMarker": page["NextKeyMarker"],
+                  "VersionIdMarker": page["NextVersionIdMarker"]}
+    assert sorted(seen) == sorted(keys)
+    raw = client("s3", config=NO_RETRY)
+    raw.meta.events.unregister("before-parameter-build.s3.ListObjectVersions",
+                               unique_id="set-list-objects-encoding-type")
+    body = []
+    raw.meta.events.register("after-call.s3.ListObjectVersions",
+                             lambda http_response, **kw: body.append(http_response.content))
+    raw.list_object_versions(Bucket=b, EncodingType="url", MaxKeys=1)
+    assert b"<EncodingType>url</EncodingType>" in body[0]
+    assert b"a%20b%2Bc.txt" in body[0] and b"\x01" not in body[0]
+
+
+def test_skip_destination_validation_stores_an_unvalidated_entry(client):
+    s3 = client("s3")
+    b = new_bucket(s3)
+    nope = notification("arn:aws:lambda:us-west-2:123456789012:function:nope", "theirs")
+    with pytest.raises(ClientError) as e:
+        s3.put_bucket_notification_configuration(Bucket=b, NotificationConfiguration=nope)
+    assert err(e)[0] == "InvalidArgument"
+    s3.put_bucket_notification_configuration(Bucket=b, NotificationConfiguration=nope,
+                                             SkipDestinationValidation=True)
+    got = s3.get_bucket_notification_configuration(Bucket=b)["LambdaFunctionConfigurations"]
+    assert [c["Id"] for c in got] == ["theirs"]
+
+
+def test_a_function_made_failed_reports_it_until_an_update(instance, client, role):
+    lam = client("lambda", config=NO_RETRY)
+    name = create_function(client, role, "def handler(e, c):\n    return 1\n")["FunctionName"]
+
+    def fail(spec: dict) -> dict:
+        req = urllib.request.Request(instance["LOCAL_AWS_HTTP_URL"] + "/_localaws/lambda/failed",
+                                     data=json.dumps(spec).encode(), method="POST")
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.loads(r.read())
+
+    fail({"function": name, "reason": "broken"})
+    cfg = lam.get_function_configuration(FunctionName=name)
+    assert (cfg["State"], cfg["StateReason"]) == ("Failed", "broken")
+    lam.update_function_configuration(FunctionName=name, Timeout=9)
+    assert lam.get_function_configuration(FunctionName=name)["State"] == "Active"
+    fail({"function": name, "reason": "update broke", "update": True})
+    cfg = lam.get_function_configuration(FunctionName=name)
+    assert (cfg["LastUpdateStatus"], cfg["LastUpdateStatusReason"]) == ("Failed", "update broke")
+    lam.update_function_configuration(FunctionName=name, Timeout=10)
+    assert lam.get_function_configuration(FunctionName=name)["LastUpdateStatus"] == "Successful"

@@ -1,13 +1,20 @@
 //! The trigger bucket: all public access blocked, SSE-S3 by default, a policy denying every
-//! request without TLS, object ownership BucketOwnerEnforced. `delete` empties it first.
+//! request without TLS, object ownership BucketOwnerEnforced. `delete` empties it first
+//! ([`super::empty`]).
+//!
+//! S3 answers overlapping writes of one bucket's configuration with `OperationAborted`, and a
+//! new bucket's configuration calls with `NoSuchBucket` for a moment: the configuration is
+//! written one call after another, each retrying those answers.
 
-use super::retry::Backoff;
+use super::empty::{Gone, empty};
+use super::retry::{Backoff, retry_on};
 use super::sdk::s3::{
-    BUCKET_NOT_EMPTY, NO_SUCH_BUCKET_POLICY, NO_SUCH_ENCRYPTION, NO_SUCH_OWNERSHIP_CONTROLS,
-    NO_SUCH_PUBLIC_ACCESS_BLOCK, NO_SUCH_TAG_SET, NO_SUCH_UPLOAD, no_such_bucket, transient,
+    BUCKET_NOT_EMPTY, BUCKET_REGION_HEADER, NO_SUCH_BUCKET_POLICY, NO_SUCH_ENCRYPTION,
+    NO_SUCH_OWNERSHIP_CONTROLS, NO_SUCH_PUBLIC_ACCESS_BLOCK, NO_SUCH_TAG_SET, OPERATION_ABORTED,
+    no_such_bucket, settling, transient,
 };
 use super::sdk::{self, code, found, has_code};
-use super::state::{Ctx, Drift, Field, Kind, Owner, State, created_meanwhile};
+use super::state::{Ctx, Drift, Field, Kind, Owner, State, look_again};
 use super::tags;
 use crate::aws::Clients;
 use crate::error::AwsContext;
@@ -15,21 +22,41 @@ use crate::spec::{BUCKET_PREFIX, Stack, Target, same_policy};
 use anyhow::{Context, Result, anyhow, bail};
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::types::{
-    BucketLocationConstraint, CreateBucketConfiguration, Delete, ObjectIdentifier, ObjectOwnership,
-    OwnershipControls, OwnershipControlsRule, PublicAccessBlockConfiguration, ServerSideEncryption,
+    BucketLocationConstraint, CreateBucketConfiguration, ObjectOwnership, OwnershipControls,
+    OwnershipControlsRule, PublicAccessBlockConfiguration, ServerSideEncryption,
     ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
     Tag, Tagging,
 };
 use serde_json::Value;
 use std::time::Duration;
-use tokio::task::JoinSet;
 
-/// DeleteObjects takes at most 1,000 keys a call.
-const DELETE_BATCH: usize = 1000;
-/// DeleteObjects calls in flight at once while emptying.
-const DELETE_PARALLELISM: usize = 16;
 /// How long `down` keeps emptying a bucket a writer keeps filling.
 const EMPTY_BUDGET: Duration = Duration::from_secs(120);
+/// How long CreateBucket waits for S3 to release a name deleted moments ago (AWS: minutes
+/// to hours; a short hold is worth waiting for, a long one is reported).
+const NAME_HOLD_BUDGET: Duration = Duration::from_secs(30);
+
+/// How long a bucket made meanwhile (by a concurrent run) may still read as missing.
+const SETTLE_BUDGET: Duration = Duration::from_secs(10);
+
+/// What a bucket-level write retries: S3's transient answers and, on a bucket tapctl has
+/// just created (`fresh`), `NoSuchBucket` too.
+fn retryable<E: ProvideErrorMetadata>(fresh: bool) -> impl Fn(&E) -> bool {
+    move |e: &E| if fresh { settling(e) } else { transient(e) }
+}
+
+/// The bucket answers from another region: reported, never treated as missing or in sync
+/// (and so never deleted by `down` from here).
+fn elsewhere(ctx: &Ctx, region: Option<&str>) -> Result<()> {
+    match region {
+        Some(r) if !r.is_empty() && r != ctx.stack.target.region => bail!(
+            "bucket {} lives in region {r}, not {}: run tapctl with --region {r}",
+            ctx.stack.bucket_name,
+            ctx.stack.target.region
+        ),
+        _ => Ok(()),
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Observed {
@@ -92,6 +119,12 @@ pub async fn observe(ctx: &Ctx) -> Result<State> {
         s3.get_bucket_ownership_controls().bucket(b).send(),
     );
     if let Err(e) = head {
+        let region = e
+            .raw_response()
+            .and_then(|r| r.headers().get(BUCKET_REGION_HEADER));
+        if matches!(sdk::s3::status(&e), Some(301 | 400)) {
+            elsewhere(ctx, region)?;
+        }
         return match sdk::s3::status(&e) {
             Some(404) => Ok(State::Missing),
             Some(403) => Ok(State::Present {
@@ -100,6 +133,9 @@ pub async fn observe(ctx: &Ctx) -> Result<State> {
             }),
             _ => Err(e).aws_context("HeadBucket"),
         };
+    }
+    if let Ok(head) = &head {
+        elsewhere(ctx, head.bucket_region())?;
     }
     // The reads are no snapshot: a bucket created or deleted while they ran is missing for
     // some of them. It then counts as missing; creating it meets it and looks again.
@@ -165,85 +201,75 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
         );
     }
     if state.is_missing() && !create(ctx).await? {
-        let now = created_meanwhile(Kind::Bucket, ctx, observe(ctx).await?)?;
+        let now = look_again(Kind::Bucket, ctx, SETTLE_BUDGET, || observe(ctx)).await?;
         return Box::pin(apply(ctx, &now)).await;
     }
+    // Created just now: its configuration calls may not see it yet.
+    let fresh = state.is_missing();
     let s3 = &ctx.aws.s3;
     let b = &ctx.stack.bucket_name;
-    // Tags first: until they are on, the bucket is not recognisably tapctl's.
+    // One write after another (overlapping ones answer OperationAborted). Tags first: until
+    // they are on, the bucket is not recognisably tapctl's.
     if state.needs(Field::Tags) {
-        put_tags(ctx).await?;
+        put_tags(ctx, fresh).await?;
     }
-    let pab = async {
-        if state.needs(Field::PublicAccessBlock) {
-            let c = PublicAccessBlockConfiguration::builder()
-                .block_public_acls(true)
-                .ignore_public_acls(true)
-                .block_public_policy(true)
-                .restrict_public_buckets(true)
-                .build();
-            sdk::write(transient, || {
-                s3.put_public_access_block()
-                    .bucket(b)
-                    .public_access_block_configuration(c.clone())
-                    .send()
-            })
-            .await
-            .aws_context("PutPublicAccessBlock")?;
-        }
-        anyhow::Ok(())
-    };
-    let enc = async {
-        if state.needs(Field::Encryption) {
-            let by_default = ServerSideEncryptionByDefault::builder()
-                .sse_algorithm(ServerSideEncryption::Aes256)
-                .build()?;
-            let rule = ServerSideEncryptionRule::builder()
-                .apply_server_side_encryption_by_default(by_default)
-                .build();
-            let c = ServerSideEncryptionConfiguration::builder()
-                .rules(rule)
-                .build()?;
-            sdk::write(transient, || {
-                s3.put_bucket_encryption()
-                    .bucket(b)
-                    .server_side_encryption_configuration(c.clone())
-                    .send()
-            })
-            .await
-            .aws_context("PutBucketEncryption")?;
-        }
-        anyhow::Ok(())
-    };
-    let own = async {
-        if state.needs(Field::ObjectOwnership) {
-            let rule = OwnershipControlsRule::builder()
-                .object_ownership(ObjectOwnership::BucketOwnerEnforced)
-                .build()?;
-            let c = OwnershipControls::builder().rules(rule).build()?;
-            sdk::write(transient, || {
-                s3.put_bucket_ownership_controls()
-                    .bucket(b)
-                    .ownership_controls(c.clone())
-                    .send()
-            })
-            .await
-            .aws_context("PutBucketOwnershipControls")?;
-        }
-        anyhow::Ok(())
-    };
-    let policy = async {
-        if state.needs(Field::TlsOnlyPolicy) {
-            let doc = ctx.stack.bucket_policy().to_string();
-            sdk::write(transient, || {
-                s3.put_bucket_policy().bucket(b).policy(&doc).send()
-            })
-            .await
-            .aws_context("PutBucketPolicy")?;
-        }
-        anyhow::Ok(())
-    };
-    tokio::try_join!(pab, enc, own, policy)?;
+    if state.needs(Field::PublicAccessBlock) {
+        let c = PublicAccessBlockConfiguration::builder()
+            .block_public_acls(true)
+            .ignore_public_acls(true)
+            .block_public_policy(true)
+            .restrict_public_buckets(true)
+            .build();
+        sdk::write(retryable(fresh), || {
+            s3.put_public_access_block()
+                .bucket(b)
+                .public_access_block_configuration(c.clone())
+                .send()
+        })
+        .await
+        .aws_context("PutPublicAccessBlock")?;
+    }
+    if state.needs(Field::Encryption) {
+        let by_default = ServerSideEncryptionByDefault::builder()
+            .sse_algorithm(ServerSideEncryption::Aes256)
+            .build()?;
+        let rule = ServerSideEncryptionRule::builder()
+            .apply_server_side_encryption_by_default(by_default)
+            .build();
+        let c = ServerSideEncryptionConfiguration::builder()
+            .rules(rule)
+            .build()?;
+        sdk::write(retryable(fresh), || {
+            s3.put_bucket_encryption()
+                .bucket(b)
+                .server_side_encryption_configuration(c.clone())
+                .send()
+        })
+        .await
+        .aws_context("PutBucketEncryption")?;
+    }
+    if state.needs(Field::ObjectOwnership) {
+        let rule = OwnershipControlsRule::builder()
+            .object_ownership(ObjectOwnership::BucketOwnerEnforced)
+            .build()?;
+        let c = OwnershipControls::builder().rules(rule).build()?;
+        sdk::write(retryable(fresh), || {
+            s3.put_bucket_ownership_controls()
+                .bucket(b)
+                .ownership_controls(c.clone())
+                .send()
+        })
+        .await
+        .aws_context("PutBucketOwnershipControls")?;
+    }
+    if state.needs(Field::TlsOnlyPolicy) {
+        let doc = ctx.stack.bucket_policy().to_string();
+        sdk::write(retryable(fresh), || {
+            s3.put_bucket_policy().bucket(b).policy(&doc).send()
+        })
+        .await
+        .aws_context("PutBucketPolicy")?;
+    }
     Ok(())
 }
 
@@ -263,7 +289,8 @@ async fn create(ctx: &Ctx) -> Result<bool> {
         .create_bucket()
         .bucket(&s.bucket_name)
         .create_bucket_configuration(config.build());
-    match sdk::write(transient, || request.clone().send()).await {
+    // A name deleted moments ago stays held (409 OperationAborted, like an overlapping write).
+    match retry_on(NAME_HOLD_BUDGET, transient, || request.clone().send()).await {
         Ok(_) => Ok(true),
         // Made meanwhile (by a concurrent tapctl run, or by someone else): look again.
         Err(e)
@@ -281,26 +308,41 @@ async fn create(ctx: &Ctx) -> Result<bool> {
                 s.bucket_name
             ))
         }
+        Err(e) if has_code(&e, OPERATION_ABORTED) => Err(anyhow!(
+            "bucket name {} was deleted recently and S3 has not released it yet; retry later \
+             or use another suffix",
+            s.bucket_name
+        )),
         Err(e) => Err(e).aws_context("CreateBucket"),
     }
 }
 
-/// Puts tapctl's tags, keeping any other tags the bucket has (PutBucketTagging replaces all).
-async fn put_tags(ctx: &Ctx) -> Result<()> {
+/// Puts tapctl's tags, keeping any other tags the bucket has (PutBucketTagging replaces all);
+/// nothing when they are there already (CreateBucket carried them).
+async fn put_tags(ctx: &Ctx, fresh: bool) -> Result<()> {
     let s3 = &ctx.aws.s3;
     let b = &ctx.stack.bucket_name;
-    let read = s3.get_bucket_tagging().bucket(b).send().await;
-    let current = found(read, code(NO_SUCH_TAG_SET))
+    let read = retry_on(sdk::WRITE_BUDGET, retryable(fresh), || {
+        s3.get_bucket_tagging().bucket(b).send()
+    });
+    let current = found(read.await, code(NO_SUCH_TAG_SET))
         .aws_context("GetBucketTagging")?
         .map(|t| t.tag_set)
         .unwrap_or_default();
+    let pairs: Vec<(String, String)> = current
+        .iter()
+        .map(|t| (t.key.clone(), t.value.clone()))
+        .collect();
+    if tags::drift(&ctx.stack, &pairs).is_none() {
+        return Ok(());
+    }
     let mut tags: Vec<Tag> = current
         .into_iter()
         .filter(|t| !tags::is_ours(&t.key))
         .collect();
     tags.extend(tags::s3(&ctx.stack)?);
     let tagging = Tagging::builder().set_tag_set(Some(tags)).build()?;
-    sdk::write(transient, || {
+    sdk::write(retryable(fresh), || {
         s3.put_bucket_tagging()
             .bucket(b)
             .tagging(tagging.clone())
@@ -334,138 +376,6 @@ pub async fn delete(ctx: &Ctx) -> Result<()> {
             }
             Err(e) => return Err(e).aws_context("DeleteBucket"),
         }
-    }
-}
-
-/// The bucket went away while tapctl was emptying it.
-#[derive(Debug)]
-struct Gone;
-
-impl std::fmt::Display for Gone {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the bucket is gone")
-    }
-}
-
-impl std::error::Error for Gone {}
-
-/// Deletes every object version and delete marker: each listed page of up to 1,000 keys goes
-/// straight to a DeleteObjects call, up to [`DELETE_PARALLELISM`] in flight, while the next
-/// page is listed. Then aborts unfinished multipart uploads.
-pub async fn empty(ctx: &Ctx) -> Result<()> {
-    let s3 = &ctx.aws.s3;
-    let b = &ctx.stack.bucket_name;
-    let mut deletes: JoinSet<Result<()>> = JoinSet::new();
-    // The SDK has no paginator for ListObjectVersions (it pages on two markers).
-    let (mut key_marker, mut version_marker): (Option<String>, Option<String>) = (None, None);
-    loop {
-        let page = match s3
-            .list_object_versions()
-            .bucket(b)
-            .max_keys(DELETE_BATCH as i32)
-            .set_key_marker(key_marker.take())
-            .set_version_id_marker(version_marker.take())
-            .send()
-            .await
-        {
-            Ok(p) => p,
-            Err(e) if no_such_bucket(&e) => return Err(Gone.into()),
-            Err(e) => return Err(e).aws_context("ListObjectVersions"),
-        };
-        let mut ids = Vec::with_capacity(DELETE_BATCH);
-        let versions = page.versions().iter().map(|v| (v.key(), v.version_id()));
-        let markers = page
-            .delete_markers()
-            .iter()
-            .map(|m| (m.key(), m.version_id()));
-        for (key, version) in versions.chain(markers) {
-            let Some(key) = key else { continue };
-            ids.push(
-                ObjectIdentifier::builder()
-                    .key(key)
-                    .set_version_id(version.map(str::to_string))
-                    .build()?,
-            );
-        }
-        for chunk in ids.chunks(DELETE_BATCH) {
-            while deletes.len() >= DELETE_PARALLELISM {
-                join_one(&mut deletes).await?;
-            }
-            let call = s3.delete_objects().bucket(b).delete(
-                Delete::builder()
-                    .set_objects(Some(chunk.to_vec()))
-                    .quiet(true)
-                    .build()?,
-            );
-            deletes.spawn(async move {
-                let out = sdk::write(transient, || call.clone().send())
-                    .await
-                    .aws_context("DeleteObjects")?;
-                if let Some(err) = out.errors().first() {
-                    bail!(
-                        "DeleteObjects could not delete {} object(s), first {:?}: {} {}",
-                        out.errors().len(),
-                        err.key().unwrap_or_default(),
-                        err.code().unwrap_or_default(),
-                        err.message().unwrap_or_default()
-                    );
-                }
-                Ok(())
-            });
-        }
-        if page.is_truncated() != Some(true) {
-            break;
-        }
-        key_marker = page.next_key_marker().map(str::to_string);
-        version_marker = page.next_version_id_marker().map(str::to_string);
-        if key_marker.is_none() && version_marker.is_none() {
-            break;
-        }
-    }
-    while !deletes.is_empty() {
-        join_one(&mut deletes).await?;
-    }
-    // No SDK paginator here either (key and upload-id markers).
-    let (mut key_marker, mut upload_marker): (Option<String>, Option<String>) = (None, None);
-    loop {
-        let page = match s3
-            .list_multipart_uploads()
-            .bucket(b)
-            .set_key_marker(key_marker.take())
-            .set_upload_id_marker(upload_marker.take())
-            .send()
-            .await
-        {
-            Ok(p) => p,
-            Err(e) if no_such_bucket(&e) => return Err(Gone.into()),
-            Err(e) => return Err(e).aws_context("ListMultipartUploads"),
-        };
-        for u in page.uploads() {
-            let (Some(key), Some(id)) = (u.key(), u.upload_id()) else {
-                continue;
-            };
-            let aborted = sdk::write(transient, || {
-                s3.abort_multipart_upload()
-                    .bucket(b)
-                    .key(key)
-                    .upload_id(id)
-                    .send()
-            });
-            found(aborted.await, code(NO_SUCH_UPLOAD)).aws_context("AbortMultipartUpload")?;
-        }
-        if page.is_truncated() != Some(true) {
-            break;
-        }
-        key_marker = page.next_key_marker().map(str::to_string);
-        upload_marker = page.next_upload_id_marker().map(str::to_string);
-    }
-    Ok(())
-}
-
-async fn join_one(set: &mut JoinSet<Result<()>>) -> Result<()> {
-    match set.join_next().await {
-        Some(r) => r.context("a DeleteObjects task panicked")?,
-        None => Ok(()),
     }
 }
 

@@ -1,5 +1,10 @@
 //! The Lambda function: python, the handler zipped from `handler/` at build time, 30 s, 128 MB,
 //! with the table name and log level in its environment.
+//!
+//! A function idle long enough is `Inactive` (Lambda developer guide, "Lambda function
+//! states"): updatable, and ready once an update succeeded. One whose creation or last
+//! update failed is drift with Lambda's reason (`state`), which `up` repairs by updating its
+//! configuration again; never "in sync".
 
 use super::retry::{retry_on, wait_until};
 use super::sdk::{self, found, lambda::busy, lambda::transient};
@@ -15,7 +20,7 @@ use aws_sdk_lambda::operation::{
 };
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{
-    Environment, FunctionCode, LastUpdateStatus, Runtime, State as FnState,
+    Environment, FunctionCode, FunctionConfiguration, LastUpdateStatus, Runtime, State as FnState,
 };
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -40,6 +45,8 @@ pub struct Observed {
     pub env: BTreeMap<String, String>,
     pub code_sha256: String,
     pub tags: Vec<(String, String)>,
+    /// Why Lambda reports the function (or its last update) Failed, if it does.
+    pub failed: Option<String>,
 }
 
 pub fn diff(stack: &Stack, o: &Observed) -> Vec<Drift> {
@@ -72,18 +79,42 @@ pub fn diff(stack: &Stack, o: &Observed) -> Vec<Drift> {
     if o.code_sha256 != CODE_SHA256 {
         drift.push(Drift::new(Field::CodeSha256, CODE_SHA256, &o.code_sha256));
     }
+    if let Some(why) = &o.failed {
+        drift.push(Drift::new(Field::FunctionState, "Active", why));
+    }
     drift.extend(tags::drift(stack, &o.tags));
     drift
 }
 
-/// Settings changed by UpdateFunctionConfiguration.
-const CONFIG_FIELDS: [Field; 6] = [
+/// Why Lambda reports the function, or its last update, Failed; `None` when neither is.
+fn failure(c: &FunctionConfiguration) -> Option<String> {
+    fn why(reason: Option<&str>) -> &str {
+        reason
+            .filter(|r| !r.is_empty())
+            .unwrap_or("no reason given")
+    }
+    if c.state == Some(FnState::Failed) {
+        return Some(format!("Failed: {}", why(c.state_reason())));
+    }
+    if c.last_update_status == Some(LastUpdateStatus::Failed) {
+        return Some(format!(
+            "last update Failed: {}",
+            why(c.last_update_status_reason())
+        ));
+    }
+    None
+}
+
+/// Settings changed by UpdateFunctionConfiguration (which also makes Lambda set up a Failed
+/// function again).
+const CONFIG_FIELDS: [Field; 7] = [
     Field::Runtime,
     Field::Handler,
     Field::Role,
     Field::MemoryMb,
     Field::TimeoutS,
     Field::Environment,
+    Field::FunctionState,
 ];
 
 /// GetFunction: the function's configuration and tags; `None` when it does not exist.
@@ -105,7 +136,9 @@ pub async fn observe(ctx: &Ctx) -> Result<State> {
     let c = out
         .configuration
         .context("GetFunction returned no configuration")?;
+    let failed = failure(&c);
     let observed = Observed {
+        failed,
         runtime: c
             .runtime
             .as_ref()
@@ -161,13 +194,13 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
                 if e.as_service_error()
                     .is_some_and(|e| e.is_resource_conflict_exception()) =>
             {
-                wait_ready(ctx).await?;
+                wait_ready(ctx, Before::Update).await?;
                 let now = created_meanwhile(Kind::Function, ctx, observe(ctx).await?)?;
                 return Box::pin(apply(ctx, &now)).await;
             }
             Err(e) => return Err(e).aws_context("CreateFunction"),
         }
-        return wait_ready(ctx).await;
+        return wait_ready(ctx, Before::Use).await;
     }
     if state.drifted(Field::Tags) {
         sdk::write(transient, || {
@@ -182,7 +215,7 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
     }
     let reconfigure = CONFIG_FIELDS.iter().any(|f| state.drifted(*f));
     if reconfigure {
-        wait_ready(ctx).await?;
+        wait_ready(ctx, Before::Update).await?;
         retry_on(PROPAGATION_BUDGET, busy, || {
             lambda
                 .update_function_configuration()
@@ -199,7 +232,7 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
         .aws_context("UpdateFunctionConfiguration")?;
     }
     if state.drifted(Field::CodeSha256) {
-        wait_ready(ctx).await?;
+        wait_ready(ctx, Before::Update).await?;
         retry_on(PROPAGATION_BUDGET, busy, || {
             lambda
                 .update_function_code()
@@ -211,14 +244,36 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
         .aws_context("UpdateFunctionCode")?;
     }
     if reconfigure || state.drifted(Field::CodeSha256) {
-        wait_ready(ctx).await?;
+        wait_ready(ctx, Before::Use).await?;
     }
     Ok(())
 }
 
-/// Waits until the function is Active and no update is in progress; a failed create or update
-/// is an error with Lambda's reason. (The SDK's waiters start at 1 s and grow to minutes.)
-async fn wait_ready(ctx: &Ctx) -> Result<()> {
+/// What a wait for the function precedes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Before {
+    /// An update: a Failed function is what the update repairs.
+    Update,
+    /// Use: the function must have come up.
+    Use,
+}
+
+/// Whether the function is ready for what comes next: no longer Pending and no update in
+/// progress; `Inactive` counts (updates are allowed, and an idle function is a working one).
+/// Before use, a failed create or update is an error with Lambda's reason.
+fn ready(c: &FunctionConfiguration, name: &str, next: Before) -> Result<bool> {
+    if next == Before::Use
+        && let Some(why) = failure(c)
+    {
+        bail!("function {name} did not come up: {why}");
+    }
+    Ok(c.state != Some(FnState::Pending)
+        && c.last_update_status != Some(LastUpdateStatus::InProgress))
+}
+
+/// Waits until the function is [`ready`] for what comes next. (The SDK's waiters start at
+/// 1 s and grow to minutes.)
+async fn wait_ready(ctx: &Ctx, next: Before) -> Result<()> {
     let s = &ctx.stack;
     let what = format!("function {} to be Active", s.function_name);
     wait_until(&what, READY_BUDGET, || async {
@@ -230,22 +285,13 @@ async fn wait_ready(ctx: &Ctx) -> Result<()> {
             .send()
             .await
             .aws_context("GetFunctionConfiguration")?;
-        if c.state == Some(FnState::Failed) {
-            bail!(
-                "function {} failed to become Active: {}",
-                s.function_name,
-                c.state_reason.unwrap_or_default()
-            );
-        }
-        if c.last_update_status == Some(LastUpdateStatus::Failed) {
-            bail!(
-                "the last update of function {} failed: {}",
-                s.function_name,
-                c.last_update_status_reason.unwrap_or_default()
-            );
-        }
-        Ok(c.state == Some(FnState::Active)
-            && c.last_update_status != Some(LastUpdateStatus::InProgress))
+        let c = FunctionConfiguration::builder()
+            .set_state(c.state)
+            .set_state_reason(c.state_reason)
+            .set_last_update_status(c.last_update_status)
+            .set_last_update_status_reason(c.last_update_status_reason)
+            .build();
+        ready(&c, &s.function_name, next)
     })
     .await
 }
@@ -313,6 +359,7 @@ mod tests {
             env: s.function_env().into_iter().collect(),
             code_sha256: CODE_SHA256.into(),
             tags: s.tags(),
+            failed: None,
         }
     }
 
@@ -338,6 +385,55 @@ mod tests {
         );
         assert_eq!(d[0], Drift::new(Field::Runtime, RUNTIME, "python3.8"));
         assert_eq!(d[1], Drift::new(Field::MemoryMb, "128", "512"));
+    }
+
+    #[test]
+    fn a_failed_function_is_drift_with_its_reason_and_inactive_is_ready() {
+        let s = stack();
+        let failed = FunctionConfiguration::builder()
+            .state(FnState::Failed)
+            .state_reason("Lambda could not set up the function.")
+            .build();
+        let mut o = good(&s);
+        o.failed = failure(&failed);
+        assert_eq!(
+            diff(&s, &o),
+            vec![Drift::new(
+                Field::FunctionState,
+                "Active",
+                "Failed: Lambda could not set up the function."
+            )]
+        );
+        let update = FunctionConfiguration::builder()
+            .state(FnState::Active)
+            .last_update_status(LastUpdateStatus::Failed)
+            .last_update_status_reason("bad zip")
+            .build();
+        assert_eq!(
+            failure(&update).as_deref(),
+            Some("last update Failed: bad zip")
+        );
+        // Before an update a Failed function is ready (the update repairs it); before use not.
+        assert!(ready(&failed, "f", Before::Update).unwrap());
+        let err = ready(&update, "f", Before::Use).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "function f did not come up: last update Failed: bad zip"
+        );
+        let inactive = FunctionConfiguration::builder()
+            .state(FnState::Inactive)
+            .last_update_status(LastUpdateStatus::Successful)
+            .build();
+        assert!(ready(&inactive, "f", Before::Use).unwrap());
+        let pending = FunctionConfiguration::builder()
+            .state(FnState::Pending)
+            .build();
+        assert!(!ready(&pending, "f", Before::Update).unwrap());
+        let updating = FunctionConfiguration::builder()
+            .state(FnState::Inactive)
+            .last_update_status(LastUpdateStatus::InProgress)
+            .build();
+        assert!(!ready(&updating, "f", Before::Use).unwrap());
     }
 
     #[test]

@@ -25,6 +25,7 @@
 //!   half-done is drift the next `apply` repairs), and **safe to kill** at any point.
 
 pub mod bucket;
+pub mod empty;
 pub mod function;
 pub mod log_group;
 pub mod retry;

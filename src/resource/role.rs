@@ -1,7 +1,7 @@
 //! The function's IAM role: trusted by Lambda only, with AWSLambdaBasicExecutionRole attached
 //! and one inline policy scoped to this stack's table and bucket.
 
-use super::sdk::{self, found, iam::no_such_entity, iam::transient};
+use super::sdk::{self, found, iam::delete_conflict, iam::no_such_entity, iam::transient};
 use super::state::{Ctx, Drift, Field, Kind, State, created_meanwhile};
 use super::tags;
 use crate::aws::Clients;
@@ -295,7 +295,8 @@ pub async fn delete(ctx: &Ctx) -> Result<()> {
         detach(ctx, &arn).await?;
     }
     delete_inline_policies(ctx, |_| true).await?;
-    let deleted = sdk::write(transient, || {
+    // Right after the detaches IAM may still see them: DeleteConflict, retried.
+    let deleted = sdk::write(delete_conflict, || {
         ctx.aws.iam.delete_role().role_name(&s.role_name).send()
     });
     found(deleted.await, no_such_entity).aws_context("DeleteRole")?;

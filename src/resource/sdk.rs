@@ -64,16 +64,41 @@ pub mod s3 {
     pub const NO_SUCH_UPLOAD: &str = "NoSuchUpload";
     pub const BUCKET_NOT_EMPTY: &str = "BucketNotEmpty";
     pub const INVALID_ARGUMENT: &str = "InvalidArgument";
+    pub const OPERATION_ABORTED: &str = "OperationAborted";
+    pub const NO_SUCH_VERSION: &str = "NoSuchVersion";
+    pub const SLOW_DOWN: &str = "SlowDown";
+    pub const INTERNAL_ERROR: &str = "InternalError";
+    pub const ACCESS_DENIED: &str = "AccessDenied";
+    /// The header S3 names a bucket's region in (HeadBucket, and redirects).
+    pub const BUCKET_REGION_HEADER: &str = "x-amz-bucket-region";
+    /// The message fragment of a destination S3 could not validate.
+    pub const UNABLE_TO_VALIDATE: &str = "Unable to validate";
 
     /// What S3 writes retry.
     pub const TRANSIENT: &[Transient] = &[
         // PutBucketNotificationConfiguration validates the destination against the function's
         // policy, which can lag the AddPermission that just returned.
-        Transient::with_message(INVALID_ARGUMENT, "Unable to validate"),
+        Transient::with_message(INVALID_ARGUMENT, UNABLE_TO_VALIDATE),
+        // Overlapping writes of one bucket's configuration (S3 API reference, "Error
+        // responses": 409 "A conflicting conditional operation is currently in progress";
+        // terraform-provider-aws #7628 retries it on every bucket call).
+        Transient::code(OPERATION_ABORTED),
     ];
 
     pub fn transient<E: ProvideErrorMetadata + ?Sized>(e: &E) -> bool {
         is_transient(TRANSIENT, e)
+    }
+
+    /// What a bucket-level call retries right after tapctl's own CreateBucket: bucket
+    /// configurations are eventually consistent (S3 user guide, "Amazon S3 data consistency
+    /// model"), so the new bucket may answer `NoSuchBucket` for a moment.
+    pub fn settling<E: ProvideErrorMetadata + ?Sized>(e: &E) -> bool {
+        transient(e) || no_such_bucket(e)
+    }
+
+    /// A per-key DeleteObjects error worth resubmitting the key for (S3 under load).
+    pub fn retry_key(code: &str) -> bool {
+        matches!(code, SLOW_DOWN | INTERNAL_ERROR)
     }
 
     pub fn no_such_bucket<E: ProvideErrorMetadata + ?Sized>(e: &E) -> bool {
@@ -118,9 +143,12 @@ pub mod iam {
     use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
     pub const NO_SUCH_ENTITY: &str = "NoSuchEntity";
+    pub const CONCURRENT_MODIFICATION: &str = "ConcurrentModification";
+    pub const DELETE_CONFLICT: &str = "DeleteConflict";
 
-    /// What IAM writes retry: nothing yet.
-    pub const TRANSIENT: &[Transient] = &[];
+    /// What IAM writes retry: another change of the same role in flight (IAM API reference,
+    /// AttachRolePolicy / DetachRolePolicy: `ConcurrentModification`, 409).
+    pub const TRANSIENT: &[Transient] = &[Transient::code(CONCURRENT_MODIFICATION)];
 
     pub fn transient<E: ProvideErrorMetadata + ?Sized>(e: &E) -> bool {
         is_transient(TRANSIENT, e)
@@ -128,6 +156,12 @@ pub mod iam {
 
     pub fn no_such_entity<E: ProvideErrorMetadata + ?Sized>(e: &E) -> bool {
         has_code(e, NO_SUCH_ENTITY)
+    }
+
+    /// DeleteRole right after its policies were detached or deleted: IAM has not caught up
+    /// ("Changes that I make are not always immediately visible", IAM user guide).
+    pub fn delete_conflict<E: ProvideErrorMetadata + ?Sized>(e: &E) -> bool {
+        transient(e) || has_code(e, DELETE_CONFLICT)
     }
 }
 
@@ -140,11 +174,23 @@ pub mod lambda {
     pub const INVALID_PARAMETER_VALUE: &str = "InvalidParameterValueException";
     pub const RESOURCE_CONFLICT: &str = "ResourceConflictException";
 
-    /// What Lambda writes retry (terraform-provider-aws's `retryFunctionOp`).
+    /// What Lambda writes retry (terraform-provider-aws's `retryFunctionOp`, on
+    /// CreateFunction and UpdateFunctionConfiguration): IAM has not propagated a new role yet.
     pub const TRANSIENT: &[Transient] = &[
-        // IAM has not propagated a new role yet: "The role defined for the function cannot be
-        // assumed by Lambda."
+        // "The role defined for the function cannot be assumed by Lambda."
         Transient::with_message(INVALID_PARAMETER_VALUE, "cannot be assumed"),
+        // "The provided execution role does not have permissions to call ..."
+        Transient::with_message(
+            INVALID_PARAMETER_VALUE,
+            "execution role does not have permissions",
+        ),
+        // A function with environment variables and a young role (terraform-provider-aws
+        // #4633): "Lambda was unable to configure access to your environment variables
+        // because the KMS key is invalid for CreateGrant. ..."
+        Transient::with_message(
+            INVALID_PARAMETER_VALUE,
+            "KMS key is invalid for CreateGrant",
+        ),
     ];
 
     pub fn transient<E: ProvideErrorMetadata + ?Sized>(e: &E) -> bool {
@@ -235,7 +281,22 @@ mod tests {
             dynamodb::CONTINUOUS_BACKUPS_UNAVAILABLE,
             ""
         )));
+        assert!(lambda::transient(&e(
+            lambda::INVALID_PARAMETER_VALUE,
+            "Lambda was unable to configure access to your environment variables because the \
+             KMS key is invalid for CreateGrant. Please check your KMS key settings."
+        )));
+        assert!(lambda::transient(&e(
+            lambda::INVALID_PARAMETER_VALUE,
+            "The provided execution role does not have permissions to call CreateNetworkInterface"
+        )));
+        assert!(s3::transient(&e(s3::OPERATION_ABORTED, "")));
+        assert!(!s3::transient(&e(s3::NO_SUCH_BUCKET, "")));
+        assert!(s3::settling(&e(s3::NO_SUCH_BUCKET, "")));
+        assert!(s3::retry_key("SlowDown") && !s3::retry_key("AccessDenied"));
         assert!(!iam::transient(&e("DeleteConflict", "")));
+        assert!(iam::delete_conflict(&e("DeleteConflict", "")));
+        assert!(iam::transient(&e("ConcurrentModification", "")));
         assert!(!logs::transient(&e("OperationAbortedException", "")));
     }
 }

@@ -1,6 +1,7 @@
 //! What every resource file shares: the context of a step, the resources' kinds and names,
 //! the observed [`State`] of one resource (with its [`Drift`] by named [`Field`]) and the
-//! [`Snapshot`] of all of them. Pure data, no AWS call.
+//! [`Snapshot`] of all of them. Pure data, no AWS call (but [`look_again`], which waits on
+//! the observe it is given).
 
 use crate::aws::Clients;
 use crate::spec::Stack;
@@ -72,6 +73,16 @@ impl Kind {
         }
     }
 
+    /// What this resource uses while it runs, beyond what it [`needs`](Kind::needs) to be
+    /// created: the function writes to the table and reads the bucket's objects. `down`
+    /// removes a user before what it uses.
+    pub fn uses(self) -> &'static [Kind] {
+        match self {
+            Kind::Function => &[Kind::Table, Kind::Bucket],
+            _ => &[],
+        }
+    }
+
     /// The resource's name (or, for the trigger, what it connects).
     pub fn name(self, s: &Stack) -> String {
         match self {
@@ -114,6 +125,8 @@ pub enum Field {
     TimeoutS,
     Environment,
     CodeSha256,
+    /// A function Lambda could not create or update (`State: Failed`, or its last update).
+    FunctionState,
     // trigger
     Permission,
     Notification,
@@ -142,6 +155,7 @@ impl Field {
             Field::TimeoutS => "timeout_s",
             Field::Environment => "environment",
             Field::CodeSha256 => "code_sha256",
+            Field::FunctionState => "state",
             Field::Permission => "permission",
             Field::Notification => "notification",
         }
@@ -297,6 +311,26 @@ pub fn created_meanwhile(kind: Kind, ctx: &Ctx, state: State) -> Result<State> {
         ),
         state => Ok(state),
     }
+}
+
+/// [`created_meanwhile`] for a resource whose reads lag its creation (a bucket's
+/// configuration answers `NoSuchBucket` for a moment after CreateBucket): looks again with
+/// backoff while it still reads as missing, within `budget`.
+pub async fn look_again<F, Fut>(
+    kind: Kind,
+    ctx: &Ctx,
+    budget: std::time::Duration,
+    mut observe: F,
+) -> Result<State>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<State>>,
+{
+    let seen = super::retry::poll(super::retry::Backoff::new(budget), || {
+        let looked = observe();
+        async move { Ok(Some(looked.await?).filter(|s| !s.is_missing())) }
+    });
+    created_meanwhile(kind, ctx, seen.await?.unwrap_or(State::Missing))
 }
 
 #[cfg(test)]

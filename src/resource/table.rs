@@ -1,7 +1,14 @@
 //! The DynamoDB table: keys `requestId` (S, hash) + `timestamp` (S, range), on-demand billing,
 //! point-in-time recovery on.
+//!
+//! DynamoDB is eventually consistent in three ways that matter here (DynamoDB API reference,
+//! DescribeTable and DeleteTable; developer guide, "Tagging for DynamoDB"): DescribeTable may
+//! answer ResourceNotFound right after CreateTable ("not yet", not "gone"); a deleted table
+//! stays DELETING for a while (a new `up` waits, then creates it); and ListTagsOfResource
+//! (which pages) may show no tags for a while after CreateTable (a young table that is
+//! otherwise exactly tapctl's is read again before it is called not tapctl's).
 
-use super::retry::{retry_on, wait_until};
+use super::retry::{Backoff, poll, retry_on, wait_until};
 use super::sdk::{self, dynamodb::in_use, dynamodb::transient, found};
 use super::state::{Ctx, Drift, Field, Kind, State, created_meanwhile};
 use super::tags;
@@ -17,12 +24,19 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, PointInTimeRecoverySpecification,
     ScalarAttributeType, TableStatus,
 };
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
+use tokio::time::Instant;
 
 pub const HASH_KEY: &str = "requestId";
 pub const RANGE_KEY: &str = "timestamp";
 
 const READY_BUDGET: Duration = Duration::from_secs(300);
+/// How long after tapctl's CreateTable a ResourceNotFound from DescribeTable means "not yet".
+const DESCRIBE_GRACE: Duration = Duration::from_secs(30);
+/// A table this young without any tag may be tapctl's with its tags not visible yet.
+const YOUNG: Duration = Duration::from_secs(120);
+/// How long its tags are read again before it is judged untagged.
+const TAGS_BUDGET: Duration = Duration::from_secs(10);
 
 /// What tapctl reads of the table.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -76,7 +90,7 @@ pub async fn observe(ctx: &Ctx) -> Result<State> {
         db.describe_continuous_backups()
             .table_name(&s.table_name)
             .send(),
-        db.list_tags_of_resource().resource_arn(&s.table_arn).send(),
+        read_tags(&ctx.aws, &s.table_arn),
     );
     let Some(table) = found(table, DescribeTableError::is_resource_not_found_exception)
         .aws_context("DescribeTable")?
@@ -93,12 +107,7 @@ pub async fn observe(ctx: &Ctx) -> Result<State> {
         DescribeContinuousBackupsError::is_table_not_found_exception,
     )
     .aws_context("DescribeContinuousBackups")?;
-    let tags = found(
-        tags,
-        ListTagsOfResourceError::is_resource_not_found_exception,
-    )
-    .aws_context("ListTagsOfResource")?;
-    let (Some(backups), Some(tags)) = (backups, tags) else {
+    let (Some(backups), Some(tags)) = (backups, tags?) else {
         return Ok(State::Missing);
     };
     let pitr = backups
@@ -106,12 +115,11 @@ pub async fn observe(ctx: &Ctx) -> Result<State> {
         .and_then(|d| d.point_in_time_recovery_description)
         .and_then(|p| p.point_in_time_recovery_status)
         .is_some_and(|s| s.as_str() == "ENABLED");
-    let tags: Vec<(String, String)> = tags
-        .tags
-        .unwrap_or_default()
-        .into_iter()
-        .map(|t| (t.key, t.value))
-        .collect();
+    let young = table
+        .creation_date_time()
+        .and_then(|t| SystemTime::try_from(*t).ok())
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age < YOUNG);
     let types = |name: &str| {
         table
             .attribute_definitions()
@@ -138,13 +146,67 @@ pub async fn observe(ctx: &Ctx) -> Result<State> {
         .and_then(|b| b.billing_mode.as_ref())
         .map(|b| b.as_str().to_string())
         .unwrap_or_else(|| "PROVISIONED".into());
-    let observed = Observed {
+    let mut observed = Observed {
         keys,
         billing,
         pitr,
         tags,
     };
+    if young && observed.tags.is_empty() && only_tags_differ(s, &observed) {
+        observed.tags = tags_once_visible(ctx).await?;
+    }
     Ok(tags::judge(s, &observed.tags, diff(s, &observed)))
+}
+
+/// Whether the table is as tapctl makes it but for its tags (point-in-time recovery aside:
+/// a crash can leave that undone).
+fn only_tags_differ(s: &Stack, o: &Observed) -> bool {
+    diff(s, o)
+        .iter()
+        .all(|d| matches!(d.field, Field::Tags | Field::PointInTimeRecovery))
+}
+
+/// Reads the tags again with backoff until tapctl's show, within [`TAGS_BUDGET`]; what is
+/// there at the end otherwise.
+async fn tags_once_visible(ctx: &Ctx) -> Result<Vec<(String, String)>> {
+    let s = &ctx.stack;
+    let mut backoff = Backoff::new(TAGS_BUDGET);
+    loop {
+        let tags = read_tags(&ctx.aws, &s.table_arn).await?.unwrap_or_default();
+        if tags::owned(s, &tags) || !backoff.wait().await {
+            return Ok(tags);
+        }
+    }
+}
+
+/// Every tag of the table (ListTagsOfResource pages; the SDK has no paginator for it);
+/// `None` when the table does not exist.
+async fn read_tags(aws: &Clients, arn: &str) -> Result<Option<Vec<(String, String)>>> {
+    let mut out = Vec::new();
+    let mut token = None;
+    loop {
+        let read = aws
+            .dynamodb
+            .list_tags_of_resource()
+            .resource_arn(arn)
+            .set_next_token(token.take())
+            .send()
+            .await;
+        let missing = ListTagsOfResourceError::is_resource_not_found_exception;
+        let Some(page) = found(read, missing).aws_context("ListTagsOfResource")? else {
+            return Ok(None);
+        };
+        out.extend(
+            page.tags
+                .unwrap_or_default()
+                .into_iter()
+                .map(|t| (t.key, t.value)),
+        );
+        match page.next_token {
+            Some(t) if !t.is_empty() => token = Some(t),
+            _ => return Ok(Some(out)),
+        }
+    }
 }
 
 pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
@@ -184,7 +246,7 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
             })
             .await
             .aws_context("UpdateTable")?;
-            wait_active(ctx).await?;
+            wait_active(ctx, None).await?;
         }
     }
     if state.needs(Field::PointInTimeRecovery) {
@@ -221,25 +283,33 @@ async fn create(ctx: &Ctx) -> Result<bool> {
         .key_schema(key(RANGE_KEY, KeyType::Range)?)
         .billing_mode(BillingMode::PayPerRequest)
         .set_tags(Some(tags::dynamodb(s)?));
-    let created = sdk::write(transient, || request.clone().send()).await;
-    match created {
-        Ok(_) => {}
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_resource_in_use_exception()) =>
-        {
-            wait_active_or_gone(ctx).await?;
-            return Ok(false);
+    // A table still DELETING (`up` right after `down`) or being created by a concurrent run
+    // answers ResourceInUse: wait until it settles, then create it if it is gone.
+    let mut backoff = Backoff::new(READY_BUDGET);
+    loop {
+        let created = sdk::write(transient, || request.clone().send()).await;
+        match created {
+            Ok(_) => break,
+            Err(e) if in_use(&e) => {
+                if settle(ctx).await? == Some(TableStatus::Active) {
+                    return Ok(false);
+                }
+                if !backoff.wait().await {
+                    return Err(e).aws_context("CreateTable");
+                }
+            }
+            Err(e) => return Err(e).aws_context("CreateTable"),
         }
-        Err(e) => return Err(e).aws_context("CreateTable"),
     }
-    wait_active(ctx).await?;
+    wait_active(ctx, Some(Instant::now())).await?;
     Ok(true)
 }
 
-/// Waits until the table is ACTIVE. (The SDK's `table_exists` waiter polls every 20 s or more,
-/// which would dominate a deploy that otherwise takes seconds.)
-async fn wait_active(ctx: &Ctx) -> Result<()> {
+/// Waits until the table is ACTIVE. Right after tapctl's own CreateTable (`created`),
+/// DescribeTable's ResourceNotFound means "not yet" for [`DESCRIBE_GRACE`]. (The SDK's
+/// `table_exists` waiter polls every 20 s or more, which would dominate a deploy that
+/// otherwise takes seconds.)
+async fn wait_active(ctx: &Ctx, created: Option<Instant>) -> Result<()> {
     let s = &ctx.stack;
     wait_until(
         &format!("table {} to be ACTIVE", s.table_name),
@@ -247,6 +317,7 @@ async fn wait_active(ctx: &Ctx) -> Result<()> {
         || async {
             match table_status(ctx).await? {
                 Some(status) => Ok(status == TableStatus::Active),
+                None if created.is_some_and(|t| t.elapsed() < DESCRIBE_GRACE) => Ok(false),
                 None => bail!(
                     "table {} disappeared while tapctl waited for it",
                     s.table_name
@@ -286,24 +357,26 @@ async fn enable_pitr(ctx: &Ctx) -> Result<()> {
 pub async fn delete(ctx: &Ctx) -> Result<()> {
     let s = &ctx.stack;
     let db = &ctx.aws.dynamodb;
-    let deleted = sdk::write(transient, || {
-        db.delete_table().table_name(&s.table_name).send()
-    });
-    match found(
-        deleted.await,
-        DeleteTableError::is_resource_not_found_exception,
-    ) {
-        Ok(None) => return Ok(()),
-        Ok(Some(_)) => {}
-        // Still being created (a racing up) or already being deleted: wait, then again.
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_resource_in_use_exception()) =>
-        {
-            wait_active_or_gone(ctx).await?;
-            return Box::pin(delete(ctx)).await;
+    let mut backoff = Backoff::new(READY_BUDGET);
+    loop {
+        let deleted = sdk::write(transient, || {
+            db.delete_table().table_name(&s.table_name).send()
+        });
+        match found(
+            deleted.await,
+            DeleteTableError::is_resource_not_found_exception,
+        ) {
+            Ok(None) => return Ok(()),
+            Ok(Some(_)) => break,
+            // Still being created (a racing up) or already being deleted: wait, then again.
+            Err(e) if in_use(&e) => {
+                settle(ctx).await?;
+                if !backoff.wait().await {
+                    return Err(e).aws_context("DeleteTable");
+                }
+            }
+            Err(e) => return Err(e).aws_context("DeleteTable"),
         }
-        Err(e) => return Err(e).aws_context("DeleteTable"),
     }
     wait_gone(ctx).await
 }
@@ -338,15 +411,23 @@ async fn wait_gone(ctx: &Ctx) -> Result<()> {
     .await
 }
 
-async fn wait_active_or_gone(ctx: &Ctx) -> Result<()> {
-    let what = format!("table {} to settle", ctx.stack.table_name);
-    wait_until(&what, READY_BUDGET, || async {
-        Ok(matches!(
-            table_status(ctx).await?,
-            None | Some(TableStatus::Active)
-        ))
-    })
-    .await
+/// Waits until the table is ACTIVE (`Some(Active)`) or gone (`None`).
+async fn settle(ctx: &Ctx) -> Result<Option<TableStatus>> {
+    let probe = || async {
+        Ok(match table_status(ctx).await? {
+            None => Some(None),
+            Some(TableStatus::Active) => Some(Some(TableStatus::Active)),
+            Some(_) => None,
+        })
+    };
+    match poll(Backoff::new(READY_BUDGET), probe).await? {
+        Some(settled) => Ok(settled),
+        None => bail!(
+            "gave up after {}s waiting for table {} to settle",
+            READY_BUDGET.as_secs(),
+            ctx.stack.table_name
+        ),
+    }
 }
 
 /// The suffixes of the stacks whose table is in this account and region, by its tags.
@@ -364,23 +445,14 @@ pub async fn list(aws: &Clients, t: &Target) -> Result<Vec<String>> {
     }
     let mut out = Vec::new();
     for name in names {
-        let read = aws
-            .dynamodb
-            .list_tags_of_resource()
-            .resource_arn(t.table_arn(&name))
-            .send()
-            .await;
         // Gone since it was listed: not a stack to report.
-        let Some(tags) = found(
-            read,
-            ListTagsOfResourceError::is_resource_not_found_exception,
-        )
-        .aws_context("ListTagsOfResource")
-        .with_context(|| format!("reading the tags of table {name}"))?
+        let Some(tags) = read_tags(aws, &t.table_arn(&name))
+            .await
+            .with_context(|| format!("reading the tags of table {name}"))?
         else {
             continue;
         };
-        let suffix = tags::suffix_of(tags.tags().iter().map(|t| (t.key(), t.value())));
+        let suffix = tags::suffix_of(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         out.extend(tags::listed(Kind::Table, t, &name, suffix));
     }
     Ok(out)

@@ -7,7 +7,7 @@ use super::sdk::{self, found, lambda::conflict, s3::no_such_bucket};
 use super::state::{Ctx, Drift, Field, Kind, Snapshot, State};
 use crate::error::{self, AwsContext};
 use crate::spec::{NOTIFICATION_EVENT, NOTIFICATION_ID, PERMISSION_SID, Stack};
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use aws_sdk_lambda::operation::{
     get_policy::GetPolicyError, remove_permission::RemovePermissionError,
 };
@@ -124,8 +124,11 @@ async fn permission(ctx: &Ctx) -> Result<Option<Value>> {
         .find(|st| st["Sid"] == PERMISSION_SID))
 }
 
-/// The bucket's whole notification configuration; `None` when the bucket does not exist.
-async fn notifications(ctx: &Ctx) -> Result<Option<NotificationConfiguration>> {
+/// The bucket's whole notification configuration; `None` when the bucket does not exist (or
+/// is someone else's: nothing of tapctl's can be on it) and `missing_ok`. Otherwise (`up`,
+/// right after the bucket step) a `NoSuchBucket` is an error its caller retries: a new
+/// bucket's configuration is not visible at once.
+async fn notifications(ctx: &Ctx, missing_ok: bool) -> Result<Option<NotificationConfiguration>> {
     let read = ctx
         .aws
         .s3
@@ -133,10 +136,9 @@ async fn notifications(ctx: &Ctx) -> Result<Option<NotificationConfiguration>> {
         .bucket(&ctx.stack.bucket_name)
         .send()
         .await;
-    // Someone else's bucket (403): nothing of tapctl's can be on it.
-    let missing = |e: &_| no_such_bucket(e);
+    let missing = |e: &_| missing_ok && no_such_bucket(e);
     let read = match read {
-        Err(e) if sdk::s3::status(&e) == Some(403) => return Ok(None),
+        Err(e) if missing_ok && sdk::s3::status(&e) == Some(403) => return Ok(None),
         other => other,
     };
     let out = found(read, missing).aws_context("GetBucketNotificationConfiguration")?;
@@ -155,7 +157,7 @@ fn ours(c: &LambdaFunctionConfiguration) -> bool {
 }
 
 pub async fn observe(ctx: &Ctx) -> Result<State> {
-    let (permission, config) = tokio::join!(permission(ctx), notifications(ctx));
+    let (permission, config) = tokio::join!(permission(ctx), notifications(ctx, true));
     let notification = config?.and_then(|c| {
         c.lambda_function_configurations()
             .iter()
@@ -195,11 +197,11 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
             .lambda_function_arn(&ctx.stack.function_arn)
             .events(Event::from(NOTIFICATION_EVENT))
             .build()?;
-        retry_on(
-            VALIDATION_BUDGET,
-            |e: &anyhow::Error| error::aws(e).is_some_and(sdk::s3::transient),
-            || put_notifications(ctx, Some(entry.clone())),
-        )
+        // The bucket was made moments ago: its configuration may answer NoSuchBucket yet.
+        let settling = |e: &anyhow::Error| error::aws(e).is_some_and(sdk::s3::settling);
+        retry_on(VALIDATION_BUDGET, settling, || {
+            put_notifications(ctx, Some(entry.clone()))
+        })
         .await?;
     }
     Ok(())
@@ -236,13 +238,16 @@ async fn replace_permission(ctx: &Ctx) -> Result<()> {
 }
 
 /// Rewrites the bucket's notification configuration with tapctl's entry replaced by `entry`
-/// (or removed), keeping every other entry.
+/// (or removed), keeping every other entry. Removing skips destination validation
+/// (`SkipDestinationValidation`), so that someone else's broken entry cannot block `down`;
+/// adding names the entry S3 could not validate when it is someone else's.
 async fn put_notifications(ctx: &Ctx, entry: Option<LambdaFunctionConfiguration>) -> Result<()> {
-    let Some(current) = notifications(ctx).await? else {
+    let removing = entry.is_none();
+    let Some(current) = notifications(ctx, removing).await? else {
         return Ok(());
     };
     let had_ours = current.lambda_function_configurations().iter().any(ours);
-    if entry.is_none() && !had_ours {
+    if removing && !had_ours {
         return Ok(());
     }
     let mut lambdas: Vec<LambdaFunctionConfiguration> = current
@@ -264,11 +269,81 @@ async fn put_notifications(ctx: &Ctx, entry: Option<LambdaFunctionConfiguration>
         .s3
         .put_bucket_notification_configuration()
         .bucket(&ctx.stack.bucket_name)
-        .notification_configuration(config)
+        .notification_configuration(config.clone())
+        .set_skip_destination_validation(removing.then_some(true))
         .send()
         .await;
-    found(put, |e: &_| no_such_bucket(e)).aws_context("PutBucketNotificationConfiguration")?;
-    Ok(())
+    match put {
+        Ok(_) => Ok(()),
+        Err(e) if removing && no_such_bucket(&e) => Ok(()),
+        Err(e) => {
+            let body = e
+                .raw_response()
+                .and_then(|r| r.body().bytes())
+                .map(String::from_utf8_lossy)
+                .unwrap_or_default();
+            let failed = unvalidated(&body);
+            let theirs = failed
+                .iter()
+                .find(|(arn, _)| *arn != ctx.stack.function_arn);
+            match theirs {
+                Some((arn, why)) if !failed.iter().any(|(a, _)| *a == ctx.stack.function_arn) => {
+                    bail!(
+                        "PutBucketNotificationConfiguration: S3 could not validate the bucket's \
+                         notification entry {} -> {arn} ({why}), which is not tapctl's: fix or \
+                         remove that entry, then run up again",
+                        entry_id(&config, arn)
+                    )
+                }
+                _ => Err(e).aws_context("PutBucketNotificationConfiguration"),
+            }
+        }
+    }
+}
+
+/// The destinations S3 could not validate, as its InvalidArgument error names them
+/// (`<ArgumentName1>ARN</ArgumentName1><ArgumentValue1>why</ArgumentValue1>`, numbered or not).
+pub fn unvalidated(body: &str) -> Vec<(String, String)> {
+    if !body.contains(sdk::s3::UNABLE_TO_VALIDATE) {
+        return Vec::new();
+    }
+    let values = |tag: &str| -> Vec<String> {
+        body.split(&format!("<{tag}"))
+            .skip(1)
+            .filter_map(|rest| {
+                let (_, text) = rest.split_once('>')?;
+                Some(text.split('<').next()?.trim().to_string())
+            })
+            .collect()
+    };
+    let names = values("ArgumentName");
+    let mut why = values("ArgumentValue").into_iter();
+    names
+        .into_iter()
+        .map(|n| (n, why.next().unwrap_or_default()))
+        .collect()
+}
+
+/// The id of the notification entry that points at `arn` (for an error message).
+fn entry_id(config: &NotificationConfiguration, arn: &str) -> String {
+    let lambdas = config
+        .lambda_function_configurations()
+        .iter()
+        .map(|c| (c.id(), c.lambda_function_arn()));
+    let topics = config
+        .topic_configurations()
+        .iter()
+        .map(|c| (c.id(), c.topic_arn()));
+    let queues = config
+        .queue_configurations()
+        .iter()
+        .map(|c| (c.id(), c.queue_arn()));
+    lambdas
+        .chain(topics)
+        .chain(queues)
+        .find(|(_, a)| *a == arn)
+        .and_then(|(id, _)| id)
+        .map_or_else(|| "(no id)".to_string(), |id| format!("{id:?}"))
 }
 
 async fn remove_permission(ctx: &Ctx) -> Result<()> {
@@ -293,7 +368,11 @@ async fn remove_permission(ctx: &Ctx) -> Result<()> {
 pub async fn delete(ctx: &Ctx, snapshot: &Snapshot) -> Result<()> {
     let foreign = |k| snapshot.state(k).is_foreign();
     if !foreign(Kind::Bucket) {
-        put_notifications(ctx, None).await?;
+        let transient = |e: &anyhow::Error| error::aws(e).is_some_and(sdk::s3::transient);
+        retry_on(VALIDATION_BUDGET, transient, || {
+            put_notifications(ctx, None)
+        })
+        .await?;
     }
     if !foreign(Kind::Function) {
         remove_permission(ctx).await?;
@@ -340,6 +419,25 @@ mod tests {
             "ArnLike": {"aws:SourceArn": s.bucket_arn}
         });
         assert!(diff(&s, &o).is_empty());
+    }
+
+    #[test]
+    fn the_destinations_s3_could_not_validate_are_read_from_its_error() {
+        let body = "<Error><Code>InvalidArgument</Code><Message>Unable to validate the \
+                    following destination configurations</Message><ArgumentName1>arn:a</ArgumentName1>\
+                    <ArgumentValue1>Not authorized</ArgumentValue1><ArgumentName2>arn:b\
+                    </ArgumentName2><ArgumentValue2>gone</ArgumentValue2></Error>";
+        assert_eq!(
+            unvalidated(body),
+            vec![
+                ("arn:a".to_string(), "Not authorized".to_string()),
+                ("arn:b".to_string(), "gone".to_string())
+            ]
+        );
+        let moto = "<Message>Unable to validate the following destination configurations\
+                    </Message><ArgumentName>arn:c</ArgumentName><ArgumentValue>x</ArgumentValue>";
+        assert_eq!(unvalidated(moto), vec![("arn:c".into(), "x".into())]);
+        assert!(unvalidated("<Code>AccessDenied</Code>").is_empty());
     }
 
     #[test]

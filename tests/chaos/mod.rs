@@ -11,13 +11,18 @@ use std::time::{Duration, Instant};
 
 /// Changes knobs of a running instance (POST /_localaws/config on its plain listener).
 pub fn knobs(aws: &LocalAws, changes: Value) -> Value {
+    control(aws, "config", changes)
+}
+
+/// POSTs `body` to the control endpoint `/_localaws/<path>` of a running instance; its answer.
+pub fn control(aws: &LocalAws, path: &str, body: Value) -> Value {
     let url = aws.var("LOCAL_AWS_HTTP_URL");
     let addr = url.trim_start_matches("http://");
-    let body = changes.to_string();
+    let body = body.to_string();
     let mut s = TcpStream::connect(addr).expect("connect to the control endpoint");
     write!(
         s,
-        "POST /_localaws/config HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+        "POST /_localaws/{path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )

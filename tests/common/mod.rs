@@ -185,7 +185,7 @@ impl LocalAws {
             .into_iter()
             .skip(mark)
             .filter(|r| r["source"] == "client")
-            .filter(|r| is_write(r["operation"].as_str().unwrap_or_default()))
+            .filter(is_write)
             .map(|r| {
                 format!(
                     "{}:{}",
@@ -206,45 +206,10 @@ impl LocalAws {
     }
 }
 
-/// The local AWS's write classification (localaws/requestlog.py `is_write`).
-pub fn is_write(op: &str) -> bool {
-    const WRITES: [&str; 34] = [
-        "Create",
-        "Put",
-        "Update",
-        "Delete",
-        "Attach",
-        "Detach",
-        "Add",
-        "Remove",
-        "Tag",
-        "Untag",
-        "Enable",
-        "Disable",
-        "Abort",
-        "Invoke",
-        "Upload",
-        "Copy",
-        "Complete",
-        "Publish",
-        "Set",
-        "Associate",
-        "Disassociate",
-        "Restore",
-        "Start",
-        "Stop",
-        "Reset",
-        "Change",
-        "Modify",
-        "Register",
-        "Deregister",
-        "Import",
-        "Send",
-        "BatchWrite",
-        "TransactWrite",
-        "Execute",
-    ];
-    op == "PostObject" || WRITES.iter().any(|p| op.starts_with(p))
+/// Whether a request-log record is a write, as the local AWS classified it (its `write`
+/// field).
+pub fn is_write(record: &Value) -> bool {
+    record["write"] == true
 }
 
 impl Drop for LocalAws {
