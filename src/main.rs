@@ -357,8 +357,12 @@ async fn down(run: Run, yes: bool) -> Result<u8> {
         bail!("down cancelled; nothing was changed");
     }
     for k in plan::kinds(&changes, |c| *c == Change::LeftAlone) {
+        let whose = match observed.state(k).other_region() {
+            Some(r) => format!("belongs to stack {} in region {r}", s.suffix()),
+            None => "is not tapctl's".to_string(),
+        };
         eprintln!(
-            "tapctl: warning: {} {} is not tapctl's: left alone",
+            "tapctl: warning: {} {} {whose}: left alone",
             k.label(),
             k.name(s)
         );

@@ -26,20 +26,25 @@ impl Mode {
 }
 
 /// Why `up` would refuse a resource.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Conflict {
     /// In another AWS account (a bucket name is global).
     OtherAccount,
+    /// The same suffix's stack in this region (role and bucket names are global).
+    OtherRegion(String),
     /// In this account, without tapctl's tags, and `--adopt` not given.
     NotTapctls,
 }
 
 impl fmt::Display for Conflict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Conflict::OtherAccount => "owned by another AWS account",
-            Conflict::NotTapctls => "not tapctl's: no tapctl tags (use --adopt to take it over)",
-        })
+        match self {
+            Conflict::OtherAccount => f.write_str("owned by another AWS account"),
+            Conflict::OtherRegion(r) => write!(f, "owned by the same suffix's stack in {r}"),
+            Conflict::NotTapctls => {
+                f.write_str("not tapctl's: no tapctl tags (use --adopt to take it over)")
+            }
+        }
     }
 }
 
@@ -141,6 +146,13 @@ pub fn change(state: &State, mode: Mode) -> Change {
             },
         ) => Change::Conflict(Conflict::OtherAccount),
         (
+            Mode::Up { .. },
+            State::Present {
+                owner: Owner::OtherRegion(r),
+                ..
+            },
+        ) => Change::Conflict(Conflict::OtherRegion(r.clone())),
+        (
             Mode::Up { adopt: true },
             State::Present {
                 owner: Owner::Untagged,
@@ -183,7 +195,7 @@ pub fn refuse_foreign(s: &Stack, changes: &[(Kind, Change)]) -> Result<()> {
     let with = |conflict: Conflict| {
         changes
             .iter()
-            .filter(move |(_, c)| *c == Change::Conflict(conflict))
+            .filter(move |(_, c)| *c == Change::Conflict(conflict.clone()))
             .map(|(k, _)| *k)
     };
     if let Some(k) = with(Conflict::OtherAccount).next() {
@@ -191,6 +203,26 @@ pub fn refuse_foreign(s: &Stack, changes: &[(Kind, Change)]) -> Result<()> {
             "{} {} belongs to another AWS account; choose another suffix",
             k.label(),
             k.name(s)
+        );
+    }
+    let elsewhere: Vec<(Kind, &str)> = changes
+        .iter()
+        .filter_map(|(k, c)| match c {
+            Change::Conflict(Conflict::OtherRegion(r)) => Some((*k, r.as_str())),
+            _ => None,
+        })
+        .collect();
+    if let Some((_, r)) = elsewhere.first() {
+        let names: Vec<String> = elsewhere
+            .iter()
+            .map(|(k, _)| format!("{} {}", k.label(), k.name(s)))
+            .collect();
+        bail!(
+            "{} belong to stack {} in region {r} (role and bucket names are global, so a suffix \
+             lives in one region per account); nothing was changed; use another suffix here, or \
+             --region {r}",
+            names.join(", "),
+            s.suffix()
         );
     }
     let foreign: Vec<String> = with(Conflict::NotTapctls)

@@ -32,6 +32,10 @@ fn state_word(state: &State) -> &'static str {
             ..
         } => "other_account",
         State::Present {
+            owner: Owner::OtherRegion(_),
+            ..
+        } => "other_region",
+        State::Present {
             owner: Owner::Untagged,
             ..
         } => "not_tapctls",
@@ -46,6 +50,7 @@ fn state_text(state: &State) -> &'static str {
         "missing" => "missing",
         "drifted" => "drifted",
         "other_account" => "owned by another account",
+        "other_region" => "owned by this suffix's stack in another region",
         _ => "not tapctl's",
     }
 }

@@ -9,6 +9,9 @@ pub const MANAGED_TAG: &str = "tapctl:managed";
 pub const MANAGED_VALUE: &str = "true";
 /// Tag key carrying the environment suffix the resource belongs to.
 pub const SUFFIX_TAG: &str = "tapctl:suffix";
+/// Tag key carrying the region of the stack a resource belongs to. Role and bucket names are
+/// global: this tag tells one region's stack from the same suffix's stack in another.
+pub const REGION_TAG: &str = "tapctl:region";
 
 /// Python runtime of the function (3.8 is deprecated; 3.13 is current).
 pub const RUNTIME: &str = "python3.13";
@@ -232,7 +235,28 @@ impl Stack {
         vec![
             (MANAGED_TAG.to_string(), MANAGED_VALUE.to_string()),
             (SUFFIX_TAG.to_string(), self.target.suffix.clone()),
+            (REGION_TAG.to_string(), self.target.region.clone()),
         ]
+    }
+
+    /// Whether `arn` names this stack's function by name but in another region (or account):
+    /// the same suffix's stack elsewhere, whose trigger entry on the (global) bucket is theirs.
+    pub fn is_function_elsewhere(&self, arn: &str) -> bool {
+        arn != self.function_arn && arn.ends_with(&format!(":function:{}", self.function_name))
+    }
+
+    /// The region of the stack that owns a resource whose tags mark it as this suffix's but
+    /// name another region: the same suffix deployed there (role and bucket names are global).
+    pub fn other_region<'a>(
+        &self,
+        tags: impl IntoIterator<Item = (&'a str, &'a str)> + Clone,
+    ) -> Option<String> {
+        if !self.owns(tags.clone()) {
+            return None;
+        }
+        tags.into_iter()
+            .find(|(k, v)| *k == REGION_TAG && *v != self.target.region)
+            .map(|(_, v)| v.to_string())
     }
 
     /// Whether a resource's tags mark it as this stack's: tapctl's managed tag, and no suffix
@@ -369,6 +393,13 @@ mod tests {
     #[test]
     fn names_and_arns() {
         let s = stack("dev");
+        assert!(s.is_function_elsewhere(
+            "arn:aws:lambda:eu-west-1:123456789012:function:s3-processor-dev"
+        ));
+        assert!(!s.is_function_elsewhere(&s.function_arn));
+        assert!(!s.is_function_elsewhere(
+            "arn:aws:lambda:eu-west-1:123456789012:function:s3-processor-dev2"
+        ));
         assert_eq!(s.table_name, "lambda-invocation-logs-dev");
         assert_eq!(s.bucket_name, "lambda-trigger-bucket-dev-123456789012");
         assert_eq!(s.role_name, "s3-processor-role-dev");
@@ -499,11 +530,30 @@ mod tests {
         assert!(!s.owns([]));
         assert_eq!(
             s.missing_tags([("tapctl:managed", "true"), ("tapctl:suffix", "other")]),
-            vec![("tapctl:suffix".to_string(), "dev".to_string())]
+            vec![
+                ("tapctl:suffix".to_string(), "dev".to_string()),
+                ("tapctl:region".to_string(), "us-west-2".to_string())
+            ]
         );
         assert!(
-            s.missing_tags([("tapctl:managed", "true"), ("tapctl:suffix", "dev")])
-                .is_empty()
+            s.missing_tags([
+                ("tapctl:managed", "true"),
+                ("tapctl:suffix", "dev"),
+                ("tapctl:region", "us-west-2")
+            ])
+            .is_empty()
+        );
+        assert_eq!(
+            s.other_region([
+                ("tapctl:managed", "true"),
+                ("tapctl:suffix", "dev"),
+                ("tapctl:region", "eu-west-1")
+            ]),
+            Some("eu-west-1".into())
+        );
+        assert_eq!(
+            s.other_region(s.tags().iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+            None
         );
     }
 

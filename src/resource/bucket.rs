@@ -45,17 +45,16 @@ fn retryable<E: ProvideErrorMetadata>(fresh: bool) -> impl Fn(&E) -> bool {
     move |e: &E| if fresh { settling(e) } else { transient(e) }
 }
 
-/// The bucket answers from another region: reported, never treated as missing or in sync
-/// (and so never deleted by `down` from here).
-fn elsewhere(ctx: &Ctx, region: Option<&str>) -> Result<()> {
-    match region {
-        Some(r) if !r.is_empty() && r != ctx.stack.target.region => bail!(
-            "bucket {} lives in region {r}, not {}: run tapctl with --region {r}",
-            ctx.stack.bucket_name,
-            ctx.stack.target.region
-        ),
-        _ => Ok(()),
-    }
+/// The bucket lives in another region (HeadBucket's `x-amz-bucket-region`): the same
+/// suffix's stack there owns the name, never this region's stack (so `up` refuses it, `status`
+/// says so and `down` leaves it alone).
+fn elsewhere(ctx: &Ctx, region: Option<&str>) -> Option<State> {
+    region
+        .filter(|r| !r.is_empty() && *r != ctx.stack.target.region)
+        .map(|r| State::Present {
+            owner: Owner::OtherRegion(r.to_string()),
+            drift: vec![],
+        })
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -122,8 +121,10 @@ pub async fn observe(ctx: &Ctx) -> Result<State> {
         let region = e
             .raw_response()
             .and_then(|r| r.headers().get(BUCKET_REGION_HEADER));
-        if matches!(sdk::s3::status(&e), Some(301 | 400)) {
-            elsewhere(ctx, region)?;
+        if matches!(sdk::s3::status(&e), Some(301 | 400))
+            && let Some(state) = elsewhere(ctx, region)
+        {
+            return Ok(state);
         }
         return match sdk::s3::status(&e) {
             Some(404) => Ok(State::Missing),
@@ -134,8 +135,10 @@ pub async fn observe(ctx: &Ctx) -> Result<State> {
             _ => Err(e).aws_context("HeadBucket"),
         };
     }
-    if let Ok(head) = &head {
-        elsewhere(ctx, head.bucket_region())?;
+    if let Ok(head) = &head
+        && let Some(state) = elsewhere(ctx, head.bucket_region())
+    {
+        return Ok(state);
     }
     // The reads are no snapshot: a bucket created or deleted while they ran is missing for
     // some of them. It then counts as missing; creating it meets it and looks again.
@@ -198,6 +201,13 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
         bail!(
             "bucket {} belongs to another AWS account",
             ctx.stack.bucket_name
+        );
+    }
+    if let Some(r) = state.other_region() {
+        bail!(
+            "bucket {} belongs to the stack {} in region {r}",
+            ctx.stack.bucket_name,
+            ctx.stack.suffix()
         );
     }
     if state.is_missing() && !create(ctx).await? {
@@ -410,8 +420,16 @@ pub async fn list(aws: &Clients, t: &Target) -> Result<Vec<String>> {
         else {
             continue;
         };
-        let suffix = tags::suffix_of(tags.tag_set().iter().map(|t| (t.key(), t.value())));
-        out.extend(tags::listed(Kind::Bucket, t, &name, suffix));
+        let pairs = || tags.tag_set().iter().map(|t| (t.key(), t.value()));
+        if !tags::in_region(pairs(), &t.region) {
+            continue;
+        }
+        out.extend(tags::listed(
+            Kind::Bucket,
+            t,
+            &name,
+            tags::suffix_of(pairs()),
+        ));
     }
     Ok(out)
 }

@@ -326,9 +326,12 @@ pub async fn list(aws: &Clients, t: &Target) -> Result<Vec<String>> {
         else {
             continue;
         };
-        let suffix = tags::suffix_of(tags.tags().iter().map(|t| (t.key(), t.value())));
-        // Role names are global to the account; the expected name does not depend on region.
-        out.extend(tags::listed(Kind::Role, t, &name, suffix));
+        let pairs = || tags.tags().iter().map(|t| (t.key(), t.value()));
+        // Role names are global to the account: a role counts in the region its tags name.
+        if !tags::in_region(pairs(), &t.region) {
+            continue;
+        }
+        out.extend(tags::listed(Kind::Role, t, &name, tags::suffix_of(pairs())));
     }
     Ok(out)
 }

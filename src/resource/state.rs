@@ -201,6 +201,9 @@ pub enum Owner {
     Untagged,
     /// In another account (a bucket name is global): never ours.
     OtherAccount,
+    /// The same suffix's stack in another region (role and bucket names are global): never
+    /// this region's to change or delete.
+    OtherRegion(String),
 }
 
 /// What tapctl sees of one resource.
@@ -251,10 +254,21 @@ impl State {
         matches!(
             self,
             State::Present {
-                owner: Owner::Untagged | Owner::OtherAccount,
+                owner: Owner::Untagged | Owner::OtherAccount | Owner::OtherRegion(_),
                 ..
             }
         )
+    }
+
+    /// The region whose stack owns this resource, when it is another region's.
+    pub fn other_region(&self) -> Option<&str> {
+        match self {
+            State::Present {
+                owner: Owner::OtherRegion(r),
+                ..
+            } => Some(r),
+            _ => None,
+        }
     }
 
     pub fn is_other_account(&self) -> bool {
@@ -301,6 +315,14 @@ pub fn created_meanwhile(kind: Kind, ctx: &Ctx, state: State) -> Result<State> {
             owner: Owner::OtherAccount,
             ..
         } => bail!("{} {name} belongs to another AWS account", kind.label()),
+        State::Present {
+            owner: Owner::OtherRegion(r),
+            ..
+        } => bail!(
+            "{} {name} was created meanwhile by the stack {} in region {r}",
+            kind.label(),
+            ctx.stack.suffix()
+        ),
         State::Present {
             owner: Owner::Untagged,
             ..

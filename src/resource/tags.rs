@@ -2,7 +2,7 @@
 //! side), the drift of a resource's tags, and the ownership judgement they support.
 
 use super::state::{Drift, Field, Kind, State};
-use crate::spec::{MANAGED_TAG, MANAGED_VALUE, SUFFIX_TAG, Stack, Target};
+use crate::spec::{MANAGED_TAG, MANAGED_VALUE, REGION_TAG, SUFFIX_TAG, Stack, Target};
 use anyhow::{Context, Result};
 use std::collections::HashMap;
 
@@ -55,9 +55,24 @@ pub fn owned(s: &Stack, have: &[(String, String)]) -> bool {
     s.owns(pairs(have))
 }
 
-/// The state of a resource that exists: tapctl's when its tags say so.
+/// The state of a resource that exists: tapctl's when its tags say so; the same suffix's
+/// stack in another region's when they name another region.
 pub fn judge(s: &Stack, have: &[(String, String)], drift: Vec<Drift>) -> State {
-    State::present(owned(s, have), drift)
+    match s.other_region(pairs(have)) {
+        Some(region) => State::Present {
+            owner: super::state::Owner::OtherRegion(region),
+            drift: vec![],
+        },
+        None => State::present(owned(s, have), drift),
+    }
+}
+
+/// Whether a listed resource's tags put it in region `region`'s stack (no region tag: a
+/// resource tagged before tapctl recorded regions, counted where it is listed).
+pub fn in_region<'a>(tags: impl IntoIterator<Item = (&'a str, &'a str)>, region: &str) -> bool {
+    tags.into_iter()
+        .find(|(k, _)| *k == REGION_TAG)
+        .is_none_or(|(_, v)| v == region)
 }
 
 /// The tag drift of a resource, if any: tapctl's tags it lacks or has with another value.
@@ -103,7 +118,7 @@ pub fn listed(kind: Kind, t: &Target, name: &str, tag_suffix: Option<String>) ->
 
 /// Whether a tag key is one of tapctl's (replaced, not kept, when tapctl re-tags).
 pub fn is_ours(key: &str) -> bool {
-    key == MANAGED_TAG || key == SUFFIX_TAG
+    key == MANAGED_TAG || key == SUFFIX_TAG || key == REGION_TAG
 }
 
 #[cfg(test)]
@@ -123,13 +138,27 @@ mod tests {
         assert_eq!(
             drift(
                 &s,
-                &tags(&[("tapctl:managed", "true"), ("tapctl:suffix", "dev")])
+                &tags(&[
+                    ("tapctl:managed", "true"),
+                    ("tapctl:suffix", "dev"),
+                    ("tapctl:region", "us-west-2")
+                ])
             ),
             None
         );
+        // A resource tagged before tapctl recorded regions: the region tag is drift.
+        let d = drift(
+            &s,
+            &tags(&[("tapctl:managed", "true"), ("tapctl:suffix", "dev")]),
+        )
+        .unwrap();
+        assert_eq!(d.have, "tapctl:managed=true,tapctl:suffix=dev");
         let d = drift(&s, &tags(&[("owner", "bob")])).unwrap();
         assert_eq!(d.field, Field::Tags);
-        assert_eq!(d.want, "tapctl:managed=true,tapctl:suffix=dev");
+        assert_eq!(
+            d.want,
+            "tapctl:managed=true,tapctl:region=us-west-2,tapctl:suffix=dev"
+        );
         assert_eq!(d.have, "(none)");
     }
 
@@ -171,12 +200,41 @@ mod tests {
     }
 
     #[test]
-    fn every_service_gets_both_tags() {
+    fn every_service_gets_every_tag() {
         let s = stack();
-        assert_eq!(s3(&s).unwrap().len(), 2);
-        assert_eq!(dynamodb(&s).unwrap().len(), 2);
-        assert_eq!(iam(&s).unwrap().len(), 2);
+        assert_eq!(s3(&s).unwrap().len(), 3);
+        assert_eq!(dynamodb(&s).unwrap().len(), 3);
+        assert_eq!(iam(&s).unwrap().len(), 3);
         assert_eq!(map(&s)["tapctl:suffix"], "dev");
+        assert_eq!(map(&s)["tapctl:region"], "us-west-2");
         assert!(owned(&s, &s.tags()) && !owned(&s, &[]));
+    }
+
+    #[test]
+    fn another_regions_stack_is_judged_as_such() {
+        let s = stack();
+        let theirs = tags(&[
+            ("tapctl:managed", "true"),
+            ("tapctl:suffix", "dev"),
+            ("tapctl:region", "eu-west-1"),
+        ]);
+        assert_eq!(
+            judge(&s, &theirs, vec![]),
+            State::Present {
+                owner: super::super::state::Owner::OtherRegion("eu-west-1".into()),
+                drift: vec![]
+            }
+        );
+        assert!(judge(&s, &s.tags(), vec![]).in_sync());
+        // Another suffix's resource stays "not tapctl's", whatever its region.
+        let other = tags(&[
+            ("tapctl:managed", "true"),
+            ("tapctl:suffix", "prod"),
+            ("tapctl:region", "eu-west-1"),
+        ]);
+        assert!(judge(&s, &other, vec![]).is_foreign());
+        assert!(judge(&s, &other, vec![]).other_region().is_none());
+        assert!(in_region(pairs(&theirs), "eu-west-1") && !in_region(pairs(&theirs), "us-west-2"));
+        assert!(in_region([("tapctl:managed", "true")], "us-west-2"));
     }
 }

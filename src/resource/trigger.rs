@@ -161,7 +161,8 @@ pub async fn observe(ctx: &Ctx) -> Result<State> {
     let notification = config?.and_then(|c| {
         c.lambda_function_configurations()
             .iter()
-            .find(|c| ours(c))
+            // The entry of this suffix's stack in another region is that stack's.
+            .find(|c| ours(c) && !ctx.stack.is_function_elsewhere(c.lambda_function_arn()))
             .map(|c| {
                 let mut events: Vec<String> =
                     c.events().iter().map(|e| e.as_str().to_string()).collect();
@@ -374,7 +375,8 @@ pub async fn delete(ctx: &Ctx, snapshot: &Snapshot) -> Result<()> {
         })
         .await?;
     }
-    if !foreign(Kind::Function) {
+    // A function that is gone took its permission with it.
+    if !foreign(Kind::Function) && !snapshot.state(Kind::Function).is_missing() {
         remove_permission(ctx).await?;
     }
     Ok(())

@@ -1,0 +1,94 @@
+//! One suffix, two regions (issue 11). Role and bucket names are global, the stack is regional:
+//! a stack is (suffix, account, region), and tapctl never reads another region's resource as
+//! its own, changes it or deletes it. `up` in the second region is refused on one line naming
+//! the region that owns the names; `status` there says so; `down` there leaves the first
+//! region's stack in sync; `list` shows each stack once, in its own region.
+
+mod common;
+
+use common::{LocalAws, suffix};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_suffix_in_two_regions() {
+    let aws = LocalAws::start();
+    let home = aws.var("AWS_REGION");
+    let away = if home == "eu-west-1" {
+        "us-east-2"
+    } else {
+        "eu-west-1"
+    };
+    let s = suffix("tworeg");
+    let stack = aws.stack(&s);
+    aws.tapctl(&["up", "--suffix", &s, "--region", &home]).ok();
+    let c = aws.clients().await;
+    c.s3.put_object()
+        .bucket(&stack.bucket_name)
+        .key("keep.txt")
+        .body(b"keep".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+
+    // up in the other region: refused, one line naming the owning region, no write.
+    let mark = aws.mark();
+    let run = aws.tapctl(&["up", "--suffix", &s, "--region", away]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!("region {home}")) && run.stderr.contains(&s),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(aws.writes_since(mark), Vec::<String>::new());
+
+    // status there: the global names belong to the other region's stack (exit 2).
+    let run = aws.tapctl(&[
+        "status", "--suffix", &s, "--region", away, "--output", "json",
+    ]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let doc = run.json();
+    let state = |kind: &str| {
+        doc["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["resource"] == kind)
+            .map(|r| r["state"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    assert_eq!(state("role"), "other_region");
+    assert_eq!(state("bucket"), "other_region");
+    assert_eq!(state("table"), "missing");
+    assert_eq!(state("function"), "missing");
+
+    // down there: nothing of the first region's stack is touched.
+    let mark = aws.mark();
+    aws.tapctl(&["down", "--suffix", &s, "--region", away, "--yes"])
+        .ok();
+    assert_eq!(aws.writes_since(mark), Vec::<String>::new());
+    aws.tapctl(&["status", "--suffix", &s, "--region", &home])
+        .ok();
+    c.s3.head_object()
+        .bucket(&stack.bucket_name)
+        .key("keep.txt")
+        .send()
+        .await
+        .expect("the object survived the other region's down");
+
+    // list: the stack once, in its own region only.
+    let listed = |region: &str| {
+        aws.tapctl(&["list", "--region", region, "--output", "json"])
+            .ok()
+            .json()["stacks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|st| st["suffix"] == s.as_str())
+            .count()
+    };
+    assert_eq!(listed(&home), 1);
+    assert_eq!(listed(away), 0);
+
+    aws.tapctl(&["down", "--suffix", &s, "--region", &home, "--yes"])
+        .ok();
+}
