@@ -18,3 +18,4 @@ pub mod resource;
 pub mod smoke;
 pub mod spec;
 pub mod style;
+pub mod watch;
