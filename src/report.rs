@@ -155,6 +155,19 @@ pub fn run_text(
             o.action
         );
     }
+    // A code update returns once the new code is live: say how long that took.
+    for o in outcomes {
+        if let Action::Updated(fields) = &o.action
+            && o.kind == Kind::Function
+            && fields.contains(&crate::resource::Field::CodeSha256)
+        {
+            out += &format!(
+                "New code live on function {} after {:.1}s.\n",
+                s.function_name,
+                o.elapsed.as_secs_f64()
+            );
+        }
+    }
     let failed = outcomes.iter().filter(|o| o.action.failed()).count();
     if failed == 0 {
         out += &format!("{command} done in {:.1}s\n", elapsed.as_secs_f64());

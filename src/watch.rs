@@ -11,15 +11,17 @@ use crate::resource::function;
 use crate::resource::log_group::{self, LogEvent};
 use crate::spec::{Code, Stack};
 use anyhow::{Context, Result, bail};
-use notify_debouncer_mini::{DebounceEventResult, new_debouncer, notify::RecursiveMode};
+use notify::{EventKind, RecursiveMode, Watcher};
 use std::collections::HashSet;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
-/// Saves closer together than this are one change.
+/// Saves closer together than this are one change: a deploy starts once the folder has been
+/// quiet this long.
 pub const DEBOUNCE: Duration = Duration::from_millis(150);
 /// How often the function's log group is read for new lines while idle.
 pub const LOG_POLL: Duration = Duration::from_secs(1);
@@ -92,13 +94,12 @@ pub async fn run(
     stop: impl Future<Output = ()>,
     mut on: impl FnMut(Event<'_>),
 ) -> Result<Stopped> {
-    let (tx, mut rx) = mpsc::unbounded_channel::<DebounceEventResult>();
-    let mut debouncer = new_debouncer(DEBOUNCE, move |r| {
+    let (tx, mut rx) = mpsc::unbounded_channel::<notify::Result<notify::Event>>();
+    let mut watcher = notify::recommended_watcher(move |r| {
         let _ = tx.send(r);
     })
     .context("cannot watch for file changes")?;
-    debouncer
-        .watcher()
+    watcher
         .watch(dir, RecursiveMode::Recursive)
         .with_context(|| format!("cannot watch the handler folder {}", dir.display()))?;
     let root = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
@@ -123,25 +124,27 @@ pub async fn run(
     let mut stop = std::pin::pin!(stop);
     let mut ticks = tokio::time::interval(LOG_POLL);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // The first round deploys the folder as it is now, if the function runs other code.
-    let mut changed = true;
+    // When to deploy: once the folder is quiet after a save. The first round deploys the
+    // folder as it is now, if the function runs other code. Saves made during a deploy wait
+    // in the channel and make one more deploy after it.
+    let mut due = Some(Instant::now());
+    let mut first = true;
     loop {
-        if changed {
-            changed = false;
-            let deploy = deploy(aws, stack, dir, &mut deployed, &mut on);
-            tokio::select! {
-                _ = &mut stop => return Ok(Stopped::MidDeploy),
-                () = deploy => {}
-            }
-        }
         tokio::select! {
             _ = &mut stop => return Ok(Stopped::Idle),
-            batch = rx.recv() => {
-                let Some(batch) = batch else { bail!("the file watcher stopped") };
-                changed = relevant(&root, batch);
-                // Every save queued meanwhile (e.g. during the last deploy) joins this one.
-                while let Ok(more) = rx.try_recv() {
-                    changed |= relevant(&root, more);
+            event = rx.recv() => {
+                let Some(event) = event else { bail!("the file watcher stopped") };
+                if relevant(&root, event) {
+                    due = Some(Instant::now() + DEBOUNCE);
+                }
+            }
+            _ = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
+                due = None;
+                let deploy = deploy(aws, stack, dir, &mut deployed, first, &mut on);
+                first = false;
+                tokio::select! {
+                    _ = &mut stop => return Ok(Stopped::MidDeploy),
+                    () = deploy => {}
                 }
             }
             _ = ticks.tick() => {
@@ -154,11 +157,13 @@ pub async fn run(
     }
 }
 
-/// Whether a batch of file events touches a file that goes into the package.
-fn relevant(root: &Path, batch: DebounceEventResult) -> bool {
-    match batch {
-        Ok(events) => events.iter().any(|e| {
-            let path: PathBuf = e.path.canonicalize().unwrap_or_else(|_| e.path.clone());
+/// Whether a file event may change the package: not a mere read (packaging the folder reads
+/// every file), and about a file that goes into the package.
+fn relevant(root: &Path, event: notify::Result<notify::Event>) -> bool {
+    match event {
+        Ok(e) if matches!(e.kind, EventKind::Access(_)) => false,
+        Ok(e) => e.paths.iter().any(|p| {
+            let path: PathBuf = p.canonicalize().unwrap_or_else(|_| p.clone());
             path.strip_prefix(root).map_or(true, package::is_packaged)
         }),
         // The watcher lost track (e.g. an overflow): look at the folder anyway.
@@ -172,6 +177,7 @@ async fn deploy(
     stack: &Stack,
     dir: &Path,
     deployed: &mut String,
+    first: bool,
     on: &mut impl FnMut(Event<'_>),
 ) {
     let package = match package::from_folder(dir) {
@@ -179,7 +185,11 @@ async fn deploy(
         Err(e) => return on(Event::Failed(e.to_string())),
     };
     if package.sha256 == *deployed {
-        return on(Event::Unchanged);
+        // At the start that is the usual case, not news.
+        if !first {
+            on(Event::Unchanged);
+        }
+        return;
     }
     let mut next = stack.clone();
     next.settings.code = Code::Folder {
