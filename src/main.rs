@@ -193,6 +193,8 @@ fn settings(g: &tapctl::cli::Global) -> Result<(Option<config::Loaded>, config::
     let loaded = config::load(explicit, Path::new("."))?;
     let mut flags = config::Flags::default();
     if let Some(r) = &g.region {
+        // The flag's own error, as before settings existed.
+        aws::check_region(r)?;
         flags.named("--region", "region", r);
     }
     if let Some(h) = &g.handler {

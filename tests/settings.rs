@@ -245,7 +245,7 @@ async fn settings_file_environment_and_flags_and_every_refusal_before_any_call()
         ),
         (vec!["--set", "memory_mb=99999"], "out of range"),
         (vec!["--set", "colour=blue"], "unknown key"),
-        (vec!["--region", "Mars"], "is not a region name"),
+        (vec!["--region", "Mars"], "unknown region \"Mars\""),
     ] {
         let mut all = vec!["up", "--suffix", "x"];
         all.extend(args);
@@ -565,7 +565,7 @@ async fn watch_deploys_each_save_shows_the_new_logs_and_stops_on_sigint() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ctrl_c_during_up_says_what_it_stopped_and_a_rerun_converges() {
-    let aws = LocalAws::start_with(&[("LOCAL_AWS_TABLE_DELAY", "3")]);
+    let aws = LocalAws::start_with(&[("LOCAL_AWS_TABLE_DELAY", "6")]);
     let sfx = suffix("int");
     let child = aws
         .tapctl_cmd(&["up", "--suffix", &sfx])
@@ -574,8 +574,7 @@ async fn ctrl_c_during_up_says_what_it_stopped_and_a_rerun_converges() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Once the table is being created (its creation takes 3 s here).
-    let start = Instant::now();
+    // Once the table is being created (its creation takes 6 s here).
     eventually("CreateTable", Duration::from_secs(20), || async {
         aws.requests()
             .iter()
@@ -583,7 +582,6 @@ async fn ctrl_c_during_up_says_what_it_stopped_and_a_rerun_converges() {
             .then_some(())
     })
     .await;
-    assert!(start.elapsed() < Duration::from_secs(3));
     sigint(child.id());
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);

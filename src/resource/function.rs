@@ -2,7 +2,7 @@
 //! level) from the stack's settings, the handler embedded at build time or a folder zipped at
 //! run time, with the table name and log level in its environment.
 
-use super::retry::{retry_on, wait_until};
+use super::retry::{Backoff, poll, retry_on};
 use super::sdk::{self, found, lambda::busy, lambda::transient};
 use super::state::{Ctx, Drift, Field, Kind, State, created_meanwhile};
 use super::tags;
@@ -237,7 +237,9 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
         }
         put_code(&ctx.aws, s).await?;
     }
-    if reconfigure || new_code {
+    if new_code {
+        wait_code_live(&ctx.aws, s).await?;
+    } else if reconfigure {
         wait_ready(&ctx.aws, s).await?;
     }
     Ok(())
@@ -265,15 +267,29 @@ async fn put_code(aws: &Clients, s: &Stack) -> Result<()> {
 pub async fn deploy_code(aws: &Clients, s: &Stack) -> Result<Duration> {
     let start = Instant::now();
     put_code(aws, s).await?;
-    wait_ready(aws, s).await?;
+    wait_code_live(aws, s).await?;
     Ok(start.elapsed())
 }
 
 /// Waits until the function is Active and no update is in progress; a failed create or update
 /// is an error with Lambda's reason. (The SDK's waiters start at 1 s and grow to minutes.)
 async fn wait_ready(aws: &Clients, s: &Stack) -> Result<()> {
-    let what = format!("function {} to be Active", s.function_name);
-    wait_until(&what, READY_BUDGET, || async {
+    poll_ready(aws, s, Backoff::new(READY_BUDGET)).await
+}
+
+/// [`wait_ready`] after a code update, polled at most 200 ms apart: a code-only deploy is the
+/// edit loop's critical path and the update itself takes a second or two.
+async fn wait_code_live(aws: &Clients, s: &Stack) -> Result<()> {
+    let backoff = Backoff::between(
+        Duration::from_millis(100),
+        Duration::from_millis(200),
+        READY_BUDGET,
+    );
+    poll_ready(aws, s, backoff).await
+}
+
+async fn poll_ready(aws: &Clients, s: &Stack, backoff: Backoff) -> Result<()> {
+    let ready = poll(backoff, || async {
         let c = aws
             .lambda
             .get_function_configuration()
@@ -295,10 +311,19 @@ async fn wait_ready(aws: &Clients, s: &Stack) -> Result<()> {
                 c.last_update_status_reason.unwrap_or_default()
             );
         }
-        Ok(c.state == Some(FnState::Active)
+        Ok((c.state == Some(FnState::Active)
             && c.last_update_status != Some(LastUpdateStatus::InProgress))
+        .then_some(()))
     })
-    .await
+    .await?;
+    if ready.is_none() {
+        bail!(
+            "gave up after {}s waiting for function {} to be Active",
+            READY_BUDGET.as_secs(),
+            s.function_name
+        );
+    }
+    Ok(())
 }
 
 pub async fn delete(ctx: &Ctx) -> Result<()> {
