@@ -352,7 +352,7 @@ pub async fn connect(opts: &Options, suffix: &str) -> Result<(Clients, Target)> 
 /// (lowercase words, a number last). The SDK would turn anything else into endpoints that do
 /// not exist; new regions keep this shape, so no fixed list is needed.
 pub fn check_region(region: &str) -> Result<()> {
-    if spec::is_region_name(region) {
+    if crate::config::is_region_name(region) {
         Ok(())
     } else {
         Err(anyhow!(

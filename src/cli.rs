@@ -12,6 +12,8 @@ Examples:
   tapctl outputs --suffix dev
   tapctl list                              every stack tapctl deployed here
   tapctl down --suffix dev --yes
+  tapctl config --suffix prod              effective settings and where each came from
+  tapctl watch --suffix dev --handler handler/   redeploy the handler on every save
 
 Exit codes: 0 done / in sync / no change, 1 error, 2 changes pending (status, plan, --dry-run).
 JSON documents (--output json) are described in docs/cli.md.";
@@ -42,9 +44,23 @@ pub struct Global {
         allow_hyphen_values = true
     )]
     pub suffix: String,
-    /// AWS region (else AWS_REGION, the profile's region, then us-west-2).
+    /// AWS region (else TAPCTL_REGION, the settings file, AWS_REGION, the profile's region,
+    /// then us-west-2).
     #[arg(long, global = true)]
     pub region: Option<String>,
+    /// Settings file (else ./tapctl.toml when there is one): [defaults] and [env.SUFFIX].
+    #[arg(long, global = true, env = "TAPCTL_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Override one setting, e.g. --set memory_mb=256 or --set tags.team=data (repeatable).
+    #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Deploy the handler from this folder (zipped at run time; it needs index.py) instead of
+    /// the one built into tapctl.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub handler: Option<PathBuf>,
+    /// IAM policy ARN to use as the role's permissions boundary.
+    #[arg(long, global = true, value_name = "ARN")]
+    pub permissions_boundary: Option<String>,
     /// Named profile from the AWS config and credentials files (else AWS_PROFILE).
     #[arg(long, global = true)]
     pub profile: Option<String>,
@@ -131,6 +147,19 @@ pub enum Command {
         #[arg(long, default_value_t = 60)]
         timeout: u64,
     },
+    /// The effective settings of a stack and where each came from (default, settings file,
+    /// environment variable, flag); no AWS call.
+    #[command(after_help = "Examples:\n  tapctl config --suffix prod\n  \
+                            tapctl config --suffix prod --set memory_mb=512 --output json\n  \
+                            tapctl config --config ops/tapctl.toml --suffix dev")]
+    Config,
+    /// Redeploy the function's code on every save in the handler folder (debounced) and print
+    /// each deploy and the function's new log lines, until Ctrl-C.
+    #[command(
+        after_help = "Examples:\n  tapctl watch --suffix dev --handler handler/\n  \
+                            tapctl watch --suffix dev          the folder of the `handler` setting"
+    )]
+    Watch,
     /// Every stack tapctl deployed in this account and region (found by tapctl's tags).
     #[command(after_help = "Examples:\n  tapctl list\n  \
                             tapctl list --region eu-west-1 --output json")]
@@ -151,9 +180,6 @@ pub enum Command {
         /// The account id, or `*` for any; with it no AWS call is made.
         #[arg(long)]
         account: Option<String>,
-        /// Allow creating the role only with this permissions boundary.
-        #[arg(long = "permissions-boundary", value_name = "ARN")]
-        boundary: Option<String>,
     },
     /// Print a shell completion script.
     #[command(
@@ -179,6 +205,8 @@ impl Command {
             Command::Outputs => "outputs",
             Command::Smoke { .. } => "smoke",
             Command::List => "list",
+            Command::Config => "config",
+            Command::Watch => "watch",
             Command::Completions { .. } => "completions",
             Command::DeployerPolicy { .. } => "deployer-policy",
         }
@@ -216,5 +244,18 @@ mod tests {
         assert_eq!(cli.command.name(), "plan");
         let cli = Cli::try_parse_from(["tapctl", "-q", "status"]).unwrap();
         assert!(cli.global.quiet);
+        let cli = Cli::try_parse_from([
+            "tapctl",
+            "config",
+            "--set",
+            "a=1",
+            "--set",
+            "tags.b=2",
+            "--handler",
+            "h",
+        ])
+        .unwrap();
+        assert_eq!(cli.global.set, ["a=1", "tags.b=2"]);
+        assert_eq!(cli.command.name(), "config");
     }
 }

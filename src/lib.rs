@@ -19,3 +19,4 @@ pub mod resource;
 pub mod smoke;
 pub mod spec;
 pub mod style;
+pub mod watch;

@@ -3,6 +3,7 @@
 use anyhow::{Result, bail};
 use clap::{CommandFactory, Parser};
 use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,12 +11,16 @@ use tapctl::cli::{Cli, Command, Global, Output};
 use tapctl::plan::{Change, Mode};
 use tapctl::progress::{self, Display};
 use tapctl::resource::{Ctx, Kind, Snapshot};
-use tapctl::spec::Stack;
-use tapctl::{aws, deployer, engine, list, plan, report, smoke, spec, style};
+use tapctl::spec::{Code, Stack, StackSettings};
+use tapctl::{
+    aws, config, deployer, engine, list, package, plan, report, smoke, spec, style, watch,
+};
 
-/// Exit codes: 0 done / in sync / nothing to change, 1 error, 2 changes pending (status, plan).
+/// Exit codes: 0 done / in sync / nothing to change, 1 error, 2 changes pending (status, plan),
+/// 130 interrupted (Ctrl-C), as shells report a SIGINT.
 const EXIT_ERROR: u8 = 1;
 const EXIT_PENDING: u8 = 2;
+const EXIT_INTERRUPTED: u8 = 130;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -93,13 +98,11 @@ fn init_tracing(verbose: u8) {
 /// Checks what needs no AWS call, connects, and runs the command.
 async fn run(cli: Cli) -> Result<u8> {
     let g = &cli.global;
-    if let Command::DeployerPolicy {
-        partition,
-        account,
-        boundary,
-    } = &cli.command
-    {
-        return deployer_policy(g, partition.clone(), account.clone(), boundary.clone()).await;
+    if let Command::DeployerPolicy { partition, account } = &cli.command {
+        // The boundary as the settings give it (flag, TAPCTL_PERMISSIONS_BOUNDARY, file).
+        let (_, settings) = settings(g)?;
+        let boundary = settings.permissions_boundary.value.clone();
+        return deployer_policy(g, partition.clone(), account.clone(), boundary).await;
     }
     if !matches!(cli.command, Command::List)
         && let Err(e) = spec::validate_suffix(&g.suffix)
@@ -116,17 +119,54 @@ async fn run(cli: Cli) -> Result<u8> {
     {
         bail!("down deletes the whole stack: pass --yes to confirm (stdin is not a terminal)");
     }
+    // Settings and the handler folder are checked before any AWS call.
+    let (loaded, settings) = settings(g)?;
+    if let Command::Config = cli.command {
+        let file = loaded.as_ref().map(|l| l.path());
+        run_emit(
+            g.output,
+            || report::config_json(&g.suffix, file, &settings),
+            || report::config_text(&g.suffix, file, &settings),
+        );
+        return Ok(0);
+    }
+    if matches!(cli.command, Command::Watch) && settings.handler.value.is_none() {
+        bail!(
+            "watch needs a handler folder: --handler DIR, or `handler` in the settings file \
+             (tapctl config shows it)"
+        );
+    }
+    if matches!(cli.command, Command::Watch) && g.output == Output::Json {
+        bail!("watch prints text as it goes: --output json is not supported");
+    }
+    let code = match (&cli.command, &settings.handler.value) {
+        (
+            Command::Up { .. } | Command::Plan { .. } | Command::Status | Command::Watch,
+            Some(dir),
+        ) => Code::Folder {
+            package: Arc::new(package::from_folder(dir)?),
+            path: dir.clone(),
+        },
+        _ => Code::Embedded,
+    };
+    // The region may come from the settings file too.
+    let opts = aws::Options {
+        region: settings.region.value.clone(),
+        ..aws_options(g)
+    };
     let start = Instant::now();
-    let (clients, target) = aws::connect(&aws_options(g), &g.suffix).await?;
+    let (clients, target) = aws::connect(&opts, &g.suffix).await?;
     let adopt = matches!(
         cli.command,
         Command::Up { adopt: true, .. } | Command::Plan { adopt: true, .. }
     );
     let style = progress::style(g.quiet, g.output == Output::Json);
+    let mut stack = Stack::configured(target, StackSettings::from_config(&settings, code));
+    stack.flags = selecting_flags(g);
     let run = Run {
-        display: Display::new(style, Stack::new(target.clone()), start),
+        display: Display::new(style, stack.clone(), start),
         ctx: Arc::new(Ctx {
-            stack: Stack::new(target),
+            stack,
             aws: clients,
             adopt,
         }),
@@ -147,10 +187,105 @@ async fn run(cli: Cli) -> Result<u8> {
             adopt,
             dry_run: true,
         } => plan(run, Mode::Up { adopt }).await,
-        Command::Up { adopt, .. } => up(run, adopt).await,
-        Command::Down { yes, .. } => down(run, yes).await,
-        // Handled before the runtime starts, or before connecting.
-        Command::Completions { .. } | Command::DeployerPolicy { .. } => Ok(0),
+        Command::Up { adopt, .. } => interruptible(run, "up", |run| up(run, adopt)).await,
+        Command::Down { yes, .. } => interruptible(run, "down", |run| down(run, yes)).await,
+        Command::Watch => watch(run).await,
+        // Handled before the runtime starts (completions) or before connecting (config).
+        Command::Completions { .. } | Command::Config | Command::DeployerPolicy { .. } => Ok(0),
+    }
+}
+
+/// The settings file (if any) and the effective settings: defaults < file < TAPCTL_*
+/// environment < flags. A bad value is one line naming its file and line.
+fn settings(g: &tapctl::cli::Global) -> Result<(Option<config::Loaded>, config::Settings)> {
+    let explicit = g.config.as_deref().filter(|p| !p.as_os_str().is_empty());
+    let loaded = config::load(explicit, Path::new("."))?;
+    let mut flags = config::Flags::default();
+    if let Some(r) = &g.region {
+        // The flag's own error, as before settings existed.
+        aws::check_region(r)?;
+        flags.named("--region", "region", r);
+    }
+    if let Some(h) = &g.handler {
+        flags.named("--handler", "handler", &h.to_string_lossy());
+    }
+    if let Some(b) = &g.permissions_boundary {
+        flags.named("--permissions-boundary", "permissions_boundary", b);
+    }
+    for assignment in &g.set {
+        flags.set(assignment).map_err(anyhow::Error::msg)?;
+    }
+    let env = |k: &str| std::env::var(k).ok();
+    let settings = config::resolve(loaded.as_ref(), &g.suffix, &env, &flags)?;
+    Ok((loaded, settings))
+}
+
+/// The flags, beyond `--suffix` and `--region`, that select this same stack and settings again:
+/// carried by every command tapctl suggests.
+fn selecting_flags(g: &tapctl::cli::Global) -> Vec<String> {
+    let mut flags = Vec::new();
+    let mut add = |flag: &str, value: String| {
+        flags.push(flag.to_string());
+        flags.push(value);
+    };
+    if let Some(p) = &g.profile {
+        add("--profile", p.clone());
+    }
+    if let Some(c) = g.config.as_ref().filter(|p| !p.as_os_str().is_empty()) {
+        add("--config", c.display().to_string());
+    }
+    if let Some(h) = &g.handler {
+        add("--handler", h.display().to_string());
+    }
+    if let Some(b) = &g.permissions_boundary {
+        add("--permissions-boundary", b.clone());
+    }
+    for s in &g.set {
+        add("--set", s.clone());
+    }
+    flags
+}
+
+fn run_emit(
+    output: Output,
+    json: impl FnOnce() -> serde_json::Value,
+    text: impl FnOnce() -> String,
+) {
+    match output {
+        Output::Json => println!("{}", json()),
+        Output::Text => print!("{}", text()),
+    }
+}
+
+/// Runs `up` or `down` until done or Ctrl-C: then says which steps were interrupted and that
+/// a rerun converges (every step is safe to stop: tags go on in the create call, and what a
+/// step left half-done is drift the next run repairs), exit 130.
+async fn interruptible<F, Fut>(run: Run, verb: &str, command: F) -> Result<u8>
+where
+    F: FnOnce(Run) -> Fut,
+    Fut: std::future::Future<Output = Result<u8>>,
+{
+    let in_flight = run.display.in_flight();
+    let stack = run.ctx.stack.clone();
+    let output = run.output;
+    let adopt = run.ctx.adopt;
+    tokio::select! {
+        done = command(run) => done,
+        _ = tokio::signal::ctrl_c() => {
+            let what = in_flight
+                .describe(&stack)
+                .unwrap_or_else(|| "reading the stack".to_string());
+            let rerun = stack.command(verb) + if adopt { " --adopt" } else { "" };
+            let msg = format!(
+                "interrupted: {verb} stopped while {what}; what was done stays done and every \
+                 step is safe to redo: run `{rerun}` to converge"
+            );
+            eprintln!("\ntapctl: {msg}");
+            if output == Output::Json {
+                println!("{}", report::error_json(verb, &msg));
+            }
+            Ok(EXIT_INTERRUPTED)
+        }
     }
 }
 
@@ -171,10 +306,6 @@ async fn deployer_policy(
     account: Option<String>,
     boundary: Option<String>,
 ) -> Result<u8> {
-    if let Some(arn) = &boundary {
-        tapctl::config::check_policy_arn(arn)
-            .map_err(|why| anyhow::anyhow!("--permissions-boundary: {why}"))?;
-    }
     let scope = match account {
         Some(account) => {
             if account != "*"
@@ -249,10 +380,7 @@ impl Run {
 
     /// Prints a document on stdout in the chosen format.
     fn emit(&self, json: impl FnOnce() -> serde_json::Value, text: impl FnOnce() -> String) {
-        match self.output {
-            Output::Json => println!("{}", json()),
-            Output::Text => print!("{}", text()),
-        }
+        run_emit(self.output, json, text)
     }
 }
 
@@ -303,10 +431,10 @@ async fn outputs(run: Run) -> Result<u8> {
         .collect();
     if !absent.is_empty() {
         bail!(
-            "stack {} is not deployed (missing or not tapctl's: {}); run `tapctl up --suffix {}`",
+            "stack {} is not deployed (missing or not tapctl's: {}); run `{}`",
             s.suffix(),
             absent.join(", "),
-            s.suffix()
+            s.command("up")
         );
     }
     run.emit(|| report::outputs_json(s), || report::outputs_text(s));
@@ -406,6 +534,42 @@ fn finish(run: Run, command: &str, outcomes: &[engine::Outcome]) -> Result<u8> {
         eprintln!("tapctl: error: {}", failed.join("; "));
         Ok(EXIT_ERROR)
     }
+}
+
+/// Redeploys the handler folder on every save until Ctrl-C.
+async fn watch(run: Run) -> Result<u8> {
+    let s = run.stack();
+    let Code::Folder { path, .. } = &s.settings.code else {
+        bail!("watch needs a handler folder");
+    };
+    let stop = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let show = |e: watch::Event<'_>| report::watch_line(s, &e, run.start.elapsed());
+    let stopped = watch::run(&run.ctx.aws, s, path, stop, |e| {
+        let (line, to_stderr) = show(e);
+        if to_stderr {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    })
+    .await?;
+    Ok(match stopped {
+        watch::Stopped::Idle => {
+            eprintln!("tapctl: watch stopped");
+            0
+        }
+        watch::Stopped::MidDeploy => {
+            eprintln!(
+                "tapctl: interrupted: watch stopped while deploying {}; the function runs the \
+                 old or the new code: run `{}` to converge",
+                path.display(),
+                s.command("up")
+            );
+            EXIT_INTERRUPTED
+        }
+    })
 }
 
 fn confirm(s: &Stack, doomed: &[Kind]) -> Result<bool> {

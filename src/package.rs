@@ -76,6 +76,13 @@ fn skipped(name: &str) -> bool {
     name.starts_with('.') || name == "__pycache__" || name.ends_with(".pyc")
 }
 
+/// Whether a path below a handler folder would go into its package (no component of it is
+/// left out): `watch` ignores saves of editors' swap files and Python's caches.
+pub fn is_packaged(rel: &Path) -> bool {
+    rel.components()
+        .all(|c| !skipped(&c.as_os_str().to_string_lossy()))
+}
+
 /// Zips every file below `dir` (hidden entries and `__pycache__` left out). Refuses a missing
 /// folder, a folder without `index.py`, a link that leads outside the folder, and a package
 /// over Lambda's direct-upload limit.
@@ -92,9 +99,11 @@ pub fn from_folder(dir: &Path) -> Result<Package, PackageError> {
     }
     let mut entries = BTreeMap::new();
     let mut size = 0usize;
-    let mut pending: Vec<(PathBuf, String)> = vec![(root.clone(), String::new())];
-    let mut seen_dirs = vec![root.clone()];
-    while let Some((path, prefix)) = pending.pop() {
+    // Each folder to list with the real folders above it: a link back to one of those is a
+    // loop (a link to a sibling folder is packaged under both names, as zip -r does).
+    let mut pending: Vec<(PathBuf, String, Vec<PathBuf>)> =
+        vec![(root.clone(), String::new(), Vec::new())];
+    while let Some((path, prefix, above)) = pending.pop() {
         let listing = std::fs::read_dir(&path).map_err(|e| fail(format!("{prefix}: {e}")))?;
         for entry in listing {
             let entry = entry.map_err(|e| fail(e.to_string()))?;
@@ -114,13 +123,12 @@ pub fn from_folder(dir: &Path) -> Result<Package, PackageError> {
                 )));
             }
             if real.is_dir() {
-                if seen_dirs.contains(&real) {
-                    return Err(fail(format!(
-                        "{rel} links back to a folder already packaged"
-                    )));
+                if real == path || above.contains(&real) {
+                    return Err(fail(format!("{rel} links back to a folder above it")));
                 }
-                seen_dirs.push(real.clone());
-                pending.push((real, format!("{rel}/")));
+                let mut chain = above.clone();
+                chain.push(path.clone());
+                pending.push((real, format!("{rel}/"), chain));
             } else if real.is_file() {
                 let bytes = std::fs::read(&real).map_err(|e| fail(format!("{rel}: {e}")))?;
                 size += bytes.len();
@@ -231,9 +239,17 @@ mod tests {
         d.write("real.py", "y");
         std::os::unix::fs::symlink(d.0.join("real.py"), d.0.join("alias.py")).unwrap();
         assert_eq!(from_folder(&d.0).unwrap().files, 3);
-        std::os::unix::fs::symlink(&d.0, d.0.join("loop")).unwrap();
+        // A link to a sibling folder is packaged under both names; a loop is refused.
+        d.write("lib/util.py", "z");
+        std::os::unix::fs::symlink(d.0.join("lib"), d.0.join("lib2")).unwrap();
+        let p = from_folder(&d.0).unwrap();
+        assert_eq!(p.files, 5);
+        std::os::unix::fs::symlink(&d.0, d.0.join("lib/loop")).unwrap();
         let e = from_folder(&d.0).unwrap_err().0;
         assert!(e.contains("links back"), "{e}");
+        assert!(is_packaged(Path::new("lib/util.py")));
+        assert!(!is_packaged(Path::new("lib/.util.py.swp")));
+        assert!(!is_packaged(Path::new("__pycache__/x.pyc")));
     }
 
     #[test]

@@ -230,10 +230,11 @@ pub fn refuse_foreign(s: &Stack, changes: &[(Kind, Change)]) -> Result<()> {
         .collect();
     if !foreign.is_empty() {
         bail!(
-            "not tapctl's (no tapctl tags for suffix {}): {}; nothing was changed; rerun with \
-             --adopt to take them over",
+            "not tapctl's (no tapctl tags for suffix {}): {}; nothing was changed; rerun \
+             `{} --adopt` to take them over",
             s.suffix(),
-            foreign.join(", ")
+            foreign.join(", "),
+            s.command("up")
         );
     }
     Ok(())
@@ -323,7 +324,8 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "not tapctl's (no tapctl tags for suffix dev): table lambda-invocation-logs-dev; \
-             nothing was changed; rerun with --adopt to take them over"
+             nothing was changed; rerun `tapctl up --suffix dev --region us-west-2 --adopt` to \
+             take them over"
         );
         assert!(refuse_foreign(&s, &changes(&snapshot, Mode::Up { adopt: true })).is_ok());
         snapshot.states.insert(

@@ -6,9 +6,9 @@ use crate::resource::Kind;
 use crate::spec::Stack;
 use crate::style::{dumb_term, no_color};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{IsTerminal, Write};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How progress is shown.
@@ -36,6 +36,24 @@ pub struct Display {
     start: Instant,
     multi: Option<MultiProgress>,
     bars: Mutex<HashMap<Kind, ProgressBar>>,
+    in_flight: InFlight,
+}
+
+/// The steps running now, each with what it is doing (`creating`, ...): what a Ctrl-C
+/// interrupts.
+#[derive(Debug, Clone, Default)]
+pub struct InFlight(Arc<Mutex<BTreeMap<Kind, String>>>);
+
+impl InFlight {
+    /// "creating function NAME, updating table NAME", or None when no step runs.
+    pub fn describe(&self, s: &Stack) -> Option<String> {
+        let steps = self.0.lock().ok()?;
+        let text: Vec<String> = steps
+            .iter()
+            .map(|(k, doing)| format!("{doing} {} {}", k.label(), k.name(s)))
+            .collect();
+        (!text.is_empty()).then(|| text.join(", "))
+    }
 }
 
 impl Display {
@@ -52,7 +70,13 @@ impl Display {
             start,
             multi,
             bars: Mutex::new(HashMap::new()),
+            in_flight: InFlight::default(),
         }
+    }
+
+    /// The steps running now (shared: readable after the display moved on).
+    pub fn in_flight(&self) -> InFlight {
+        self.in_flight.clone()
     }
 
     pub fn is_live(&self) -> bool {
@@ -108,6 +132,9 @@ impl Display {
 
 impl Progress for Display {
     fn started(&self, kind: Kind, doing: &str) {
+        if let Ok(mut steps) = self.in_flight.0.lock() {
+            steps.insert(kind, doing.to_string());
+        }
         match self.style {
             Style::Quiet => {}
             Style::Plain => self.plain(format_args!(
@@ -130,6 +157,9 @@ impl Progress for Display {
     }
 
     fn finished(&self, o: &Outcome) {
+        if let Ok(mut steps) = self.in_flight.0.lock() {
+            steps.remove(&o.kind);
+        }
         let text = o.action.to_string();
         match self.style {
             Style::Quiet => {}

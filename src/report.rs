@@ -9,6 +9,9 @@ use crate::spec::Stack;
 use serde_json::{Value, json};
 use std::time::Duration;
 
+mod settings;
+pub use settings::{config_text, watch_line};
+
 /// The version of the JSON documents' shape (docs/cli.md); bumped only on a breaking change.
 pub const SCHEMA: u32 = 1;
 
@@ -157,6 +160,19 @@ pub fn run_text(
             o.action
         );
     }
+    // A code update returns once the new code is live: say how long that took.
+    for o in outcomes {
+        if let Action::Updated(fields) = &o.action
+            && o.kind == Kind::Function
+            && fields.contains(&crate::resource::Field::CodeSha256)
+        {
+            out += &format!(
+                "New code live on function {} after {:.1}s.\n",
+                s.function_name,
+                o.elapsed.as_secs_f64()
+            );
+        }
+    }
     let failed = outcomes.iter().filter(|o| o.action.failed()).count();
     if failed == 0 {
         out += &format!("{command} done in {:.1}s\n", elapsed.as_secs_f64());
@@ -275,11 +291,12 @@ pub fn plan_text(s: &Stack, mode: Mode, changes: &[(Kind, Change)], color: bool)
     }
     out += &format!("{}.\n", parts.join(", "));
     if crate::plan::pending(changes) {
-        out += &format!(
-            "Run `tapctl {} --suffix {}` to apply.\n",
-            if mode == Mode::Down { "down" } else { "up" },
-            s.suffix()
-        );
+        let command = match mode {
+            Mode::Down => s.command("down"),
+            Mode::Up { adopt: true } => s.command("up") + " --adopt",
+            Mode::Up { adopt: false } => s.command("up"),
+        };
+        out += &format!("Run `{command}` to apply.\n");
     } else {
         out += "Nothing to do.\n";
     }
@@ -375,6 +392,22 @@ pub fn list_text(account: &str, region: &str, found: &[Found]) -> String {
 }
 
 /// Any command that failed before it had a result: the error, in the same envelope.
+/// `config`: the effective settings, each with its source; `file` is the settings file read.
+pub fn config_json(
+    suffix: &str,
+    file: Option<&std::path::Path>,
+    s: &crate::config::Settings,
+) -> Value {
+    json!({
+        "schema": SCHEMA,
+        "command": "config",
+        "ok": true,
+        "suffix": suffix,
+        "file": file.map(|f| f.display().to_string()),
+        "settings": settings::settings_json(s),
+    })
+}
+
 pub fn error_json(command: &str, error: &str) -> Value {
     json!({
         "schema": SCHEMA,

@@ -82,8 +82,9 @@ pub async fn run(aws: &Clients, s: &Stack, timeout: Duration) -> Report {
     if let Err(e) = put {
         let why = AwsError::new(e);
         report.error = Some(format!(
-            "uploading the probe to bucket {}: {why} (is the stack deployed? tapctl status)",
-            s.bucket_name
+            "uploading the probe to bucket {}: {why} (is the stack deployed? `{}`)",
+            s.bucket_name,
+            s.command("status")
         ));
         report.cleaned_up = true;
         return report;
@@ -99,9 +100,10 @@ pub async fn run(aws: &Clients, s: &Stack, timeout: Duration) -> Report {
         Ok(_) => {
             report.error = Some(format!(
                 "no log item for the probe in table {} within {}s: is the trigger in place \
-                 (tapctl status) and does the function succeed (its log group)?",
+                 (`{}`) and does the function succeed (its log group)?",
                 s.table_name,
-                timeout.as_secs()
+                timeout.as_secs(),
+                s.command("status")
             ))
         }
         Err(e) => report.error = Some(one_line_anyhow(e)),

@@ -1,8 +1,12 @@
 //! The desired stack for one (suffix, account, region, partition): names, ARNs, policy
 //! documents and settings. Pure: no AWS calls, everything here is unit-tested.
 
+use crate::config::{self, Architecture};
+use crate::package::Package;
 use serde_json::{Value, json};
 use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Tag key marking a resource as tapctl's; its value is always [`MANAGED_VALUE`].
 pub const MANAGED_TAG: &str = "tapctl:managed";
@@ -92,20 +96,6 @@ pub fn validate_suffix(suffix: &str) -> Result<(), SuffixError> {
     Ok(())
 }
 
-/// Whether `region` has a region's shape: lowercase words, a number last, the first word of 2
-/// to 4 letters (`us-west-2`, `cn-north-1`, `us-gov-west-1`, `us-isob-east-1`,
-/// `eusc-de-east-1`). New regions keep this shape, so no fixed list is needed.
-pub fn is_region_name(region: &str) -> bool {
-    let parts: Vec<&str> = region.split('-').collect();
-    let word = |p: &&str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase());
-    parts.len() >= 3
-        && parts[..parts.len() - 1].iter().all(word)
-        && (2..=4).contains(&parts[0].len())
-        && parts
-            .last()
-            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-}
-
 /// The partition of a region, used before STS has told us the real one (the SDK's
 /// partitions.json: aws, aws-cn, aws-us-gov, aws-iso, aws-iso-b, aws-iso-e, aws-iso-f,
 /// aws-eusc).
@@ -178,6 +168,71 @@ pub fn log_group_name_prefix() -> String {
     format!("{LOG_GROUP_PREFIX}{FUNCTION_PREFIX}")
 }
 
+/// The function's code: the handler embedded in the binary, or a folder zipped at run time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Code {
+    Embedded,
+    Folder {
+        path: PathBuf,
+        package: Arc<Package>,
+    },
+}
+
+/// The effective settings a stack is built with (`config::Settings` without provenance).
+/// The default is what tapctl deploys without a settings file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackSettings {
+    pub runtime: String,
+    pub architecture: Architecture,
+    pub memory_mb: i32,
+    pub timeout_s: i32,
+    /// The function's `LOG_LEVEL`.
+    pub log_level: String,
+    pub log_retention_days: i32,
+    /// 0: log items are kept forever (no TTL on the table).
+    pub item_retention_days: i32,
+    /// The role's permissions boundary (applied by issue 11's role step).
+    pub permissions_boundary: Option<String>,
+    /// Extra tags on every resource, beside tapctl's own.
+    pub tags: Vec<(String, String)>,
+    pub code: Code,
+}
+
+impl Default for StackSettings {
+    fn default() -> Self {
+        StackSettings {
+            runtime: RUNTIME.into(),
+            architecture: Architecture::X86_64,
+            memory_mb: MEMORY_MB,
+            timeout_s: TIMEOUT_SECONDS,
+            log_level: LOG_LEVEL.into(),
+            log_retention_days: LOG_RETENTION_DAYS,
+            item_retention_days: 0,
+            permissions_boundary: None,
+            tags: Vec::new(),
+            code: Code::Embedded,
+        }
+    }
+}
+
+impl StackSettings {
+    /// The effective settings, with the code they name (zipped by the caller).
+    pub fn from_config(s: &config::Settings, code: Code) -> Self {
+        StackSettings {
+            runtime: s.runtime.value.clone(),
+            architecture: s.architecture.value,
+            memory_mb: s.memory_mb.value,
+            timeout_s: s.timeout_s.value,
+            log_level: s.log_level.value.clone(),
+            log_retention_days: s.log_retention_days.value,
+            item_retention_days: s.item_retention_days.value,
+            permissions_boundary: s.permissions_boundary.value.clone(),
+            tags: s.tag_pairs(),
+            code,
+        }
+    }
+}
+
 /// Everything tapctl wants to exist for one target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stack {
@@ -193,10 +248,19 @@ pub struct Stack {
     pub log_group_name: String,
     pub log_group_arn: String,
     pub basic_execution_policy_arn: String,
+    pub settings: StackSettings,
+    /// The flags beyond `--suffix` and `--region` that select this stack and its settings
+    /// again (`--profile`, `--config`, settings flags), for the commands tapctl suggests.
+    pub flags: Vec<String>,
 }
 
 impl Stack {
+    /// The stack with today's defaults (no settings file).
     pub fn new(target: Target) -> Self {
+        Self::configured(target, StackSettings::default())
+    }
+
+    pub fn configured(target: Target, settings: StackSettings) -> Self {
         let Target {
             suffix: s,
             account: a,
@@ -223,6 +287,8 @@ impl Stack {
             function_name,
             log_group_name,
             target,
+            settings,
+            flags: Vec::new(),
         }
     }
 
@@ -230,13 +296,35 @@ impl Stack {
         &self.target.suffix
     }
 
-    /// The tags every resource carries: the only state tapctl keeps.
+    /// The command line of `tapctl VERB` for this same stack, as tapctl suggests it: the
+    /// suffix, the region and every flag that selected the stack or its settings.
+    pub fn command(&self, verb: &str) -> String {
+        let mut words = vec![
+            "tapctl".to_string(),
+            verb.to_string(),
+            "--suffix".into(),
+            self.target.suffix.clone(),
+            "--region".into(),
+            self.target.region.clone(),
+        ];
+        words.extend(self.flags.iter().cloned());
+        words
+            .iter()
+            .map(|w| shell_quote(w))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// The tags every resource carries: tapctl's own (the only state it keeps), then the
+    /// extra tags of the settings.
     pub fn tags(&self) -> Vec<(String, String)> {
-        vec![
+        let mut tags = vec![
             (MANAGED_TAG.to_string(), MANAGED_VALUE.to_string()),
             (SUFFIX_TAG.to_string(), self.target.suffix.clone()),
             (REGION_TAG.to_string(), self.target.region.clone()),
-        ]
+        ];
+        tags.extend(self.settings.tags.iter().cloned());
+        tags
     }
 
     /// Whether `arn` names this stack's function by name but in another region (or account):
@@ -285,7 +373,7 @@ impl Stack {
     pub fn function_env(&self) -> Vec<(String, String)> {
         vec![
             ("DYNAMODB_TABLE_NAME".to_string(), self.table_name.clone()),
-            ("LOG_LEVEL".to_string(), LOG_LEVEL.to_string()),
+            ("LOG_LEVEL".to_string(), self.settings.log_level.clone()),
         ]
     }
 
@@ -336,6 +424,16 @@ impl Stack {
                 "Condition": {"Bool": {"aws:SecureTransport": "false"}}
             }]
         })
+    }
+}
+
+/// A word as a POSIX shell reads it back: as is when it is plain, else in single quotes.
+pub fn shell_quote(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./:=@,+%".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
     }
 }
 
@@ -458,7 +556,7 @@ mod tests {
             "eusc-de-east-1",
             "us-isob-east-1",
         ] {
-            assert!(is_region_name(r), "{r}");
+            assert!(crate::config::is_region_name(r), "{r}");
         }
         for r in [
             "mars-1",
@@ -468,7 +566,7 @@ mod tests {
             "us-west-two",
             "abcde-x-1",
         ] {
-            assert!(!is_region_name(r), "{r}");
+            assert!(!crate::config::is_region_name(r), "{r}");
         }
         assert_eq!(partition_of_arn("arn:aws-cn:iam::1:user/x"), Some("aws-cn"));
         assert_eq!(partition_of_arn("nonsense"), None);
@@ -601,6 +699,44 @@ mod tests {
             st["Resource"],
             json!([s.bucket_arn, format!("{}/*", s.bucket_arn)])
         );
+    }
+
+    #[test]
+    fn no_settings_file_means_todays_defaults() {
+        let from_file = StackSettings::from_config(&config::Settings::default(), Code::Embedded);
+        assert_eq!(from_file, StackSettings::default());
+        let s = stack("dev");
+        assert_eq!(s.tags().len(), 3);
+        assert_eq!(
+            s.function_env(),
+            vec![
+                ("DYNAMODB_TABLE_NAME".to_string(), s.table_name.clone()),
+                ("LOG_LEVEL".to_string(), "INFO".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn suggested_commands_select_the_same_stack() {
+        let mut s = stack("dev");
+        assert_eq!(s.command("up"), "tapctl up --suffix dev --region us-west-2");
+        s.flags = [
+            "--profile",
+            "ops",
+            "--config",
+            "my dir/t.toml",
+            "--set",
+            "tags.o=it's",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            s.command("status"),
+            "tapctl status --suffix dev --region us-west-2 --profile ops --config 'my dir/t.toml' \
+             --set 'tags.o=it'\\''s'"
+        );
+        s.settings.tags = vec![("team".into(), "data".into())];
+        assert_eq!(s.tags()[3], ("team".to_string(), "data".to_string()));
     }
 
     #[test]

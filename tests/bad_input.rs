@@ -317,8 +317,10 @@ async fn foreign_resources_and_a_taken_bucket_name() {
         1,
         &format!(
             "not tapctl's (no tapctl tags for suffix {s1}): bucket {}, log-group {}; nothing \
-             was changed; rerun with --adopt to take them over",
-            st.bucket_name, st.log_group_name
+             was changed; rerun `tapctl up --suffix {s1} --region {} --adopt` to take them over",
+            st.bucket_name,
+            st.log_group_name,
+            aws.var("AWS_REGION")
         ),
     );
     assert_eq!(aws.writes_since(mark), Vec::<String>::new());

@@ -25,7 +25,7 @@ from localaws import requestlog
 
 TAPCTL = os.environ.get("TAPCTL") or "target/release/tapctl"
 AWS = os.environ.get("BENCH_AWS") or "aws"
-SCENARIOS = ["cold", "coldreal", "insync", "status", "down", "start"]
+SCENARIOS = ["cold", "coldreal", "insync", "status", "down", "start", "code", "watch"]
 
 
 def log(msg: str) -> None:
@@ -228,6 +228,89 @@ def scenario_in_sync(runs: int, start: float, command: str) -> dict:
     }
 
 
+def handler_folder() -> str:
+    """A copy of the handler folder to edit (index.py only, as tapctl embeds it)."""
+    d = tempfile.mkdtemp(prefix="tapctl-bench-handler-")
+    shutil.copy("handler/index.py", os.path.join(d, "index.py"))
+    return d
+
+
+def edit(folder: str, n: int) -> None:
+    with open(os.path.join(folder, "index.py"), "a") as f:
+        f.write(f"# bench edit {n}\n")
+
+
+def scenario_code_only(runs: int, start: float) -> dict:
+    """A code-only `up` (an edited handler folder) against its bound: process start + one
+    read round trip + UpdateFunctionCode + the function's update delay."""
+    h = handler_folder()
+    with Instance("aws-like") as inst:
+        cfg = inst.config
+        tapctl(inst, "up", "--suffix", "code", "--handler", h)
+        walls, bounds, calls = [], [], []
+        for i in range(runs):
+            edit(h, i)
+            wall, recs = tapctl(inst, "up", "--suffix", "code", "--handler", h)
+            writes = [r["operation"] for r in requestlog.writes(recs, source=None)]
+            if writes != ["UpdateFunctionCode"]:
+                raise SystemExit(f"bench: a code-only up wrote {writes}")
+            reads = [r["ms"] for r in recs if not r.get("write")
+                     and r["operation"] not in ("GetCallerIdentity", "GetFunctionConfiguration")]
+            update = [r for r in recs if r["operation"] == "UpdateFunctionCode"][-1]["ms"]
+            bound = start + (median(reads) + update) / 1000.0 + cfg["function_delay"]
+            walls.append(wall)
+            bounds.append(bound)
+            calls.append(len(recs))
+            log(f"code-only up #{i + 1}: {wall:.2f} s, bound {bound:.2f} s "
+                f"(ratio {wall / bound:.3f}), {len(recs)} calls")
+    shutil.rmtree(h, ignore_errors=True)
+    return {
+        "scenario": (f"code-only `up` (edited `--handler` folder), aws-like (function update "
+                     f"{cfg['function_delay']:g} s); baseline = process start + one read round "
+                     "trip + UpdateFunctionCode + the update delay; target ≤ 1.15"),
+        "tapctl": walls, "baseline": bounds, "calls": f"{median(calls):.0f} (1 write)",
+    }
+
+
+def scenario_watch(runs: int) -> dict:
+    """`watch`: from a save to the "deployed: new code live" line, on aws-like."""
+    h = handler_folder()
+    with Instance("aws-like") as inst:
+        cfg = inst.config
+        tapctl(inst, "up", "--suffix", "watch", "--handler", h)
+        target = 1.5 + cfg["function_delay"]
+        p = subprocess.Popen([TAPCTL, "watch", "--suffix", "watch", "--handler", h],
+                             env=inst.process_env(), stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        assert p.stdout is not None
+
+        def wait_for(word: str) -> None:
+            for line in p.stdout:
+                if word in line:
+                    return
+            raise SystemExit(f"bench: watch ended before printing {word!r}")
+
+        lat = []
+        try:
+            wait_for("watching")
+            for i in range(runs):
+                t = time.perf_counter()
+                edit(h, i)
+                wait_for("deployed: new code live")
+                lat.append(time.perf_counter() - t)
+                log(f"watch save-to-live #{i + 1}: {lat[-1]:.2f} s (target {target:.2f} s)")
+        finally:
+            p.send_signal(2)
+            p.wait(timeout=30)
+    shutil.rmtree(h, ignore_errors=True)
+    return {
+        "scenario": (f"`watch` save-to-live (save -> update finished), aws-like (function "
+                     f"update {cfg['function_delay']:g} s); baseline = target 1.5 s + the update "
+                     "delay"),
+        "tapctl": lat, "baseline": [target], "calls": "–",
+    }
+
+
 def count_versions(s3: Any, bucket: str) -> tuple[int, int]:
     versions = markers = 0
     for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
@@ -356,6 +439,10 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(scenario_in_sync(runs * 4, start, "status"))
     if "down" in only:
         rows.append(scenario_down(runs, a.objects))
+    if "code" in only:
+        rows.append(scenario_code_only(runs, start))
+    if "watch" in only:
+        rows.append(scenario_watch(runs))
     if "start" in only:
         size = os.path.getsize(TAPCTL)
         rows.append({"scenario": f"`tapctl --help` start ({how}); target < 20 ms",

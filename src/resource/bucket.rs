@@ -348,7 +348,7 @@ async fn put_tags(ctx: &Ctx, fresh: bool) -> Result<()> {
     }
     let mut tags: Vec<Tag> = current
         .into_iter()
-        .filter(|t| !tags::is_ours(&t.key))
+        .filter(|t| !tags::is_ours(&ctx.stack, &t.key))
         .collect();
     tags.extend(tags::s3(&ctx.stack)?);
     let tagging = Tagging::builder().set_tag_set(Some(tags)).build()?;

@@ -1,18 +1,19 @@
-//! The Lambda function: python, the handler zipped from `handler/` at build time, 30 s, 128 MB,
-//! with the table name and log level in its environment.
+//! The Lambda function: python, its settings (runtime, architecture, memory, timeout, log
+//! level) from the stack's settings, the handler embedded at build time or a folder zipped at
+//! run time, with the table name and log level in its environment.
 //!
 //! A function idle long enough is `Inactive` (Lambda developer guide, "Lambda function
 //! states"): updatable, and ready once an update succeeded. One whose creation or last
 //! update failed is drift with Lambda's reason (`state`), which `up` repairs by updating its
 //! configuration again; never "in sync".
 
-use super::retry::{retry_on, wait_until};
+use super::retry::{Backoff, poll, retry_on};
 use super::sdk::{self, found, lambda::busy, lambda::transient};
 use super::state::{Ctx, Drift, Field, Kind, State, created_meanwhile};
 use super::tags;
 use crate::aws::Clients;
 use crate::error::AwsContext;
-use crate::spec::{FUNCTION_PREFIX, HANDLER, MEMORY_MB, RUNTIME, Stack, TIMEOUT_SECONDS, Target};
+use crate::spec::{Code, FUNCTION_PREFIX, HANDLER, Stack, Target};
 use anyhow::{Context, Result, bail};
 use aws_sdk_lambda::operation::{
     delete_function::DeleteFunctionError, get_function::GetFunctionError,
@@ -20,10 +21,11 @@ use aws_sdk_lambda::operation::{
 };
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{
-    Environment, FunctionCode, FunctionConfiguration, LastUpdateStatus, Runtime, State as FnState,
+    Architecture, Environment, FunctionCode, FunctionConfiguration, LastUpdateStatus, Runtime,
+    State as FnState,
 };
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The deployment zip, built byte-stable from `handler/` by build.rs.
 pub const CODE_ZIP: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/handler.zip"));
@@ -35,9 +37,22 @@ pub const CODE_SHA256: &str = include_str!(concat!(env!("OUT_DIR"), "/handler.sh
 const PROPAGATION_BUDGET: Duration = Duration::from_secs(120);
 const READY_BUDGET: Duration = Duration::from_secs(300);
 
+/// The zip and `CodeSha256` of the stack's code.
+pub fn code(s: &Stack) -> (&[u8], &str) {
+    match &s.settings.code {
+        Code::Embedded => (CODE_ZIP, CODE_SHA256),
+        Code::Folder { package, .. } => (&package.zip, &package.sha256),
+    }
+}
+
+fn architecture(s: &Stack) -> Architecture {
+    Architecture::from(s.settings.architecture.as_str())
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Observed {
     pub runtime: String,
+    pub architecture: String,
     pub handler: String,
     pub role: String,
     pub memory: i32,
@@ -51,8 +66,16 @@ pub struct Observed {
 
 pub fn diff(stack: &Stack, o: &Observed) -> Vec<Drift> {
     let mut drift = Vec::new();
-    if o.runtime != RUNTIME {
-        drift.push(Drift::new(Field::Runtime, RUNTIME, &o.runtime));
+    let want = &stack.settings;
+    if o.runtime != want.runtime {
+        drift.push(Drift::new(Field::Runtime, &want.runtime, &o.runtime));
+    }
+    if o.architecture != want.architecture.as_str() {
+        drift.push(Drift::new(
+            Field::Architecture,
+            want.architecture.as_str(),
+            &o.architecture,
+        ));
     }
     if o.handler != HANDLER {
         drift.push(Drift::new(Field::Handler, HANDLER, &o.handler));
@@ -60,11 +83,11 @@ pub fn diff(stack: &Stack, o: &Observed) -> Vec<Drift> {
     if o.role != stack.role_arn {
         drift.push(Drift::new(Field::Role, &stack.role_arn, &o.role));
     }
-    if o.memory != MEMORY_MB {
-        drift.push(Drift::new(Field::MemoryMb, MEMORY_MB, o.memory));
+    if o.memory != want.memory_mb {
+        drift.push(Drift::new(Field::MemoryMb, want.memory_mb, o.memory));
     }
-    if o.timeout != TIMEOUT_SECONDS {
-        drift.push(Drift::new(Field::TimeoutS, TIMEOUT_SECONDS, o.timeout));
+    if o.timeout != want.timeout_s {
+        drift.push(Drift::new(Field::TimeoutS, want.timeout_s, o.timeout));
     }
     let want: BTreeMap<String, String> = stack.function_env().into_iter().collect();
     if o.env != want {
@@ -76,8 +99,9 @@ pub fn diff(stack: &Stack, o: &Observed) -> Vec<Drift> {
         };
         drift.push(Drift::new(Field::Environment, show(&want), show(&o.env)));
     }
-    if o.code_sha256 != CODE_SHA256 {
-        drift.push(Drift::new(Field::CodeSha256, CODE_SHA256, &o.code_sha256));
+    let (_, sha) = code(stack);
+    if o.code_sha256 != sha {
+        drift.push(Drift::new(Field::CodeSha256, sha, &o.code_sha256));
     }
     if let Some(why) = &o.failed {
         drift.push(Drift::new(Field::FunctionState, "Active", why));
@@ -144,6 +168,12 @@ pub async fn observe(ctx: &Ctx) -> Result<State> {
             .as_ref()
             .map(|r| r.as_str().to_string())
             .unwrap_or_default(),
+        // Lambda's default when none is named is x86_64.
+        architecture: c
+            .architectures
+            .as_deref()
+            .and_then(|a| a.first())
+            .map_or("x86_64".to_string(), |a| a.as_str().to_string()),
         handler: c.handler.clone().unwrap_or_default(),
         role: c.role.clone().unwrap_or_default(),
         memory: c.memory_size.unwrap_or_default(),
@@ -173,15 +203,16 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
         let request = lambda
             .create_function()
             .function_name(&s.function_name)
-            .runtime(Runtime::from(RUNTIME))
+            .runtime(Runtime::from(s.settings.runtime.as_str()))
+            .architectures(architecture(s))
             .handler(HANDLER)
             .role(&s.role_arn)
-            .memory_size(MEMORY_MB)
-            .timeout(TIMEOUT_SECONDS)
+            .memory_size(s.settings.memory_mb)
+            .timeout(s.settings.timeout_s)
             .environment(environment(s))
             .code(
                 FunctionCode::builder()
-                    .zip_file(Blob::new(CODE_ZIP))
+                    .zip_file(Blob::new(code(s).0))
                     .build(),
             )
             .description("tapctl: logs S3 object events to DynamoDB")
@@ -194,13 +225,13 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
                 if e.as_service_error()
                     .is_some_and(|e| e.is_resource_conflict_exception()) =>
             {
-                wait_ready(ctx, Before::Update).await?;
+                wait_ready(&ctx.aws, s, Before::Update).await?;
                 let now = created_meanwhile(Kind::Function, ctx, observe(ctx).await?)?;
                 return Box::pin(apply(ctx, &now)).await;
             }
             Err(e) => return Err(e).aws_context("CreateFunction"),
         }
-        return wait_ready(ctx, Before::Use).await;
+        return wait_ready(&ctx.aws, s, Before::Use).await;
     }
     if state.drifted(Field::Tags) {
         sdk::write(transient, || {
@@ -215,36 +246,35 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
     }
     let reconfigure = CONFIG_FIELDS.iter().any(|f| state.drifted(*f));
     if reconfigure {
-        wait_ready(ctx, Before::Update).await?;
+        wait_ready(&ctx.aws, s, Before::Update).await?;
         retry_on(PROPAGATION_BUDGET, busy, || {
             lambda
                 .update_function_configuration()
                 .function_name(&s.function_name)
-                .runtime(Runtime::from(RUNTIME))
+                .runtime(Runtime::from(s.settings.runtime.as_str()))
                 .handler(HANDLER)
                 .role(&s.role_arn)
-                .memory_size(MEMORY_MB)
-                .timeout(TIMEOUT_SECONDS)
+                .memory_size(s.settings.memory_mb)
+                .timeout(s.settings.timeout_s)
                 .environment(environment(s))
                 .send()
         })
         .await
         .aws_context("UpdateFunctionConfiguration")?;
     }
-    if state.drifted(Field::CodeSha256) {
-        wait_ready(ctx, Before::Update).await?;
-        retry_on(PROPAGATION_BUDGET, busy, || {
-            lambda
-                .update_function_code()
-                .function_name(&s.function_name)
-                .zip_file(Blob::new(CODE_ZIP))
-                .send()
-        })
-        .await
-        .aws_context("UpdateFunctionCode")?;
+    // The architecture is set with the code (UpdateFunctionCode `Architectures`).
+    let new_code = state.drifted(Field::CodeSha256) || state.drifted(Field::Architecture);
+    if new_code {
+        // A code-only change needs no wait before: the observe just saw the function.
+        if reconfigure {
+            wait_ready(&ctx.aws, s, Before::Update).await?;
+        }
+        put_code(&ctx.aws, s).await?;
     }
-    if reconfigure || state.drifted(Field::CodeSha256) {
-        wait_ready(ctx, Before::Use).await?;
+    if new_code {
+        wait_code_live(&ctx.aws, s).await?;
+    } else if reconfigure {
+        wait_ready(&ctx.aws, s, Before::Use).await?;
     }
     Ok(())
 }
@@ -271,14 +301,52 @@ fn ready(c: &FunctionConfiguration, name: &str, next: Before) -> Result<bool> {
         && c.last_update_status != Some(LastUpdateStatus::InProgress))
 }
 
+/// UpdateFunctionCode with the stack's code and architecture (retried while another update is
+/// in progress).
+async fn put_code(aws: &Clients, s: &Stack) -> Result<()> {
+    let zip = Blob::new(code(s).0);
+    retry_on(PROPAGATION_BUDGET, busy, || {
+        aws.lambda
+            .update_function_code()
+            .function_name(&s.function_name)
+            .architectures(architecture(s))
+            .zip_file(zip.clone())
+            .send()
+    })
+    .await
+    .aws_context("UpdateFunctionCode")?;
+    Ok(())
+}
+
+/// Deploys the stack's code to its existing function (what `watch` does on a save) and returns
+/// once the new code is live (the update finished), with how long that took.
+pub async fn deploy_code(aws: &Clients, s: &Stack) -> Result<Duration> {
+    let start = Instant::now();
+    put_code(aws, s).await?;
+    wait_code_live(aws, s).await?;
+    Ok(start.elapsed())
+}
+
 /// Waits until the function is [`ready`] for what comes next. (The SDK's waiters start at
 /// 1 s and grow to minutes.)
-async fn wait_ready(ctx: &Ctx, next: Before) -> Result<()> {
-    let s = &ctx.stack;
-    let what = format!("function {} to be Active", s.function_name);
-    wait_until(&what, READY_BUDGET, || async {
-        let c = ctx
-            .aws
+async fn wait_ready(aws: &Clients, s: &Stack, next: Before) -> Result<()> {
+    poll_ready(aws, s, Backoff::new(READY_BUDGET), next).await
+}
+
+/// [`wait_ready`] after a code update, polled at most 200 ms apart: a code-only deploy is the
+/// edit loop's critical path and the update itself takes a second or two.
+async fn wait_code_live(aws: &Clients, s: &Stack) -> Result<()> {
+    let backoff = Backoff::between(
+        Duration::from_millis(100),
+        Duration::from_millis(200),
+        READY_BUDGET,
+    );
+    poll_ready(aws, s, backoff, Before::Use).await
+}
+
+async fn poll_ready(aws: &Clients, s: &Stack, backoff: Backoff, next: Before) -> Result<()> {
+    let ready = poll(backoff, || async {
+        let c = aws
             .lambda
             .get_function_configuration()
             .function_name(&s.function_name)
@@ -291,9 +359,17 @@ async fn wait_ready(ctx: &Ctx, next: Before) -> Result<()> {
             .set_last_update_status(c.last_update_status)
             .set_last_update_status_reason(c.last_update_status_reason)
             .build();
-        ready(&c, &s.function_name, next)
+        Ok(ready(&c, &s.function_name, next)?.then_some(()))
     })
-    .await
+    .await?;
+    if ready.is_none() {
+        bail!(
+            "gave up after {}s waiting for function {} to be Active",
+            READY_BUDGET.as_secs(),
+            s.function_name
+        );
+    }
+    Ok(())
 }
 
 pub async fn delete(ctx: &Ctx) -> Result<()> {
@@ -347,11 +423,12 @@ pub async fn list(aws: &Clients, t: &Target) -> Result<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::test_stack as stack;
+    use crate::spec::{MEMORY_MB, RUNTIME, TIMEOUT_SECONDS, test_stack as stack};
 
     fn good(s: &Stack) -> Observed {
         Observed {
             runtime: RUNTIME.into(),
+            architecture: "x86_64".into(),
             handler: HANDLER.into(),
             role: s.role_arn.clone(),
             memory: MEMORY_MB,
@@ -434,6 +511,35 @@ mod tests {
             .last_update_status(LastUpdateStatus::InProgress)
             .build();
         assert!(!ready(&updating, "f", Before::Use).unwrap());
+    }
+
+    #[test]
+    fn drift_is_relative_to_the_settings() {
+        use crate::config::Architecture;
+        use crate::package::Package;
+        let mut s = stack();
+        let mut o = good(&s);
+        s.settings.memory_mb = 256;
+        s.settings.log_level = "DEBUG".into();
+        s.settings.architecture = Architecture::Arm64;
+        let files = BTreeMap::from([("index.py".to_string(), b"x = 1\n".to_vec())]);
+        let package = Package::new(&files).unwrap();
+        s.settings.code = Code::Folder {
+            path: "h".into(),
+            package: std::sync::Arc::new(package.clone()),
+        };
+        let fields: Vec<_> = diff(&s, &o).iter().map(|d| d.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            ["architecture", "memory_mb", "environment", "code_sha256"]
+        );
+        assert_eq!(code(&s), (&package.zip[..], package.sha256.as_str()));
+        o.architecture = "arm64".into();
+        o.memory = 256;
+        o.env = s.function_env().into_iter().collect();
+        o.code_sha256 = package.sha256.clone();
+        assert!(diff(&s, &o).is_empty());
+        assert_eq!(o.env["LOG_LEVEL"], "DEBUG");
     }
 
     #[test]

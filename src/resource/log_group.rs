@@ -7,10 +7,11 @@ use super::state::{Ctx, Drift, Field, Kind, State, created_meanwhile};
 use super::tags;
 use crate::aws::Clients;
 use crate::error::AwsContext;
-use crate::spec::{LOG_RETENTION_DAYS, Stack, Target, log_group_name_prefix};
+use crate::spec::{Stack, Target, log_group_name_prefix};
 use anyhow::{Context, Result};
 use aws_sdk_cloudwatchlogs::operation::{
-    delete_log_group::DeleteLogGroupError, list_tags_for_resource::ListTagsForResourceError,
+    delete_log_group::DeleteLogGroupError, filter_log_events::FilterLogEventsError,
+    list_tags_for_resource::ListTagsForResourceError,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -21,15 +22,12 @@ pub struct Observed {
 
 pub fn diff(stack: &Stack, o: &Observed) -> Vec<Drift> {
     let mut drift = Vec::new();
-    if o.retention_days != Some(LOG_RETENTION_DAYS) {
+    let want = stack.settings.log_retention_days;
+    if o.retention_days != Some(want) {
         let have = o
             .retention_days
             .map_or("never expire".to_string(), |d| format!("{d} days"));
-        drift.push(Drift::new(
-            Field::Retention,
-            format!("{LOG_RETENTION_DAYS} days"),
-            have,
-        ));
+        drift.push(Drift::new(Field::Retention, format!("{want} days"), have));
     }
     drift.extend(tags::drift(stack, &o.tags));
     drift
@@ -141,7 +139,7 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
         sdk::write(transient, || {
             logs.put_retention_policy()
                 .log_group_name(&s.log_group_name)
-                .retention_in_days(LOG_RETENTION_DAYS)
+                .retention_in_days(s.settings.log_retention_days)
                 .send()
         })
         .await
@@ -164,6 +162,57 @@ pub async fn delete(ctx: &Ctx) -> Result<()> {
     )
     .aws_context("DeleteLogGroup")?;
     Ok(())
+}
+
+/// One log event of a log group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEvent {
+    /// Milliseconds since the epoch.
+    pub timestamp: i64,
+    pub event_id: String,
+    pub stream: String,
+    pub message: String,
+}
+
+/// The events of log group `group` from `start_ms` (epoch milliseconds) on, oldest first,
+/// matching `filter` (a CloudWatch Logs filter pattern) when given: FilterLogEvents, every
+/// page. A group that does not exist (yet: Lambda makes it on its first write) has none.
+pub async fn events_since(
+    aws: &Clients,
+    group: &str,
+    start_ms: i64,
+    filter: Option<&str>,
+) -> Result<Vec<LogEvent>> {
+    let mut events = Vec::new();
+    let mut token = None;
+    loop {
+        let read = aws
+            .logs
+            .filter_log_events()
+            .log_group_name(group)
+            .start_time(start_ms)
+            .set_filter_pattern(filter.map(str::to_string))
+            .set_next_token(token.take())
+            .send()
+            .await;
+        let Some(page) = found(read, FilterLogEventsError::is_resource_not_found_exception)
+            .aws_context("FilterLogEvents")?
+        else {
+            return Ok(events);
+        };
+        events.extend(page.events().iter().map(|e| LogEvent {
+            timestamp: e.timestamp().unwrap_or_default(),
+            event_id: e.event_id().unwrap_or_default().to_string(),
+            stream: e.log_stream_name().unwrap_or_default().to_string(),
+            message: e.message().unwrap_or_default().to_string(),
+        }));
+        match page.next_token {
+            Some(t) if !t.is_empty() => token = Some(t),
+            _ => break,
+        }
+    }
+    events.sort_by_key(|e| e.timestamp);
+    Ok(events)
 }
 
 /// The suffixes of the stacks whose log group is in this account and region, by its tags.
@@ -202,7 +251,21 @@ pub async fn list(aws: &Clients, t: &Target) -> Result<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::test_stack as stack;
+    use crate::spec::{LOG_RETENTION_DAYS, test_stack as stack};
+
+    #[test]
+    fn retention_is_the_settings() {
+        let mut s = stack();
+        s.settings.log_retention_days = 30;
+        let o = Observed {
+            retention_days: Some(LOG_RETENTION_DAYS),
+            tags: s.tags(),
+        };
+        assert_eq!(
+            diff(&s, &o),
+            vec![Drift::new(Field::Retention, "30 days", "14 days")]
+        );
+    }
 
     #[test]
     fn retention_and_tags() {

@@ -119,6 +119,7 @@ pub enum Field {
     Retention,
     // function
     Runtime,
+    Architecture,
     Handler,
     Role,
     MemoryMb,
@@ -149,6 +150,7 @@ impl Field {
             Field::OtherInlinePolicies => "other_inline_policies",
             Field::Retention => "retention",
             Field::Runtime => "runtime",
+            Field::Architecture => "architecture",
             Field::Handler => "handler",
             Field::Role => "role",
             Field::MemoryMb => "memory_mb",
@@ -308,8 +310,9 @@ pub fn created_meanwhile(kind: Kind, ctx: &Ctx, state: State) -> Result<State> {
     match state {
         State::Missing => bail!(
             "{} {name} was created and deleted by someone else while tapctl was creating it; \
-             run up again",
-            kind.label()
+             run `{}` again",
+            kind.label(),
+            ctx.stack.command("up")
         ),
         State::Present {
             owner: Owner::OtherAccount,

@@ -215,9 +215,11 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
     if state.drifted(Field::Keys) {
         bail!(
             "table {} has other keys than {}; keys cannot change in place: delete the table \
-             (tapctl down) and run up again",
+             (`{}`) and run `{}` again",
             s.table_name,
-            wanted_keys().join(",")
+            wanted_keys().join(","),
+            s.command("down"),
+            s.command("up")
         );
     }
     if state.is_missing() {

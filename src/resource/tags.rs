@@ -91,10 +91,11 @@ pub fn drift(stack: &Stack, have: &[(String, String)]) -> Option<Drift> {
         }
     };
     let want = stack.tags();
+    // Only the keys tapctl sets: other tags are the user's and not tapctl's concern.
     Some(Drift::new(
         Field::Tags,
         render(&mut pairs(&want)),
-        render(&mut pairs(have).filter(|(k, _)| k.starts_with("tapctl:"))),
+        render(&mut pairs(have).filter(|(k, _)| is_ours(stack, k))),
     ))
 }
 
@@ -116,9 +117,10 @@ pub fn listed(kind: Kind, t: &Target, name: &str, tag_suffix: Option<String>) ->
     tag_suffix.filter(|s| kind.name(&Stack::new(t.with_suffix(s))) == name)
 }
 
-/// Whether a tag key is one of tapctl's (replaced, not kept, when tapctl re-tags).
-pub fn is_ours(key: &str) -> bool {
-    key == MANAGED_TAG || key == SUFFIX_TAG || key == REGION_TAG
+/// Whether a tag key is one tapctl sets on this stack (its own, or an extra tag of the
+/// settings): replaced, not kept, when tapctl re-tags. Any other tag is left as it is.
+pub fn is_ours(s: &Stack, key: &str) -> bool {
+    key.starts_with("tapctl:") || s.settings.tags.iter().any(|(k, _)| k == key)
 }
 
 #[cfg(test)]
@@ -236,5 +238,37 @@ mod tests {
         assert!(judge(&s, &other, vec![]).other_region().is_none());
         assert!(in_region(pairs(&theirs), "eu-west-1") && !in_region(pairs(&theirs), "us-west-2"));
         assert!(in_region([("tapctl:managed", "true")], "us-west-2"));
+    }
+
+    #[test]
+    fn extra_tags_go_everywhere_and_drift_when_missing() {
+        let mut s = stack();
+        s.settings.tags = vec![("team".into(), "data".into())];
+        assert_eq!(s3(&s).unwrap().len(), 4);
+        assert_eq!(map(&s)["team"], "data");
+        let have = tags(&[
+            ("tapctl:managed", "true"),
+            ("tapctl:suffix", "dev"),
+            ("tapctl:region", "us-west-2"),
+            ("team", "web"),
+            ("owner", "bob"),
+        ]);
+        let d = drift(&s, &have).unwrap();
+        assert_eq!(
+            d.want,
+            "tapctl:managed=true,tapctl:region=us-west-2,tapctl:suffix=dev,team=data"
+        );
+        assert_eq!(
+            d.have,
+            "tapctl:managed=true,tapctl:region=us-west-2,tapctl:suffix=dev,team=web"
+        );
+        assert!(is_ours(&s, "team") && is_ours(&s, "tapctl:suffix") && !is_ours(&s, "owner"));
+        let mut fixed = have.clone();
+        fixed[3].1 = "data".into();
+        assert_eq!(
+            drift(&s, &fixed),
+            None,
+            "a tag tapctl did not set is no drift"
+        );
     }
 }

@@ -1,0 +1,209 @@
+//! `tapctl watch`: redeploys the function's code on every save in the handler folder and shows
+//! the function's new log lines, until stopped.
+//!
+//! Saves are debounced (a burst of saves is one deploy); saves made while a deploy is in flight
+//! are deployed once more right after it. A deploy is UpdateFunctionCode, finished when the new
+//! code is live; a folder whose zip did not change uploads nothing.
+
+use crate::aws::Clients;
+use crate::package;
+use crate::resource::function;
+use crate::resource::log_group::{self, LogEvent};
+use crate::spec::{Code, Stack};
+use anyhow::{Context, Result, bail};
+use notify::{EventKind, RecursiveMode, Watcher};
+use std::collections::HashSet;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// Saves closer together than this are one change: a deploy starts once the folder has been
+/// quiet this long.
+pub const DEBOUNCE: Duration = Duration::from_millis(150);
+/// How often the function's log group is read for new lines while idle.
+pub const LOG_POLL: Duration = Duration::from_secs(1);
+
+/// What `watch` tells its user, as it happens.
+#[derive(Debug)]
+pub enum Event<'a> {
+    Watching {
+        dir: &'a Path,
+    },
+    /// The folder changed but its zip did not: nothing to upload.
+    Unchanged,
+    Deployed {
+        took: Duration,
+        sha256: &'a str,
+    },
+    /// The folder cannot be packaged (e.g. mid-save) or the deploy failed: watching goes on.
+    Failed(String),
+    Log(&'a LogEvent),
+}
+
+/// How watching ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stopped {
+    /// Stopped between deploys.
+    Idle,
+    /// Stopped while a deploy was in flight.
+    MidDeploy,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The function's log lines not shown yet.
+struct Tail {
+    group: String,
+    since: i64,
+    seen: HashSet<String>,
+}
+
+impl Tail {
+    async fn new_lines(&mut self, aws: &Clients) -> Result<Vec<LogEvent>> {
+        let events = log_group::events_since(aws, &self.group, self.since, None).await?;
+        let fresh: Vec<LogEvent> = events
+            .into_iter()
+            .filter(|e| !self.seen.contains(&e.event_id))
+            .collect();
+        if let Some(last) = fresh.iter().map(|e| e.timestamp).max() {
+            // Events of the same millisecond may still arrive: read from it again, skip by id.
+            if last > self.since {
+                self.seen.clear();
+                self.since = last;
+            }
+        }
+        self.seen.extend(fresh.iter().map(|e| e.event_id.clone()));
+        Ok(fresh)
+    }
+}
+
+/// Watches `dir` and deploys it to the function of `stack` (which must exist) until `stop`
+/// completes. `stack` carries the folder's package as of the start: deployed at once when the
+/// function runs other code.
+pub async fn run(
+    aws: &Clients,
+    stack: &Stack,
+    dir: &Path,
+    stop: impl Future<Output = ()>,
+    mut on: impl FnMut(Event<'_>),
+) -> Result<Stopped> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<notify::Result<notify::Event>>();
+    let mut watcher = notify::recommended_watcher(move |r| {
+        let _ = tx.send(r);
+    })
+    .context("cannot watch for file changes")?;
+    watcher
+        .watch(dir, RecursiveMode::Recursive)
+        .with_context(|| format!("cannot watch the handler folder {}", dir.display()))?;
+    let root = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+
+    let Some(current) = function::get(aws, stack).await? else {
+        bail!(
+            "function {} does not exist: run `{}` first",
+            stack.function_name,
+            stack.command("up")
+        );
+    };
+    let mut deployed = current
+        .configuration
+        .and_then(|c| c.code_sha256)
+        .unwrap_or_default();
+    let mut tail = Tail {
+        group: stack.log_group_name.clone(),
+        since: now_ms() - 1000,
+        seen: HashSet::new(),
+    };
+    on(Event::Watching { dir });
+    let mut stop = std::pin::pin!(stop);
+    let mut ticks = tokio::time::interval(LOG_POLL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // When to deploy: once the folder is quiet after a save. The first round deploys the
+    // folder as it is now, if the function runs other code. Saves made during a deploy wait
+    // in the channel and make one more deploy after it.
+    let mut due = Some(Instant::now());
+    let mut first = true;
+    loop {
+        tokio::select! {
+            _ = &mut stop => return Ok(Stopped::Idle),
+            event = rx.recv() => {
+                let Some(event) = event else { bail!("the file watcher stopped") };
+                if relevant(&root, event) {
+                    due = Some(Instant::now() + DEBOUNCE);
+                }
+            }
+            _ = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
+                due = None;
+                let deploy = deploy(aws, stack, dir, &mut deployed, first, &mut on);
+                first = false;
+                tokio::select! {
+                    _ = &mut stop => return Ok(Stopped::MidDeploy),
+                    () = deploy => {}
+                }
+            }
+            _ = ticks.tick() => {
+                match tail.new_lines(aws).await {
+                    Ok(lines) => lines.iter().for_each(|l| on(Event::Log(l))),
+                    Err(e) => on(Event::Failed(format!("reading the function's logs: {e:#}"))),
+                }
+            }
+        }
+    }
+}
+
+/// Whether a file event may change the package: not a mere read (packaging the folder reads
+/// every file), and about a file that goes into the package.
+fn relevant(root: &Path, event: notify::Result<notify::Event>) -> bool {
+    match event {
+        Ok(e) if matches!(e.kind, EventKind::Access(_)) => false,
+        Ok(e) => e.paths.iter().any(|p| {
+            let path: PathBuf = p.canonicalize().unwrap_or_else(|_| p.clone());
+            path.strip_prefix(root).map_or(true, package::is_packaged)
+        }),
+        // The watcher lost track (e.g. an overflow): look at the folder anyway.
+        Err(_) => true,
+    }
+}
+
+/// Packages the folder and, when its zip differs from what the function runs, deploys it.
+async fn deploy(
+    aws: &Clients,
+    stack: &Stack,
+    dir: &Path,
+    deployed: &mut String,
+    first: bool,
+    on: &mut impl FnMut(Event<'_>),
+) {
+    let package = match package::from_folder(dir) {
+        Ok(p) => p,
+        Err(e) => return on(Event::Failed(e.to_string())),
+    };
+    if package.sha256 == *deployed {
+        // At the start that is the usual case, not news.
+        if !first {
+            on(Event::Unchanged);
+        }
+        return;
+    }
+    let mut next = stack.clone();
+    next.settings.code = Code::Folder {
+        path: dir.to_path_buf(),
+        package: Arc::new(package),
+    };
+    match function::deploy_code(aws, &next).await {
+        Ok(took) => {
+            *deployed = function::code(&next).1.to_string();
+            on(Event::Deployed {
+                took,
+                sha256: deployed,
+            });
+        }
+        Err(e) => on(Event::Failed(crate::error::one_line_anyhow(&e))),
+    }
+}
