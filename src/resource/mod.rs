@@ -32,6 +32,7 @@ pub mod role;
 pub mod sdk;
 pub mod state;
 pub mod table;
+pub mod table_index;
 pub mod tags;
 pub mod trigger;
 
