@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod inspect;
 pub mod list;
 #[cfg(test)]
 mod module_graph;
@@ -15,6 +16,7 @@ pub mod plan;
 pub mod progress;
 pub mod report;
 pub mod resource;
+pub mod show;
 pub mod smoke;
 pub mod spec;
 pub mod style;

@@ -26,6 +26,7 @@
 
 pub mod bucket;
 pub mod function;
+pub mod items;
 pub mod log_group;
 pub mod retry;
 pub mod role;
