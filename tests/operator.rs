@@ -469,6 +469,7 @@ fn iam_actions(service: &str, op: &str) -> Vec<String> {
         ("s3", "PutBucketNotificationConfiguration") => s3("PutBucketNotification"),
         ("s3", "DeleteObjects") => vec!["s3:DeleteObject".into(), "s3:DeleteObjectVersion".into()],
         ("s3", "HeadObject") => s3("GetObject"),
+        ("lambda", "Invoke") => vec!["lambda:InvokeFunction".into()],
         ("lambda", "CreateFunction") => {
             vec!["lambda:CreateFunction".into(), "iam:PassRole".into()]
         }
@@ -511,7 +512,11 @@ async fn deployer_policy_covers_a_full_cycle() {
     run(&["up", "--suffix", &sfx], 0);
     run(&["status", "--suffix", &sfx], 0);
     run(&["outputs", "--suffix", &sfx], 0);
-    run(&["smoke", "--suffix", &sfx], 0);
+    run(&["smoke", "--suffix", &sfx, "--timeout", "60"], 0);
+    run(&["invoke", "--suffix", &sfx, "--key", "policy.txt"], 0);
+    run(&["events", "--suffix", &sfx, "--key", "policy.txt"], 0);
+    run(&["events", "--suffix", &sfx, "--limit", "1"], 0);
+    run(&["logs", "--suffix", &sfx], 0);
     run(&["list"], 0);
     // Repairs: retention, memory size, PITR, the bucket policy.
     c.logs
@@ -564,7 +569,11 @@ async fn deployer_policy_covers_a_full_cycle() {
         "sts:GetCallerIdentity",
         "dynamodb:CreateTable",
         "s3:PutObject",
+        "dynamodb:Query",
         "dynamodb:Scan",
+        "dynamodb:DescribeTimeToLive",
+        "lambda:Invoke",
+        "logs:FilterLogEvents",
         "lambda:ListFunctions",
         "lambda:UpdateFunctionConfiguration",
         "logs:PutRetentionPolicy",
