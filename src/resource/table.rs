@@ -1,8 +1,8 @@
 //! The DynamoDB table: keys `requestId` (S, hash) + `timestamp` (S, range), on-demand billing,
 //! point-in-time recovery on; its object index and item expiry are in [`super::table_index`].
 
-use super::retry::{retry_on, wait_until};
-use super::sdk::{self, dynamodb::in_use, dynamodb::transient, found};
+use super::retry::wait_until;
+use super::sdk::{self, dynamodb::transient, found};
 use super::state::{Ctx, Drift, Field, Kind, State, created_meanwhile};
 use super::table_index;
 use super::tags;
@@ -284,18 +284,14 @@ async fn enable_pitr(ctx: &Ctx) -> Result<()> {
         .point_in_time_recovery_enabled(true)
         .build()
         .context("PointInTimeRecoverySpecification")?;
-    retry_on(
-        READY_BUDGET,
-        |e: &aws_sdk_dynamodb::error::SdkError<_>| transient(e) || in_use(e),
-        || {
-            ctx.aws
-                .dynamodb
-                .update_continuous_backups()
-                .table_name(&s.table_name)
-                .point_in_time_recovery_specification(on.clone())
-                .send()
-        },
-    )
+    table_index::while_busy(|| {
+        ctx.aws
+            .dynamodb
+            .update_continuous_backups()
+            .table_name(&s.table_name)
+            .point_in_time_recovery_specification(on.clone())
+            .send()
+    })
     .await
     .aws_context("UpdateContinuousBackups")?;
     Ok(())

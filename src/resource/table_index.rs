@@ -25,6 +25,7 @@ use aws_sdk_dynamodb::types::{
     KeySchemaElement, KeyType, Projection, ProjectionType, ScalarAttributeType, TableDescription,
     TimeToLiveDescription, TimeToLiveSpecification, TimeToLiveStatus,
 };
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use std::time::Duration;
 
 /// The index's hash key: the object's (decoded) key, as the handler writes it.
@@ -218,22 +219,29 @@ async fn create_index(ctx: &Ctx) -> Result<()> {
 
 /// One UpdateTable with one index change; retried while the table is busy (being created or
 /// updated: ResourceInUseException).
+/// Runs a change of the table, retrying it within the readiness budget while the table is
+/// busy (being created or updated: ResourceInUseException) or DynamoDB answers a transient.
+pub async fn while_busy<T, E, F, Fut>(op: F) -> Result<T, E>
+where
+    E: ProvideErrorMetadata,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    retry_on(READY_BUDGET, |e: &E| transient(e) || in_use(e), op).await
+}
+
 async fn update_indexes(ctx: &Ctx, change: GlobalSecondaryIndexUpdate) -> Result<()> {
     let s = &ctx.stack;
     let definitions = attribute_definitions()?;
-    retry_on(
-        READY_BUDGET,
-        |e: &aws_sdk_dynamodb::error::SdkError<_>| transient(e) || in_use(e),
-        || {
-            ctx.aws
-                .dynamodb
-                .update_table()
-                .table_name(&s.table_name)
-                .set_attribute_definitions(Some(definitions.clone()))
-                .global_secondary_index_updates(change.clone())
-                .send()
-        },
-    )
+    while_busy(|| {
+        ctx.aws
+            .dynamodb
+            .update_table()
+            .table_name(&s.table_name)
+            .set_attribute_definitions(Some(definitions.clone()))
+            .global_secondary_index_updates(change.clone())
+            .send()
+    })
     .await
     .aws_context("UpdateTable")?;
     Ok(())
@@ -313,18 +321,14 @@ async fn set_ttl(ctx: &Ctx, attribute: &str, enabled: bool) -> Result<()> {
         .enabled(enabled)
         .build()
         .context("TimeToLiveSpecification")?;
-    retry_on(
-        READY_BUDGET,
-        |e: &aws_sdk_dynamodb::error::SdkError<_>| transient(e) || in_use(e),
-        || {
-            ctx.aws
-                .dynamodb
-                .update_time_to_live()
-                .table_name(&ctx.stack.table_name)
-                .time_to_live_specification(spec.clone())
-                .send()
-        },
-    )
+    while_busy(|| {
+        ctx.aws
+            .dynamodb
+            .update_time_to_live()
+            .table_name(&ctx.stack.table_name)
+            .time_to_live_specification(spec.clone())
+            .send()
+    })
     .await
     .aws_context("UpdateTimeToLive")?;
     Ok(())
