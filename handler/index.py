@@ -28,6 +28,10 @@ from botocore.exceptions import ClientError, ConnectionError as BotoConnectionEr
 from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
 
 TABLE_ENV = "DYNAMODB_TABLE_NAME"
+# Days a log item is kept: when set to a whole number > 0, each item carries `expiresAt` (epoch
+# seconds), the attribute the table's TTL reads; unset or 0, items are kept forever.
+RETENTION_ENV = "ITEM_RETENTION_DAYS"
+TTL_ATTRIBUTE = "expiresAt"
 # One attempt per call: the retries below know the invocation's deadline, botocore's do not.
 # Connect + read timeouts bound one attempt (PutItem answers in milliseconds when healthy).
 _CONNECT_TIMEOUT_S = 1.0
@@ -173,7 +177,19 @@ def _request_id(f):
     return "s3:" + digest
 
 
-def _item(fields, request_id, context):
+def _retention_days():
+    """ITEM_RETENTION_DAYS as a whole number of days; 0 when unset or 0 (keep forever)."""
+    raw = (os.environ.get(RETENTION_ENV) or "0").strip()
+    try:
+        days = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{RETENTION_ENV} is {raw!r}: it must be a whole number of days")
+    if days < 0:
+        raise ConfigurationError(f"{RETENTION_ENV} is {days}: it must be 0 (keep) or more")
+    return days
+
+
+def _item(fields, request_id, context, retention_days=0):
     attrs = dict(fields, requestId=request_id, timestamp=fields["eventTime"], loggedAt=_now(),
                  functionName=getattr(context, "function_name", None)
                  or os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "unknown"),
@@ -181,6 +197,8 @@ def _item(fields, request_id, context):
     item = {name: {"S": str(value)} for name, value in attrs.items() if value not in (None, "")}
     if "objectSize" in item:
         item["objectSize"] = {"N": str(int(fields["objectSize"]))}
+    if retention_days > 0:
+        item[TTL_ATTRIBUTE] = {"N": str(int(time.time()) + retention_days * 86400)}
     return item
 
 
@@ -190,6 +208,7 @@ def lambda_handler(event, context):
     if not table:
         raise ConfigurationError(f"{TABLE_ENV} is not set: the function needs the name of "
                                  "the DynamoDB table to write its log items to")
+    retention_days = _retention_days()
     aws_request_id = getattr(context, "aws_request_id", None) or "unknown"
     summary = {"processed": 0, "duplicates": 0, "skipped": 0}
     records = event.get("Records") if isinstance(event, dict) else None
@@ -213,7 +232,7 @@ def lambda_handler(event, context):
                 "bucketName": fields["bucketName"], "objectKey": fields["objectKey"],
                 "eventName": fields["eventName"], "eventTime": fields["eventTime"]}
         try:
-            _put_item(table, _item(fields, request_id, context), context, line)
+            _put_item(table, _item(fields, request_id, context, retention_days), context, line)
         except Exception as err:
             code = _error_code(err)
             if code == "ConditionalCheckFailedException":

@@ -178,6 +178,7 @@ class Control:
     POST /_localaws/config        JSON object of knobs to change; answers the new knobs
     GET  /_localaws/invocations   Lambda invocation records (sync, async, retries)
     POST /_localaws/s3/fill       put many real object versions at once (localaws.bulk)
+    POST /_localaws/dynamodb/fill put many log items into a table at once (localaws.bulk)
     POST /_localaws/lambda/inactive  {"function": NAME[, "region": R][, "account": A]}:
                                   the function is Inactive now (shims/lambda_states)
     POST /_localaws/s3/system-tags   {"bucket": B, "tags": {"aws:...": V}[, "account": A]}:
@@ -214,6 +215,14 @@ class Control:
                 n = int(environ.get("CONTENT_LENGTH") or 0)
                 spec = json.loads(environ["wsgi.input"].read(n) if n else b"{}")
                 return _json(start_response, 200, fill(spec))
+            except (FillError, ValueError) as e:
+                return _json(start_response, 400, {"error": str(e)})
+        if path == "/_localaws/dynamodb/fill" and method == "POST":
+            from .bulk import FillError, fill_table
+            try:
+                n = int(environ.get("CONTENT_LENGTH") or 0)
+                spec = json.loads(environ["wsgi.input"].read(n) if n else b"{}")
+                return _json(start_response, 200, fill_table(spec, self.region))
             except (FillError, ValueError) as e:
                 return _json(start_response, 400, {"error": str(e)})
         if path == "/_localaws/lambda/inactive" and method == "POST":

@@ -8,6 +8,9 @@ Examples:
   tapctl plan --suffix dev                 what `up` would change (exit 2 if anything)
   tapctl up --suffix dev                   create or repair the stack
   tapctl smoke --suffix dev                end-to-end check: object in, log item out
+  tapctl events --suffix dev --key a.txt   one object's events, newest first
+  tapctl logs --suffix dev --follow        the function's log as it happens
+  tapctl invoke --suffix dev --key a.txt   run the function on an S3 event, show its log
   tapctl status --suffix dev --output json
   tapctl outputs --suffix dev
   tapctl list                              every stack tapctl deployed here
@@ -139,12 +142,15 @@ pub enum Command {
                             tapctl outputs --suffix dev --output json | jq -r .outputs.BucketName")]
     Outputs,
     /// End-to-end check of a deployed stack: upload a probe object, wait for its log item,
-    /// print the latency, remove both.
+    /// print the latency, remove both. Right after `up` a new bucket notification may take
+    /// minutes to deliver (S3: "typically about five minutes"): smoke uploads a fresh probe
+    /// periodically until one's item shows up, and removes every probe and its items.
     #[command(after_help = "Examples:\n  tapctl smoke --suffix dev\n  \
-                            tapctl smoke --suffix dev --timeout 120 --output json")]
+                            tapctl up --suffix dev && tapctl smoke --suffix dev\n  \
+                            tapctl smoke --suffix dev --timeout 30 --output json")]
     Smoke {
-        /// How long to wait for the log item, in seconds.
-        #[arg(long, default_value_t = 60)]
+        /// How long to wait for a log item, in seconds (cleanup comes after it).
+        #[arg(long, default_value_t = crate::smoke::DEFAULT_TIMEOUT_S)]
         timeout: u64,
     },
     /// The effective settings of a stack and where each came from (default, settings file,
@@ -160,6 +166,59 @@ pub enum Command {
                             tapctl watch --suffix dev          the folder of the `handler` setting"
     )]
     Watch,
+    /// The log table's items, newest first: time, event, key, size.
+    ///
+    /// With --key: a Query on the table's object index (cost independent of the table's
+    /// size). Without --key: a Scan of the table, filtered by --since, that stops once --limit
+    /// items matched; on a big table these are the newest of what was read, not necessarily
+    /// the newest of the table (the output says when the scan stopped early).
+    #[command(
+        after_help = "Examples:\n  tapctl events --suffix dev --key 'photos/a b.jpg'\n  \
+                            tapctl events --suffix dev --key report.csv --since 1h --limit 5\n  \
+                            tapctl events --suffix dev --since 10m --output json"
+    )]
+    Events {
+        /// The object's key, as uploaded (not URL-encoded).
+        #[arg(long)]
+        key: Option<String>,
+        /// Only events of the last DURATION: 90s, 10m, 1h, 2d.
+        #[arg(long, value_name = "DURATION")]
+        since: Option<String>,
+        /// At most this many items.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        limit: u32,
+    },
+    /// The function's log events (CloudWatch Logs), oldest first; --follow keeps printing new
+    /// ones until Ctrl-C.
+    #[command(after_help = "Examples:\n  tapctl logs --suffix dev\n  \
+                            tapctl logs --suffix dev --since 1h --filter ERROR\n  \
+                            tapctl logs --suffix dev --follow\n\n\
+                            With --output json: one document; with --follow, one JSON object per \
+                            line (JSON Lines).")]
+    Logs {
+        /// Events of the last DURATION: 90s, 10m, 1h, 2d.
+        #[arg(long, value_name = "DURATION", default_value = "10m")]
+        since: String,
+        /// Keep printing new events (polling every second) until Ctrl-C.
+        #[arg(long, short)]
+        follow: bool,
+        /// Only events matching this CloudWatch Logs filter pattern (e.g. ERROR, "record
+        /// logged", { $.outcome = "error" }).
+        #[arg(long, value_name = "PATTERN")]
+        filter: Option<String>,
+    },
+    /// Run the deployed function once, synchronously, on a synthetic S3 ObjectCreated:Put
+    /// event for KEY in the stack's bucket (no upload), and print its result and log tail.
+    /// The function runs for real: it writes its log item. Exit 1 when the function fails.
+    #[command(
+        after_help = "Examples:\n  tapctl invoke --suffix dev --key 'photos/a b.jpg'\n  \
+                            tapctl invoke --suffix dev --key a.txt --output json | jq .result"
+    )]
+    Invoke {
+        /// The object's key, as uploaded (the event carries it URL-encoded, as S3 sends it).
+        #[arg(long)]
+        key: String,
+    },
     /// Every stack tapctl deployed in this account and region (found by tapctl's tags).
     #[command(after_help = "Examples:\n  tapctl list\n  \
                             tapctl list --region eu-west-1 --output json")]
@@ -204,6 +263,9 @@ impl Command {
             Command::Status => "status",
             Command::Outputs => "outputs",
             Command::Smoke { .. } => "smoke",
+            Command::Events { .. } => "events",
+            Command::Logs { .. } => "logs",
+            Command::Invoke { .. } => "invoke",
             Command::List => "list",
             Command::Config => "config",
             Command::Watch => "watch",

@@ -8,6 +8,7 @@ pub mod config;
 pub mod deployer;
 pub mod engine;
 pub mod error;
+pub mod inspect;
 pub mod list;
 #[cfg(test)]
 mod module_graph;
@@ -16,6 +17,7 @@ pub mod plan;
 pub mod progress;
 pub mod report;
 pub mod resource;
+pub mod show;
 pub mod smoke;
 pub mod spec;
 pub mod style;

@@ -11,9 +11,11 @@ use tapctl::cli::{Cli, Command, Global, Output};
 use tapctl::plan::{Change, Mode};
 use tapctl::progress::{self, Display};
 use tapctl::resource::{Ctx, Kind, Snapshot};
+use tapctl::resource::{function, items, log_group};
 use tapctl::spec::{Code, Stack, StackSettings};
 use tapctl::{
-    aws, config, deployer, engine, list, package, plan, report, smoke, spec, style, watch,
+    aws, config, deployer, engine, inspect, list, package, plan, report, show, smoke, spec, style,
+    watch,
 };
 
 /// Exit codes: 0 done / in sync / nothing to change, 1 error, 2 changes pending (status, plan),
@@ -177,6 +179,13 @@ async fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::List => list(run).await,
         Command::Smoke { timeout } => smoke(run, Duration::from_secs(timeout)).await,
+        Command::Events { key, since, limit } => events(run, key, since, limit).await,
+        Command::Logs {
+            since,
+            follow,
+            filter,
+        } => logs(run, &since, follow, filter).await,
+        Command::Invoke { key } => invoke(run, &key).await,
         Command::Status => status(run).await,
         Command::Outputs => outputs(run).await,
         Command::Plan { destroy: true, .. } | Command::Down { dry_run: true, .. } => {
@@ -407,6 +416,90 @@ async fn smoke(run: Run, timeout: Duration) -> Result<u8> {
         None => 0,
         Some(e) => {
             eprintln!("tapctl: error: smoke test failed: {e}");
+            EXIT_ERROR
+        }
+    })
+}
+
+/// The ISO time `since` ago, as the table's range key spells times.
+fn since_time(since: &str) -> Result<(i64, String)> {
+    let ago = inspect::parse_since(since)?;
+    let ms = inspect::now_ms() - i64::try_from(ago.as_millis()).unwrap_or(i64::MAX / 2);
+    Ok((ms, inspect::iso_utc(ms)))
+}
+
+async fn events(run: Run, key: Option<String>, since: Option<String>, limit: u32) -> Result<u8> {
+    let s = run.stack();
+    let since = since
+        .as_deref()
+        .map(since_time)
+        .transpose()?
+        .map(|(_, t)| t);
+    let limit = limit as usize;
+    let aws = &run.ctx.aws;
+    let (read, found) = match &key {
+        Some(k) => (
+            show::Read::Index,
+            items::for_object(aws, s, k, since.as_deref(), limit).await?,
+        ),
+        None => (
+            show::Read::Scan,
+            items::recent(aws, s, since.as_deref(), limit).await?,
+        ),
+    };
+    run.emit(
+        || show::events_json(s, key.as_deref(), since.as_deref(), read, &found),
+        || show::events_text(s, read, &found),
+    );
+    Ok(0)
+}
+
+async fn logs(run: Run, since: &str, follow: bool, filter: Option<String>) -> Result<u8> {
+    let s = run.stack();
+    let (from_ms, from) = since_time(since)?;
+    let aws = &run.ctx.aws;
+    if !follow {
+        let lines = log_group::events_since(aws, s, from_ms, filter.as_deref()).await?;
+        run.emit(
+            || show::logs_json(s, &from, filter.as_deref(), &lines),
+            || show::logs_text(&lines),
+        );
+        return Ok(0);
+    }
+    let mut tail = log_group::Tail::new(from_ms);
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        let lines = tail.next(aws, s, filter.as_deref()).await?;
+        for l in &lines {
+            match run.output {
+                Output::Json => println!("{}", show::log_line_json(l)),
+                Output::Text => print!("{}", show::logs_text(std::slice::from_ref(l))),
+            }
+        }
+        std::io::stdout().flush()?;
+        tokio::select! {
+            _ = &mut ctrl_c => return Ok(0),
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+async fn invoke(run: Run, key: &str) -> Result<u8> {
+    let s = run.stack();
+    let event = inspect::s3_put_event(s, key, inspect::now_ms());
+    let phase = run.display.phase("invoking the function");
+    let invoked = function::invoke(&run.ctx.aws, s, serde_json::to_vec(&event)?).await;
+    run.display.done(phase);
+    let invoked = invoked?;
+    run.emit(
+        || show::invoke_json(s, key, &event, &invoked),
+        || show::invoke_text(s, key, &invoked),
+    );
+    Ok(match show::function_error(&invoked) {
+        None => 0,
+        Some(e) => {
+            eprintln!("tapctl: error: function {} failed: {e}", s.function_name);
             EXIT_ERROR
         }
     })

@@ -59,7 +59,7 @@ fn state_text(state: &State) -> &'static str {
 }
 
 /// The keys every document starts with: schema, command, ok, suffix, account, region.
-fn header(s: &Stack, command: &str) -> serde_json::Map<String, Value> {
+pub(crate) fn header(s: &Stack, command: &str) -> serde_json::Map<String, Value> {
     let mut m = serde_json::Map::new();
     m.insert("schema".into(), json!(SCHEMA));
     m.insert("command".into(), json!(command));
@@ -318,6 +318,9 @@ pub fn smoke_json(s: &Stack, r: &smoke::Report) -> Value {
     m.insert("request_id".into(), json!(r.request_id));
     m.insert("event_time".into(), json!(r.event_time));
     m.insert("logged_at".into(), json!(r.logged_at));
+    m.insert("probes".into(), json!(r.probes));
+    m.insert("objects_removed".into(), json!(r.objects_removed));
+    m.insert("items_removed".into(), json!(r.items_removed));
     m.insert("cleaned_up".into(), json!(r.cleaned_up));
     if let Some(e) = &r.error {
         m.insert("error".into(), json!(e));
@@ -340,11 +343,23 @@ pub fn smoke_text(s: &Stack, r: &smoke::Report) -> String {
             l.as_secs_f64()
         );
     }
-    out += if r.cleaned_up {
-        "  probe object and log item removed\n"
-    } else {
-        "  cleanup FAILED: remove the probe by hand\n"
-    };
+    if r.probes > 1 {
+        out += &format!(
+            "  {} probes uploaded (a new bucket notification takes a while to deliver)\n",
+            r.probes
+        );
+    }
+    out += &format!(
+        "  removed {} of {} probe object(s) and {} log item(s){}\n",
+        r.objects_removed,
+        r.probes,
+        r.items_removed,
+        if r.cleaned_up {
+            ""
+        } else {
+            "; cleanup INCOMPLETE: see the error"
+        }
+    );
     out += match &r.error {
         None => "smoke ok\n",
         Some(_) => "smoke FAILED\n",

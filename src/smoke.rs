@@ -1,37 +1,59 @@
 //! `tapctl smoke`: an end-to-end check of a deployed stack. Uploads a probe object (its key has a
-//! space, so the handler's URL-decoding is exercised too), waits within a bound for the log item
-//! the function writes for it, then removes the probe object and its item.
+//! space, so the handler's URL-decoding is exercised too) and waits, within `--timeout`, for the
+//! log item the function writes for it; then removes every probe object and its items.
 //!
-//! The item is found with a filtered, consistent Scan (the table's key is a hash of the event,
-//! which only the handler knows): fine for a log table of modest size; the scan is paginated and
-//! bounded by the same deadline.
+//! Right after `up` the first probes may produce no event at all: a new bucket notification
+//! "typically takes about five minutes" to take effect (S3 user guide, "Amazon S3 Event
+//! Notifications"), and an object created before then is never announced. So smoke uploads a
+//! fresh probe periodically (2 s after the first, doubling up to 30 s apart) until one's item
+//! shows up or the deadline passes. Items are found through the table's object index (a Query
+//! per probe key: no scan, whatever the table's size).
+//!
+//! Cleanup removes every probe object it uploaded and the items of every probe. Probes uploaded
+//! after the one whose item was found were announced too (the notification was in effect by
+//! then): their items are waited for, within a bounded grace, and removed. The report counts
+//! what was removed and says what was not; it never claims a cleanup it did not do.
 
 use crate::aws::Clients;
 use crate::error::{AwsContext, AwsError, one_line_anyhow};
-use crate::resource::retry::{Backoff, poll};
+use crate::resource::items::{self, LogItem};
+use crate::resource::retry::Backoff;
 use crate::spec::Stack;
-use anyhow::{Context, Result};
-use aws_sdk_dynamodb::types::AttributeValue;
+use anyhow::Result;
 use aws_sdk_s3::primitives::ByteStream;
-use std::collections::HashMap;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::time::Instant;
 
 /// Where probe objects go.
 pub const PROBE_PREFIX: &str = "tapctl-smoke/";
+/// The default `--timeout`: beyond S3's "typically about five minutes" notification delay.
+pub const DEFAULT_TIMEOUT_S: u64 = 360;
+/// Pauses between fresh probes: the first after this, doubling up to [`REUPLOAD_CAP`].
+const REUPLOAD_FIRST: Duration = Duration::from_secs(2);
+const REUPLOAD_CAP: Duration = Duration::from_secs(30);
+/// How long cleanup waits for the items of probes uploaded after the found one: twice the
+/// measured latency, within these bounds.
+const GRACE_MIN: Duration = Duration::from_secs(5);
+const GRACE_MAX: Duration = Duration::from_secs(30);
 
 /// What one smoke run saw.
 #[derive(Debug, Clone, Default)]
 pub struct Report {
     pub bucket: String,
     pub table: String,
+    /// The probe whose item was found (else the last one uploaded).
     pub key: String,
-    /// From the start of the upload to the log item being readable.
+    /// Probe objects uploaded.
+    pub probes: usize,
+    /// From the start of that probe's upload to its log item being readable.
     pub latency: Option<Duration>,
     /// The item's requestId and the handler's own timestamps, when it was found.
     pub request_id: Option<String>,
     pub event_time: Option<String>,
     pub logged_at: Option<String>,
-    /// The probe object and its item are gone again.
+    pub objects_removed: usize,
+    pub items_removed: usize,
+    /// Every probe object is gone, and so is every item the probes were known to produce.
     pub cleaned_up: bool,
     pub error: Option<String>,
 }
@@ -42,151 +64,206 @@ impl Report {
     }
 }
 
-fn probe_key() -> String {
+fn probe_key(n: usize) -> String {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
     format!(
-        "{PROBE_PREFIX}probe {}-{}.txt",
+        "{PROBE_PREFIX}probe {}-{}-{n}.txt",
         now.as_millis(),
         std::process::id()
     )
 }
 
-type Item = HashMap<String, AttributeValue>;
-
-fn text(item: &Item, name: &str) -> Option<String> {
-    item.get(name).and_then(|v| v.as_s().ok()).cloned()
+struct Probe {
+    key: String,
+    uploaded: Instant,
 }
 
-/// Runs the check; never returns early without trying to clean up what it made.
-pub async fn run(aws: &Clients, s: &Stack, timeout: Duration) -> Report {
-    let mut report = Report {
-        bucket: s.bucket_name.clone(),
-        table: s.table_name.clone(),
-        key: probe_key(),
-        ..Report::default()
-    };
-    let start = Instant::now();
+async fn upload(aws: &Clients, s: &Stack, key: &str) -> Result<(), String> {
     let put = aws
         .s3
         .put_object()
         .bucket(&s.bucket_name)
-        .key(&report.key)
+        .key(key)
         .content_type("text/plain")
         .body(ByteStream::from(
             format!("tapctl smoke probe for stack {}\n", s.suffix()).into_bytes(),
         ))
         .send()
         .await;
-    if let Err(e) = put {
-        let why = AwsError::new(e);
-        report.error = Some(format!(
-            "uploading the probe to bucket {}: {why} (is the stack deployed? `{}`)",
+    put.map(|_| ()).map_err(|e| {
+        format!(
+            "uploading the probe to bucket {}: {} (is the stack deployed? `{}`)",
             s.bucket_name,
+            AwsError::new(e),
             s.command("status")
-        ));
-        report.cleaned_up = true;
-        return report;
-    }
-    let found = wait_for_items(aws, s, &report.key, start + timeout).await;
-    match &found {
-        Ok(items) if !items.is_empty() => {
-            report.latency = Some(start.elapsed());
-            report.request_id = text(&items[0], "requestId");
-            report.event_time = text(&items[0], "eventTime");
-            report.logged_at = text(&items[0], "loggedAt");
+        )
+    })
+}
+
+async fn items_of(aws: &Clients, s: &Stack, key: &str) -> Result<Vec<LogItem>> {
+    Ok(items::for_object(aws, s, key, None, 100).await?.items)
+}
+
+/// Runs the check; never returns without trying to clean up what it made.
+pub async fn run(aws: &Clients, s: &Stack, timeout: Duration) -> Report {
+    let mut report = Report {
+        bucket: s.bucket_name.clone(),
+        table: s.table_name.clone(),
+        ..Report::default()
+    };
+    let deadline = Instant::now() + timeout;
+    let mut probes: Vec<Probe> = Vec::new();
+    let found = wait_for_item(aws, s, deadline, &mut probes).await;
+    report.probes = probes.len();
+    report.key = probes.last().map(|p| p.key.clone()).unwrap_or_default();
+    let mut hit = None;
+    match found {
+        Ok(Some((i, item, at))) => {
+            report.key = probes[i].key.clone();
+            report.latency = Some(at - probes[i].uploaded);
+            report.request_id = Some(item.request_id.clone());
+            report.event_time = Some(item.time.clone());
+            report.logged_at = item.logged_at.clone();
+            hit = Some(i);
         }
-        Ok(_) => {
+        Ok(None) => {
             report.error = Some(format!(
-                "no log item for the probe in table {} within {}s: is the trigger in place \
-                 (`{}`) and does the function succeed (its log group)?",
+                "no log item for {} probe(s) in table {} within {}s: is the trigger in place \
+                 (`{}`) and does the function succeed (`{}`)?",
+                probes.len(),
                 s.table_name,
                 timeout.as_secs(),
-                s.command("status")
+                s.command("status"),
+                s.command("logs")
             ))
         }
-        Err(e) => report.error = Some(one_line_anyhow(e)),
+        Err(e) => report.error = Some(e),
     }
-    let items = found.unwrap_or_default();
-    match clean_up(aws, s, &report.key, &items).await {
-        Ok(()) => report.cleaned_up = true,
-        Err(e) => {
-            let why = format!("removing the probe: {}", one_line_anyhow(&e));
-            report.error = Some(match report.error.take() {
-                Some(first) => format!("{first}; {why}"),
-                None => why,
-            });
-        }
+    let grace = report
+        .latency
+        .map_or(GRACE_MIN, |l| (l * 2).clamp(GRACE_MIN, GRACE_MAX));
+    if let Err(e) = clean_up(aws, s, &probes, hit, grace, &mut report).await {
+        let why = format!("cleaning up: {e}");
+        report.error = Some(match report.error.take() {
+            Some(first) => format!("{first}; {why}"),
+            None => why,
+        });
     }
     report
 }
 
-/// Polls the table (backoff 200 ms doubling to 1 s) until items for `key` appear or the
-/// deadline passes; an empty list means the deadline passed.
-async fn wait_for_items(
+/// Uploads probes and polls for their items until one shows up (its probe's index, the item,
+/// when it was read) or the deadline passes (`None`). An upload error ends it at once.
+async fn wait_for_item(
     aws: &Clients,
     s: &Stack,
-    key: &str,
     deadline: Instant,
-) -> Result<Vec<Item>> {
-    let budget = deadline.saturating_duration_since(Instant::now());
-    let backoff = Backoff::between(Duration::from_millis(200), Duration::from_secs(1), budget);
-    let found = poll(backoff, || async {
-        let items = scan_for(aws, s, key).await?;
-        Ok((!items.is_empty()).then_some(items))
-    })
-    .await?;
-    Ok(found.unwrap_or_default())
-}
-
-async fn scan_for(aws: &Clients, s: &Stack, key: &str) -> Result<Vec<Item>> {
-    let mut items = Vec::new();
-    let mut start_key: Option<Item> = None;
+    probes: &mut Vec<Probe>,
+) -> Result<Option<(usize, LogItem, Instant)>, String> {
+    let mut pause = REUPLOAD_FIRST;
     loop {
-        let page = aws
-            .dynamodb
-            .scan()
-            .table_name(&s.table_name)
-            .consistent_read(true)
-            .filter_expression("objectKey = :k AND bucketName = :b")
-            .expression_attribute_values(":k", AttributeValue::S(key.to_string()))
-            .expression_attribute_values(":b", AttributeValue::S(s.bucket_name.clone()))
-            .set_exclusive_start_key(start_key.take())
-            .send()
-            .await
-            .map_err(AwsError::new)
-            .with_context(|| format!("scanning table {}", s.table_name))?;
-        items.extend(page.items().iter().cloned());
-        match page.last_evaluated_key {
-            Some(k) if !k.is_empty() => start_key = Some(k),
-            _ => return Ok(items),
+        let key = probe_key(probes.len());
+        let uploaded = Instant::now();
+        upload(aws, s, &key).await?;
+        probes.push(Probe { key, uploaded });
+        let next_upload = uploaded + pause;
+        pause = (pause * 2).min(REUPLOAD_CAP);
+        let until = next_upload.min(deadline);
+        let mut backoff = Backoff::between(
+            Duration::from_millis(200),
+            Duration::from_secs(1),
+            until.saturating_duration_since(Instant::now()),
+        );
+        loop {
+            for (i, p) in probes.iter().enumerate() {
+                let found = items_of(aws, s, &p.key)
+                    .await
+                    .map_err(|e| one_line_anyhow(&e))?;
+                if let Some(item) = found.into_iter().next() {
+                    return Ok(Some((i, item, Instant::now())));
+                }
+            }
+            if !backoff.wait().await {
+                break;
+            }
+        }
+        if Instant::now() >= deadline {
+            return Ok(None);
         }
     }
 }
 
-async fn clean_up(aws: &Clients, s: &Stack, key: &str, items: &[Item]) -> Result<()> {
-    aws.s3
-        .delete_object()
-        .bucket(&s.bucket_name)
-        .key(key)
-        .send()
-        .await
-        .aws_context("DeleteObject")?;
-    for item in items {
-        let (Some(id), Some(ts)) = (item.get("requestId"), item.get("timestamp")) else {
-            continue;
-        };
-        aws.dynamodb
-            .delete_item()
-            .table_name(&s.table_name)
-            .key("requestId", id.clone())
-            .key("timestamp", ts.clone())
+/// Removes every probe object and every item of the probes; waits up to `grace` for the items
+/// of the probes uploaded after the found one (`hit`). Counts into `report`; an error or an
+/// item that did not arrive leaves `cleaned_up` false and is returned.
+async fn clean_up(
+    aws: &Clients,
+    s: &Stack,
+    probes: &[Probe],
+    hit: Option<usize>,
+    grace: Duration,
+    report: &mut Report,
+) -> Result<(), String> {
+    let mut failures = Vec::new();
+    for p in probes {
+        let deleted = aws
+            .s3
+            .delete_object()
+            .bucket(&s.bucket_name)
+            .key(&p.key)
             .send()
             .await
-            .aws_context("DeleteItem")?;
+            .aws_context("DeleteObject");
+        match deleted {
+            Ok(_) => report.objects_removed += 1,
+            Err(e) => failures.push(format!("probe {}: {}", p.key, one_line_anyhow(&e))),
+        }
     }
-    Ok(())
+    let until = Instant::now() + grace;
+    for (i, p) in probes.iter().enumerate() {
+        // Announced for sure: the found probe and every later one.
+        let expected = hit.is_some_and(|h| i >= h);
+        let mut backoff = Backoff::between(
+            Duration::from_millis(200),
+            Duration::from_secs(1),
+            until.saturating_duration_since(Instant::now()),
+        );
+        let found = loop {
+            match items_of(aws, s, &p.key).await {
+                Ok(found) if !found.is_empty() || !expected => break Ok(found),
+                Ok(_) if backoff.wait().await => {}
+                Ok(_) => {
+                    break Err(format!(
+                        "the log item of probe {:?} had not arrived after {}s: remove it later \
+                         (tapctl events --key {:?})",
+                        p.key,
+                        grace.as_secs(),
+                        p.key
+                    ));
+                }
+                Err(e) => break Err(one_line_anyhow(&e)),
+            }
+        };
+        match found {
+            Ok(found) => {
+                for item in &found {
+                    match items::delete(aws, s, item).await {
+                        Ok(()) => report.items_removed += 1,
+                        Err(e) => failures.push(one_line_anyhow(&e)),
+                    }
+                }
+            }
+            Err(e) => failures.push(e),
+        }
+    }
+    report.cleaned_up = failures.is_empty() && report.objects_removed == probes.len();
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(failures.join("; "))
+    }
 }
 
 #[cfg(test)]
@@ -195,7 +272,8 @@ mod tests {
 
     #[test]
     fn probe_keys_are_unique_and_need_decoding() {
-        let k = probe_key();
+        let k = probe_key(0);
         assert!(k.starts_with(PROBE_PREFIX) && k.contains(' '), "{k}");
+        assert_ne!(probe_key(0), probe_key(1));
     }
 }

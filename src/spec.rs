@@ -26,6 +26,17 @@ pub const LOG_LEVEL: &str = "INFO";
 pub const LOG_RETENTION_DAYS: i32 = 14;
 pub const DEFAULT_REGION: &str = "us-west-2";
 
+/// The function's variable saying how many days a log item is kept (set only when > 0).
+pub const ITEM_RETENTION_ENV: &str = "ITEM_RETENTION_DAYS";
+/// The log table's keys: a hash of the event (only the handler knows it) and its time.
+pub const HASH_KEY: &str = "requestId";
+pub const RANGE_KEY: &str = "timestamp";
+/// The log table's index to find one object's events newest first: hash `objectKey`, range
+/// `timestamp`, every attribute projected.
+pub const OBJECT_INDEX: &str = "by-object";
+/// The item attribute DynamoDB's TTL reads (epoch seconds), written by the handler.
+pub const TTL_ATTRIBUTE: &str = "expiresAt";
+
 /// Statement id of the S3 -> Lambda permission on the function.
 pub const PERMISSION_SID: &str = "tapctl-s3-invoke";
 /// Id of tapctl's entry in the bucket notification configuration.
@@ -292,6 +303,12 @@ impl Stack {
         }
     }
 
+    /// The same stack, keeping log items `days` days (0: forever).
+    pub fn with_item_retention_days(mut self, days: i32) -> Self {
+        self.settings.item_retention_days = days;
+        self
+    }
+
     pub fn suffix(&self) -> &str {
         &self.target.suffix
     }
@@ -370,11 +387,20 @@ impl Stack {
             .collect()
     }
 
+    /// The function's environment; `ITEM_RETENTION_DAYS` only when items expire, so the
+    /// handler writes the table's TTL attribute exactly when the table has TTL on.
     pub fn function_env(&self) -> Vec<(String, String)> {
-        vec![
+        let mut env = vec![
             ("DYNAMODB_TABLE_NAME".to_string(), self.table_name.clone()),
             ("LOG_LEVEL".to_string(), self.settings.log_level.clone()),
-        ]
+        ];
+        if self.settings.item_retention_days > 0 {
+            env.push((
+                ITEM_RETENTION_ENV.to_string(),
+                self.settings.item_retention_days.to_string(),
+            ));
+        }
+        env
     }
 
     /// Who may assume the role: the Lambda service only.
@@ -673,6 +699,23 @@ mod tests {
         assert_eq!(
             statements[1]["Resource"],
             json!(format!("{}/*", s.bucket_arn))
+        );
+    }
+
+    #[test]
+    fn retention_reaches_the_function_only_when_items_expire() {
+        let keep = stack("dev");
+        assert_eq!(keep.settings.item_retention_days, 0);
+        assert!(
+            keep.function_env()
+                .iter()
+                .all(|(k, _)| k != ITEM_RETENTION_ENV)
+        );
+        let expire = stack("dev").with_item_retention_days(30);
+        assert!(
+            expire
+                .function_env()
+                .contains(&(ITEM_RETENTION_ENV.to_string(), "30".to_string()))
         );
     }
 

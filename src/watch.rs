@@ -8,11 +8,10 @@
 use crate::aws::Clients;
 use crate::package;
 use crate::resource::function;
-use crate::resource::log_group::{self, LogEvent};
+use crate::resource::log_group::{LogLine, Tail};
 use crate::spec::{Code, Stack};
 use anyhow::{Context, Result, bail};
 use notify::{EventKind, RecursiveMode, Watcher};
-use std::collections::HashSet;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -40,7 +39,7 @@ pub enum Event<'a> {
     },
     /// The folder cannot be packaged (e.g. mid-save) or the deploy failed: watching goes on.
     Failed(String),
-    Log(&'a LogEvent),
+    Log(&'a LogLine),
 }
 
 /// How watching ended.
@@ -56,32 +55,6 @@ fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
-}
-
-/// The function's log lines not shown yet.
-struct Tail {
-    group: String,
-    since: i64,
-    seen: HashSet<String>,
-}
-
-impl Tail {
-    async fn new_lines(&mut self, aws: &Clients) -> Result<Vec<LogEvent>> {
-        let events = log_group::events_since(aws, &self.group, self.since, None).await?;
-        let fresh: Vec<LogEvent> = events
-            .into_iter()
-            .filter(|e| !self.seen.contains(&e.event_id))
-            .collect();
-        if let Some(last) = fresh.iter().map(|e| e.timestamp).max() {
-            // Events of the same millisecond may still arrive: read from it again, skip by id.
-            if last > self.since {
-                self.seen.clear();
-                self.since = last;
-            }
-        }
-        self.seen.extend(fresh.iter().map(|e| e.event_id.clone()));
-        Ok(fresh)
-    }
 }
 
 /// Watches `dir` and deploys it to the function of `stack` (which must exist) until `stop`
@@ -115,11 +88,7 @@ pub async fn run(
         .configuration
         .and_then(|c| c.code_sha256)
         .unwrap_or_default();
-    let mut tail = Tail {
-        group: stack.log_group_name.clone(),
-        since: now_ms() - 1000,
-        seen: HashSet::new(),
-    };
+    let mut tail = Tail::new(now_ms() - 1000);
     on(Event::Watching { dir });
     let mut stop = std::pin::pin!(stop);
     let mut ticks = tokio::time::interval(LOG_POLL);
@@ -148,7 +117,7 @@ pub async fn run(
                 }
             }
             _ = ticks.tick() => {
-                match tail.new_lines(aws).await {
+                match tail.next(aws, stack, None).await {
                     Ok(lines) => lines.iter().for_each(|l| on(Event::Log(l))),
                     Err(e) => on(Event::Failed(format!("reading the function's logs: {e:#}"))),
                 }

@@ -31,6 +31,38 @@ async fn make(c: &Clients, s: &Stack, drift: &str) {
     let b = &s.bucket_name;
     let f = &s.function_name;
     match drift {
+        "index_deleted" => {
+            let delete = aws_sdk_dynamodb::types::DeleteGlobalSecondaryIndexAction::builder()
+                .index_name(tapctl::spec::OBJECT_INDEX)
+                .build()
+                .unwrap();
+            c.dynamodb
+                .update_table()
+                .table_name(&s.table_name)
+                .global_secondary_index_updates(
+                    aws_sdk_dynamodb::types::GlobalSecondaryIndexUpdate::builder()
+                        .delete(delete)
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap();
+        }
+        "ttl_enabled" => {
+            c.dynamodb
+                .update_time_to_live()
+                .table_name(&s.table_name)
+                .time_to_live_specification(
+                    aws_sdk_dynamodb::types::TimeToLiveSpecification::builder()
+                        .attribute_name("someoneElses")
+                        .enabled(true)
+                        .build()
+                        .unwrap(),
+                )
+                .send()
+                .await
+                .unwrap();
+        }
         "pitr" => {
             c.dynamodb
                 .update_continuous_backups()
@@ -278,6 +310,8 @@ async fn make(c: &Clients, s: &Stack, drift: &str) {
 /// (drift made, resource, field status must name)
 const CASES: &[(&str, &str, &str)] = &[
     ("pitr", "table", "point_in_time_recovery"),
+    ("index_deleted", "table", "object_index"),
+    ("ttl_enabled", "table", "time_to_live"),
     ("table_suffix_tag", "table", "tags"),
     ("policy_removed", "bucket", "tls_only_policy"),
     ("policy_edited", "bucket", "tls_only_policy"),

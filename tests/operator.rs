@@ -655,7 +655,11 @@ async fn deployer_policy_covers_a_full_cycle() {
     run(&["up", "--suffix", &sfx], 0);
     run(&["status", "--suffix", &sfx], 0);
     run(&["outputs", "--suffix", &sfx], 0);
-    run(&["smoke", "--suffix", &sfx], 0);
+    run(&["smoke", "--suffix", &sfx, "--timeout", "60"], 0);
+    run(&["invoke", "--suffix", &sfx, "--key", "policy.txt"], 0);
+    run(&["events", "--suffix", &sfx, "--key", "policy.txt"], 0);
+    run(&["events", "--suffix", &sfx, "--limit", "1"], 0);
+    run(&["logs", "--suffix", &sfx], 0);
     run(&["list"], 0);
     // Repairs: retention, memory size, PITR, the bucket policy.
     c.logs
@@ -738,7 +742,11 @@ async fn deployer_policy_covers_a_full_cycle() {
         "sts:GetCallerIdentity",
         "dynamodb:CreateTable",
         "s3:PutObject",
+        "dynamodb:Query",
         "dynamodb:Scan",
+        "dynamodb:DescribeTimeToLive",
+        "lambda:Invoke",
+        "logs:FilterLogEvents",
         "lambda:ListFunctions",
         "lambda:UpdateFunctionConfiguration",
         "logs:PutRetentionPolicy",

@@ -15,7 +15,7 @@ TABLE = "lambda-invocation-logs-test"
 def aws_env(monkeypatch):
     """Fake credentials and region; nothing here may reach a real or local AWS."""
     for var in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_CA_BUNDLE",
-                "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "LOG_LEVEL"):
+                "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "LOG_LEVEL", "ITEM_RETENTION_DAYS"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")

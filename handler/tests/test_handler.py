@@ -292,3 +292,26 @@ def test_import_without_env_does_not_fail():
     done = subprocess.run([sys.executable, "-c", "import index"], cwd=HANDLER_DIR, env=env,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_items_expire_only_when_retention_is_set(index, table, monkeypatch):
+    index.lambda_handler({"Records": [s3_record("keep.txt")]}, context())
+    assert "expiresAt" not in items(table)[0]
+    monkeypatch.setenv("ITEM_RETENTION_DAYS", "7")
+    before = int(index.time.time())
+    index.lambda_handler({"Records": [s3_record("expire.txt")]}, context())
+    got = {i["objectKey"]["S"]: i for i in items(table)}
+    expires = int(got["expire.txt"]["expiresAt"]["N"])
+    assert before + 7 * 86400 <= expires <= int(index.time.time()) + 7 * 86400
+    assert "expiresAt" not in got["keep.txt"]
+    monkeypatch.setenv("ITEM_RETENTION_DAYS", "0")
+    index.lambda_handler({"Records": [s3_record("zero.txt")]}, context())
+    assert "expiresAt" not in {i["objectKey"]["S"]: i for i in items(table)}["zero.txt"]
+
+
+@pytest.mark.parametrize("bad", ["soon", "-1", "1.5"])
+def test_bad_retention_is_a_configuration_error(index, table, monkeypatch, bad):
+    monkeypatch.setenv("ITEM_RETENTION_DAYS", bad)
+    with pytest.raises(index.ConfigurationError, match="ITEM_RETENTION_DAYS"):
+        index.lambda_handler({"Records": [s3_record("a.txt")]}, context())
+    assert items(table) == []

@@ -14,6 +14,11 @@ after CreateTable, whatever the status: "If you issue a DescribeTable request
 immediately after a CreateTable request, DynamoDB might return a
 ResourceNotFoundException. This is because DescribeTable uses an eventually consistent
 query" (DynamoDB API reference, DescribeTable). The SDK waiter ``table_exists`` retries it.
+
+With the same ``table_delay``, a global secondary index added by UpdateTable is
+``CREATING`` (DynamoDB backfills it) before ``ACTIVE``, and UpdateTimeToLive moves
+TTL through ``ENABLING`` / ``DISABLING`` (DynamoDB API reference, DescribeTable
+``IndexStatus`` and TimeToLiveDescription ``TimeToLiveStatus``).
 """
 
 from __future__ import annotations
@@ -125,3 +130,35 @@ def install(runner: Any, config: Any) -> None:
         return table
 
     DynamoDBBackend.delete_table = delete_table
+
+    def later(delay: float, action: Any) -> None:
+        t = threading.Timer(delay, action)
+        t.daemon = True
+        t.start()
+
+    orig_update = DynamoDBBackend.update_table
+
+    def update_table(self: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        before = {i.name for i in self.get_table(name).global_indexes}
+        table = orig_update(self, name, *args, **kwargs)
+        delay = config.get("table_delay")
+        for index in table.global_indexes:
+            if delay > 0 and index.name not in before:
+                index.status = "CREATING"
+                later(delay, lambda i=index: setattr(i, "status", "ACTIVE"))
+        return table
+
+    DynamoDBBackend.update_table = update_table
+
+    orig_ttl = DynamoDBBackend.update_time_to_live
+
+    def update_time_to_live(self: Any, table_name: str, ttl_spec: dict[str, Any]) -> None:
+        orig_ttl(self, table_name, ttl_spec)
+        delay = config.get("table_delay")
+        ttl = self.get_table(table_name).ttl
+        final = ttl["TimeToLiveStatus"]
+        if delay > 0:
+            ttl["TimeToLiveStatus"] = "ENABLING" if final == "ENABLED" else "DISABLING"
+            later(delay, lambda: ttl.__setitem__("TimeToLiveStatus", final))
+
+    DynamoDBBackend.update_time_to_live = update_time_to_live

@@ -152,6 +152,33 @@ def test_table_creating_then_active_and_deleting_then_gone(client, knobs):
     assert _error(e)[0] == "ResourceNotFoundException"
 
 
+def test_new_index_creating_and_ttl_enabling_then_settled(client, knobs):
+    ddb = client("dynamodb", config=NO_RETRY)
+    name = uid("tbl")
+    attrs = [{"AttributeName": a, "AttributeType": "S"} for a in ("id", "k")]
+    ddb.create_table(TableName=name, KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                     AttributeDefinitions=attrs[:1], BillingMode="PAY_PER_REQUEST")
+    knobs(table_delay=1.0)
+    ddb.update_table(TableName=name, AttributeDefinitions=attrs, GlobalSecondaryIndexUpdates=[
+        {"Create": {"IndexName": "by-k", "KeySchema": [{"AttributeName": "k", "KeyType": "HASH"}],
+                    "Projection": {"ProjectionType": "ALL"}}}])
+    ddb.update_time_to_live(TableName=name, TimeToLiveSpecification={
+        "Enabled": True, "AttributeName": "exp"})
+
+    def index_status():
+        return ddb.describe_table(TableName=name)["Table"]["GlobalSecondaryIndexes"][0]["IndexStatus"]
+
+    def ttl_status():
+        return ddb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]["TimeToLiveStatus"]
+
+    assert (index_status(), ttl_status()) == ("CREATING", "ENABLING")
+    wait_for(lambda: index_status() == "ACTIVE" and ttl_status() == "ENABLED", timeout=5)
+    ddb.update_time_to_live(TableName=name, TimeToLiveSpecification={
+        "Enabled": False, "AttributeName": "exp"})
+    assert ttl_status() == "DISABLING"
+    wait_for(lambda: ttl_status() == "DISABLED", timeout=5)
+
+
 # -------------------------------------------------------------- Lambda ----
 
 def test_function_pending_then_active_and_updates_in_progress(client, role, knobs):

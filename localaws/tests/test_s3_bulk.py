@@ -136,3 +136,32 @@ def test_listing_with_prefix_and_delimiter_over_the_wire(instance, client, versi
     assert [v["Key"] for v in p["Versions"]] == ["a/000000", "a/000001"]
     assert p["IsTruncated"] and p["NextKeyMarker"] == "a/000001"
     assert all(v["ETag"].startswith('"') and v["Size"] == 1 for v in p["Versions"])
+
+
+def test_table_fill_puts_items_every_index_sees(instance, client):
+    ddb = client("dynamodb")
+    name = uid("tbl")
+    attrs = [{"AttributeName": a, "AttributeType": "S"} for a in ("requestId", "timestamp", "objectKey")]
+    ddb.create_table(
+        TableName=name, BillingMode="PAY_PER_REQUEST", AttributeDefinitions=attrs,
+        KeySchema=[{"AttributeName": "requestId", "KeyType": "HASH"},
+                   {"AttributeName": "timestamp", "KeyType": "RANGE"}],
+        GlobalSecondaryIndexes=[{"IndexName": "by-object", "Projection": {"ProjectionType": "ALL"},
+                                 "KeySchema": [{"AttributeName": "objectKey", "KeyType": "HASH"},
+                                               {"AttributeName": "timestamp", "KeyType": "RANGE"}]}])
+    req = urllib.request.Request(instance["LOCAL_AWS_HTTP_URL"] + "/_localaws/dynamodb/fill",
+                                 data=json.dumps({"table": name, "items": 50}).encode(),
+                                 method="POST")
+    with urllib.request.urlopen(req, timeout=30) as r:
+        assert json.loads(r.read()) == {"table": name, "items": 50}
+    assert ddb.scan(TableName=name, Select="COUNT")["Count"] == 50
+    got = ddb.query(TableName=name, IndexName="by-object",
+                    KeyConditionExpression="objectKey = :k",
+                    ExpressionAttributeValues={":k": {"S": "obj/000007"}})["Items"]
+    assert [i["objectKey"]["S"] for i in got] == ["obj/000007"]
+    bad = urllib.request.Request(instance["LOCAL_AWS_HTTP_URL"] + "/_localaws/dynamodb/fill",
+                                 data=json.dumps({"table": uid("nope"), "items": 1}).encode(),
+                                 method="POST")
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(bad, timeout=10)
+    assert e.value.code == 400

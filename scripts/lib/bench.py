@@ -25,7 +25,7 @@ from localaws import requestlog
 
 TAPCTL = os.environ.get("TAPCTL") or "target/release/tapctl"
 AWS = os.environ.get("BENCH_AWS") or "aws"
-SCENARIOS = ["cold", "coldreal", "insync", "status", "down", "start", "code", "watch"]
+SCENARIOS = ["cold", "coldreal", "insync", "status", "down", "start", "code", "watch", "seek"]
 
 
 def log(msg: str) -> None:
@@ -396,6 +396,53 @@ def scenario_down(runs: int, objects: int) -> dict:
     }
 
 
+def seek_runs(items: int, runs: int) -> dict[str, Any]:
+    """On a stack whose table holds `items` log items: `events --key` and `smoke` walls,
+    client calls, Scans, and the server time of their Queries."""
+    with Instance("instant") as inst:
+        tapctl(inst, "up", "--suffix", "seek")
+        table = "lambda-invocation-logs-seek"
+        inst.control("dynamodb/fill", {"table": table, "items": items})
+        s3 = inst.boto("s3")
+        bucket = next(b["Name"] for b in s3.list_buckets()["Buckets"]
+                      if b["Name"].startswith("lambda-trigger-bucket-seek-"))
+        s3.put_object(Bucket=bucket, Key="bench/seek me.txt", Body=b"x")
+        out: dict[str, Any] = {}
+        for name, args in (("events", ["events", "--suffix", "seek", "--key", "bench/seek me.txt"]),
+                           ("smoke", ["smoke", "--suffix", "seek", "--timeout", "60"])):
+            walls, calls, scans, query_ms, rest = [], [], [], [], []
+            for i in range(runs):
+                wall, recs = tapctl(inst, *args)
+                walls.append(wall)
+                calls.append(len(recs))
+                scans.append(sum(1 for r in recs if r["operation"] == "Scan"))
+                queries = [r["ms"] for r in recs if r["operation"] == "Query"]
+                query_ms += queries
+                rest.append(wall - sum(queries) / 1000.0)
+                log(f"{name} on {items} items #{i + 1}: {wall * 1000:.0f} ms, {len(recs)} calls")
+            out[name] = {"walls": walls, "rest": rest, "calls": median(calls), "scans": max(scans),
+                         "query_ms": median(query_ms) if query_ms else 0.0}
+        return out
+
+
+def scenario_seek(runs: int, big: int = 20000, small: int = 1000) -> list[dict]:
+    """`events --key` and `smoke` on a big table vs a small one: both find items through the
+    object index (a Query), so neither should grow with the table."""
+    b, s = seek_runs(big, runs), seek_runs(small, runs)
+    rows = []
+    for name, what in (("events", "`events --key`"), ("smoke", "`smoke`")):
+        rows.append({
+            "scenario": (f"{what}, table of {big:,} items; baseline = the same on {small:,} "
+                         "items; target: no growth beyond noise"),
+            "tapctl": b[name]["walls"], "baseline": s[name]["walls"],
+            "calls": (f"{b[name]['calls']:.0f} vs {s[name]['calls']:.0f} ({b[name]['scans']} Scan); "
+                      f"Query server {b[name]['query_ms']:.1f} vs {s[name]['query_ms']:.1f} ms; "
+                      f"wall without the server's Query time {fmt_s(median(b[name]['rest']))} vs "
+                      f"{fmt_s(median(s[name]['rest']))}"),
+        })
+    return rows
+
+
 def awscli_version() -> str:
     p = subprocess.run([AWS, "--version"], capture_output=True, text=True)
     return (p.stdout or p.stderr).split()[0].split("/")[-1] if p.returncode == 0 else "?"
@@ -443,6 +490,8 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(scenario_code_only(runs, start))
     if "watch" in only:
         rows.append(scenario_watch(runs))
+    if "seek" in only:
+        rows.extend(scenario_seek(runs))
     if "start" in only:
         size = os.path.getsize(TAPCTL)
         rows.append({"scenario": f"`tapctl --help` start ({how}); target < 20 ms",

@@ -420,6 +420,75 @@ pub async fn list(aws: &Clients, t: &Target) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// What a synchronous invocation answered.
+#[derive(Debug, Clone)]
+pub struct Invoked {
+    pub status: i32,
+    /// `Unhandled` (or `Handled`) when the function failed; its payload then says why.
+    pub function_error: Option<String>,
+    pub payload: Vec<u8>,
+    /// The last 4 KB of the invocation's log (`LogType=Tail`, base64-decoded).
+    pub log_tail: String,
+}
+
+/// Runs the function once, synchronously (`RequestResponse`, `LogType=Tail`), on `payload`.
+/// Not retried (the function has side effects); the call may last as long as the function's
+/// timeout, so its own timeouts are that plus a margin.
+pub async fn invoke(aws: &Clients, s: &Stack, payload: Vec<u8>) -> Result<Invoked> {
+    use aws_config::retry::RetryConfig;
+    use aws_config::timeout::TimeoutConfig;
+    use aws_sdk_lambda::types::{InvocationType, LogType};
+    use base64::Engine;
+    let budget = Duration::from_secs(u64::try_from(s.settings.timeout_s).unwrap_or(900) + 30);
+    let overrides = aws_sdk_lambda::config::Builder::default()
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .read_timeout(budget)
+                .operation_attempt_timeout(budget)
+                .operation_timeout(budget)
+                .build(),
+        );
+    let out = aws
+        .lambda
+        .invoke()
+        .function_name(&s.function_name)
+        .invocation_type(InvocationType::RequestResponse)
+        .log_type(LogType::Tail)
+        .payload(Blob::new(payload))
+        .customize()
+        .config_override(overrides)
+        .send()
+        .await;
+    let out = match out {
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            bail!(
+                "function {} does not exist: is the stack deployed? (tapctl status)",
+                s.function_name
+            )
+        }
+        other => other.aws_context("Invoke")?,
+    };
+    let log_tail = out
+        .log_result()
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    Ok(Invoked {
+        status: out.status_code(),
+        function_error: out.function_error().map(str::to_string),
+        payload: out
+            .payload()
+            .map(|p| p.as_ref().to_vec())
+            .unwrap_or_default(),
+        log_tail,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,12 +27,14 @@
 pub mod bucket;
 pub mod empty;
 pub mod function;
+pub mod items;
 pub mod log_group;
 pub mod retry;
 pub mod role;
 pub mod sdk;
 pub mod state;
 pub mod table;
+pub mod table_index;
 pub mod tags;
 pub mod trigger;
 

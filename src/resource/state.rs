@@ -105,6 +105,8 @@ pub enum Field {
     Keys,
     BillingMode,
     PointInTimeRecovery,
+    ObjectIndex,
+    TimeToLive,
     // bucket
     PublicAccessBlock,
     Encryption,
@@ -140,6 +142,8 @@ impl Field {
             Field::Keys => "keys",
             Field::BillingMode => "billing_mode",
             Field::PointInTimeRecovery => "point_in_time_recovery",
+            Field::ObjectIndex => "object_index",
+            Field::TimeToLive => "time_to_live",
             Field::PublicAccessBlock => "public_access_block",
             Field::Encryption => "encryption",
             Field::TlsOnlyPolicy => "tls_only_policy",

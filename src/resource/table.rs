@@ -1,5 +1,5 @@
 //! The DynamoDB table: keys `requestId` (S, hash) + `timestamp` (S, range), on-demand billing,
-//! point-in-time recovery on.
+//! point-in-time recovery on; its object index and item expiry are in [`super::table_index`].
 //!
 //! DynamoDB is eventually consistent in three ways that matter here (DynamoDB API reference,
 //! DescribeTable and DeleteTable; developer guide, "Tagging for DynamoDB"): DescribeTable may
@@ -8,9 +8,10 @@
 //! (which pages) may show no tags for a while after CreateTable (a young table that is
 //! otherwise exactly tapctl's is read again before it is called not tapctl's).
 
-use super::retry::{Backoff, poll, retry_on, wait_until};
+use super::retry::{Backoff, poll, wait_until};
 use super::sdk::{self, dynamodb::in_use, dynamodb::transient, found};
 use super::state::{Ctx, Drift, Field, Kind, State, created_meanwhile};
+use super::table_index;
 use super::tags;
 use crate::aws::Clients;
 use crate::error::AwsContext;
@@ -18,17 +19,17 @@ use crate::spec::{Stack, TABLE_PREFIX, Target};
 use anyhow::{Context, Result, bail};
 use aws_sdk_dynamodb::operation::{
     delete_table::DeleteTableError, describe_continuous_backups::DescribeContinuousBackupsError,
-    describe_table::DescribeTableError, list_tags_of_resource::ListTagsOfResourceError,
+    describe_table::DescribeTableError, describe_time_to_live::DescribeTimeToLiveError,
+    list_tags_of_resource::ListTagsOfResourceError,
 };
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, PointInTimeRecoverySpecification,
-    ScalarAttributeType, TableStatus,
+    BillingMode, KeySchemaElement, KeyType, PointInTimeRecoverySpecification, TableStatus,
 };
 use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
-pub const HASH_KEY: &str = "requestId";
-pub const RANGE_KEY: &str = "timestamp";
+pub use crate::spec::{HASH_KEY, RANGE_KEY};
+use table_index::describe;
 
 const READY_BUDGET: Duration = Duration::from_secs(300);
 /// How long after tapctl's CreateTable a ResourceNotFound from DescribeTable means "not yet".
@@ -46,6 +47,10 @@ pub struct Observed {
     pub billing: String,
     pub pitr: bool,
     pub tags: Vec<(String, String)>,
+    /// The object index ([`table_index::observed_index`]); `None` when absent.
+    pub index: Option<String>,
+    /// Item expiry ([`table_index::observed_ttl`]).
+    pub ttl: String,
 }
 
 pub fn wanted_keys() -> Vec<String> {
@@ -76,6 +81,7 @@ pub fn diff(stack: &Stack, o: &Observed) -> Vec<Drift> {
             "disabled",
         ));
     }
+    drift.extend(table_index::diff(stack, o.index.as_deref(), &o.ttl));
     drift.extend(tags::drift(stack, &o.tags));
     drift
 }
@@ -83,14 +89,15 @@ pub fn diff(stack: &Stack, o: &Observed) -> Vec<Drift> {
 pub async fn observe(ctx: &Ctx) -> Result<State> {
     let db = &ctx.aws.dynamodb;
     let s = &ctx.stack;
-    // All three reads at once (the ARN is known from the spec): one round trip, not two.
-    // On a missing table the other two fail too; only DescribeTable's answer counts.
-    let (table, backups, tags) = tokio::join!(
+    // All four reads at once (the ARN is known from the spec): one round trip, not two.
+    // On a missing table the others fail too; only DescribeTable's answer counts.
+    let (table, backups, tags, ttl) = tokio::join!(
         db.describe_table().table_name(&s.table_name).send(),
         db.describe_continuous_backups()
             .table_name(&s.table_name)
             .send(),
         read_tags(&ctx.aws, &s.table_arn),
+        db.describe_time_to_live().table_name(&s.table_name).send(),
     );
     let Some(table) = found(table, DescribeTableError::is_resource_not_found_exception)
         .aws_context("DescribeTable")?
@@ -107,7 +114,12 @@ pub async fn observe(ctx: &Ctx) -> Result<State> {
         DescribeContinuousBackupsError::is_table_not_found_exception,
     )
     .aws_context("DescribeContinuousBackups")?;
-    let (Some(backups), Some(tags)) = (backups, tags?) else {
+    let ttl = found(
+        ttl,
+        DescribeTimeToLiveError::is_resource_not_found_exception,
+    )
+    .aws_context("DescribeTimeToLive")?;
+    let (Some(backups), Some(tags), Some(ttl)) = (backups, tags?, ttl) else {
         return Ok(State::Missing);
     };
     let pitr = backups
@@ -151,6 +163,8 @@ pub async fn observe(ctx: &Ctx) -> Result<State> {
         billing,
         pitr,
         tags,
+        index: table_index::observed_index(&table),
+        ttl: table_index::observed_ttl(ttl.time_to_live_description()),
     };
     if young && observed.tags.is_empty() && only_tags_differ(s, &observed) {
         observed.tags = tags_once_visible(ctx).await?;
@@ -251,8 +265,17 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
             wait_active(ctx, None).await?;
         }
     }
+    if state.drifted(Field::ObjectIndex) {
+        table_index::repair_index(ctx).await?;
+    }
     if state.needs(Field::PointInTimeRecovery) {
         enable_pitr(ctx).await?;
+    }
+    // A new table has TTL off: only a stack whose items expire has something to change.
+    if state.drifted(Field::TimeToLive)
+        || (state.is_missing() && s.settings.item_retention_days > 0)
+    {
+        table_index::repair_ttl(ctx).await?;
     }
     Ok(())
 }
@@ -262,12 +285,6 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
 /// caller looks again.
 async fn create(ctx: &Ctx) -> Result<bool> {
     let s = &ctx.stack;
-    let attr = |name: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-    };
     let key = |name: &str, kind| {
         KeySchemaElement::builder()
             .attribute_name(name)
@@ -279,10 +296,10 @@ async fn create(ctx: &Ctx) -> Result<bool> {
         .dynamodb
         .create_table()
         .table_name(&s.table_name)
-        .attribute_definitions(attr(HASH_KEY)?)
-        .attribute_definitions(attr(RANGE_KEY)?)
+        .set_attribute_definitions(Some(table_index::attribute_definitions()?))
         .key_schema(key(HASH_KEY, KeyType::Hash)?)
         .key_schema(key(RANGE_KEY, KeyType::Range)?)
+        .global_secondary_indexes(table_index::for_create()?)
         .billing_mode(BillingMode::PayPerRequest)
         .set_tags(Some(tags::dynamodb(s)?));
     // A table still DELETING (`up` right after `down`) or being created by a concurrent run
@@ -307,7 +324,7 @@ async fn create(ctx: &Ctx) -> Result<bool> {
     Ok(true)
 }
 
-/// Waits until the table is ACTIVE. Right after tapctl's own CreateTable (`created`),
+/// Waits until the table and its indexes are ACTIVE. Right after tapctl's own CreateTable (`created`),
 /// DescribeTable's ResourceNotFound means "not yet" for [`DESCRIBE_GRACE`]. (The SDK's
 /// `table_exists` waiter polls every 20 s or more, which would dominate a deploy that
 /// otherwise takes seconds.)
@@ -317,8 +334,11 @@ async fn wait_active(ctx: &Ctx, created: Option<Instant>) -> Result<()> {
         &format!("table {} to be ACTIVE", s.table_name),
         READY_BUDGET,
         || async {
-            match table_status(ctx).await? {
-                Some(status) => Ok(status == TableStatus::Active),
+            match describe(ctx).await? {
+                Some(t) => {
+                    Ok(t.table_status == Some(TableStatus::Active)
+                        && table_index::indexes_active(&t))
+                }
                 None if created.is_some_and(|t| t.elapsed() < DESCRIBE_GRACE) => Ok(false),
                 None => bail!(
                     "table {} disappeared while tapctl waited for it",
@@ -339,18 +359,14 @@ async fn enable_pitr(ctx: &Ctx) -> Result<()> {
         .point_in_time_recovery_enabled(true)
         .build()
         .context("PointInTimeRecoverySpecification")?;
-    retry_on(
-        READY_BUDGET,
-        |e: &aws_sdk_dynamodb::error::SdkError<_>| transient(e) || in_use(e),
-        || {
-            ctx.aws
-                .dynamodb
-                .update_continuous_backups()
-                .table_name(&s.table_name)
-                .point_in_time_recovery_specification(on.clone())
-                .send()
-        },
-    )
+    table_index::while_busy(|| {
+        ctx.aws
+            .dynamodb
+            .update_continuous_backups()
+            .table_name(&s.table_name)
+            .point_in_time_recovery_specification(on.clone())
+            .send()
+    })
     .await
     .aws_context("UpdateContinuousBackups")?;
     Ok(())
@@ -385,24 +401,9 @@ pub async fn delete(ctx: &Ctx) -> Result<()> {
 
 /// The table's status; `None` when it does not exist.
 async fn table_status(ctx: &Ctx) -> Result<Option<TableStatus>> {
-    let s = &ctx.stack;
-    let described = ctx
-        .aws
-        .dynamodb
-        .describe_table()
-        .table_name(&s.table_name)
-        .send()
-        .await;
-    let out = found(
-        described,
-        DescribeTableError::is_resource_not_found_exception,
-    )
-    .aws_context("DescribeTable")?;
-    Ok(out.map(|o| {
-        o.table
-            .and_then(|t| t.table_status)
-            .unwrap_or(TableStatus::Active)
-    }))
+    Ok(describe(ctx)
+        .await?
+        .map(|t| t.table_status.unwrap_or(TableStatus::Active)))
 }
 
 async fn wait_gone(ctx: &Ctx) -> Result<()> {
@@ -471,6 +472,8 @@ mod tests {
             billing: "PAY_PER_REQUEST".into(),
             pitr: true,
             tags: stack().tags(),
+            index: Some(table_index::wanted_index()),
+            ttl: "disabled".into(),
         }
     }
 
@@ -486,6 +489,8 @@ mod tests {
             billing: "PROVISIONED".into(),
             pitr: false,
             tags: vec![],
+            index: None,
+            ttl: "disabled".into(),
         };
         let fields: Vec<_> = diff(&stack(), &o)
             .iter()
@@ -493,7 +498,13 @@ mod tests {
             .collect();
         assert_eq!(
             fields,
-            ["keys", "billing_mode", "point_in_time_recovery", "tags"]
+            [
+                "keys",
+                "billing_mode",
+                "point_in_time_recovery",
+                "object_index",
+                "tags"
+            ]
         );
         let mut o = good();
         o.pitr = false;

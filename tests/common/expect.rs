@@ -69,6 +69,40 @@ pub async fn table(c: &Clients, s: &Stack) {
             .iter()
             .all(|a| a.attribute_type.as_str() == "S")
     );
+    let index = t
+        .global_secondary_indexes()
+        .iter()
+        .find(|i| i.index_name() == Some(tapctl::spec::OBJECT_INDEX))
+        .expect("the object index");
+    let index_keys: Vec<_> = index
+        .key_schema()
+        .iter()
+        .map(|k| (k.attribute_name.as_str(), k.key_type.as_str()))
+        .collect();
+    assert_eq!(index_keys, [("objectKey", "HASH"), ("timestamp", "RANGE")]);
+    assert_eq!(
+        index
+            .projection()
+            .and_then(|p| p.projection_type())
+            .map(|p| p.as_str()),
+        Some("ALL")
+    );
+    let ttl = c
+        .dynamodb
+        .describe_time_to_live()
+        .table_name(&s.table_name)
+        .send()
+        .await
+        .unwrap();
+    let ttl = ttl
+        .time_to_live_description()
+        .and_then(|d| d.time_to_live_status());
+    let want = if s.settings.item_retention_days > 0 {
+        "ENABLED"
+    } else {
+        "DISABLED"
+    };
+    assert_eq!(ttl.map(|t| t.as_str()), Some(want));
     assert_eq!(
         t.billing_mode_summary
             .unwrap()

@@ -327,3 +327,30 @@ pub async fn assert_gone(c: &Clients, s: &Stack) {
         s.log_group_name
     );
 }
+
+impl LocalAws {
+    /// POSTs a JSON body to a control path of this instance (`/_localaws/PATH` on its plain
+    /// listener) and answers its JSON.
+    pub fn control(&self, path: &str, body: &Value) -> Value {
+        use std::io::{Read, Write};
+        let url = self.var("LOCAL_AWS_HTTP_URL");
+        let addr = url.trim_start_matches("http://");
+        let body = body.to_string();
+        let mut s = std::net::TcpStream::connect(addr).expect("connect to the control endpoint");
+        write!(
+            s,
+            "POST /_localaws/{path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).unwrap();
+        assert!(
+            answer.starts_with("HTTP/1.1 200"),
+            "control {path}: {answer}"
+        );
+        serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap_or("{}"))
+            .expect("control answer is JSON")
+    }
+}
