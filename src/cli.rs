@@ -11,6 +11,7 @@ Examples:
   tapctl status --suffix dev --output json
   tapctl outputs --suffix dev
   tapctl list                              every stack tapctl deployed here
+  tapctl redrive --suffix dev              run the failed events in the queue again
   tapctl down --suffix dev --yes
 
 Exit codes: 0 done / in sync / no change, 1 error, 2 changes pending (status, plan, --dry-run).
@@ -129,6 +130,19 @@ pub enum Command {
         #[arg(long, default_value_t = 60)]
         timeout: u64,
     },
+    /// Run the failed events waiting in the failure queue through the function again
+    /// (synchronously); each is deleted from the queue only once the function succeeded.
+    #[command(after_help = "Examples:\n  tapctl redrive --suffix dev\n  \
+                            tapctl redrive --suffix dev --dry-run   list what would be redriven\n  \
+                            tapctl redrive --suffix dev --output json | jq .processed\n\n\
+                            Exit codes: 0 the queue is empty, 1 error, 2 events left in the queue \
+                            (still failing, or not Lambda destination records; with --dry-run: \
+                            events to redrive).")]
+    Redrive {
+        /// List the failed events that would be redriven; invoke and delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Every stack tapctl deployed in this account and region (found by tapctl's tags).
     #[command(after_help = "Examples:\n  tapctl list\n  \
                             tapctl list --region eu-west-1 --output json")]
@@ -157,6 +171,7 @@ impl Command {
             Command::Outputs => "outputs",
             Command::Smoke { .. } => "smoke",
             Command::List => "list",
+            Command::Redrive { .. } => "redrive",
             Command::Completions { .. } => "completions",
         }
     }

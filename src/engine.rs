@@ -250,9 +250,10 @@ mod tests {
         assert_eq!(waits_for(Kind::LogGroup, Mode::Down), vec![Kind::Function]);
         assert_eq!(waits_for(Kind::Table, Mode::Down), vec![Kind::Trigger]);
         assert_eq!(waits_for(Kind::Bucket, Mode::Down), vec![Kind::Trigger]);
+        assert_eq!(waits_for(Kind::Queue, Mode::Down), vec![Kind::Function]);
         assert_eq!(
             waits_for(Kind::Function, UP),
-            vec![Kind::Role, Kind::LogGroup]
+            vec![Kind::Role, Kind::LogGroup, Kind::Queue]
         );
     }
 

@@ -13,6 +13,7 @@ mod module_graph;
 pub mod package;
 pub mod plan;
 pub mod progress;
+pub mod redrive;
 pub mod report;
 pub mod resource;
 pub mod smoke;

@@ -17,6 +17,12 @@ pub const TIMEOUT_SECONDS: i32 = 30;
 pub const MEMORY_MB: i32 = 128;
 pub const LOG_LEVEL: &str = "INFO";
 pub const LOG_RETENTION_DAYS: i32 = 14;
+/// How long the failure queue keeps an event: 14 days, SQS's maximum.
+pub const QUEUE_RETENTION_SECONDS: i32 = 1_209_600;
+/// Lambda's own defaults for asynchronous invocations, set explicitly (the settings file's
+/// `retry_attempts` and `max_event_age_s`): 2 retries, events up to 6 hours old.
+pub const DEFAULT_RETRY_ATTEMPTS: i32 = 2;
+pub const DEFAULT_MAX_EVENT_AGE_S: i32 = 21_600;
 pub const DEFAULT_REGION: &str = "us-west-2";
 
 /// Statement id of the S3 -> Lambda permission on the function.
@@ -34,6 +40,7 @@ pub const BUCKET_PREFIX: &str = "lambda-trigger-bucket-";
 pub const ROLE_PREFIX: &str = "s3-processor-role-";
 pub const FUNCTION_PREFIX: &str = "s3-processor-";
 pub const LOG_GROUP_PREFIX: &str = "/aws/lambda/";
+pub const QUEUE_PREFIX: &str = "s3-processor-failures-";
 const ACCOUNT_ID_LEN: usize = 12;
 const MAX_BUCKET_NAME: usize = 63;
 /// The longest suffix whose bucket name `lambda-trigger-bucket-S-ACCOUNT` fits 63 characters.
@@ -145,6 +152,16 @@ impl Target {
         } = self;
         format!("arn:{p}:logs:{r}:{a}:log-group:{log_group_name}")
     }
+
+    pub fn queue_arn(&self, queue_name: &str) -> String {
+        let Target {
+            account: a,
+            region: r,
+            partition: p,
+            ..
+        } = self;
+        format!("arn:{p}:sqs:{r}:{a}:{queue_name}")
+    }
 }
 
 /// The prefix of every log group tapctl's functions write to.
@@ -166,7 +183,14 @@ pub struct Stack {
     pub function_arn: String,
     pub log_group_name: String,
     pub log_group_arn: String,
+    /// The failure queue: the function's on-failure destination for async invocations.
+    pub queue_name: String,
+    pub queue_arn: String,
     pub basic_execution_policy_arn: String,
+    /// The function's async invoke config: retries after a failed invocation (0-2) and the
+    /// oldest event Lambda still tries (60-21600 s).
+    pub retry_attempts: i32,
+    pub max_event_age_s: i32,
 }
 
 impl Stack {
@@ -182,12 +206,14 @@ impl Stack {
         let role_name = format!("{ROLE_PREFIX}{s}");
         let function_name = format!("{FUNCTION_PREFIX}{s}");
         let log_group_name = format!("{LOG_GROUP_PREFIX}{function_name}");
+        let queue_name = format!("{QUEUE_PREFIX}{s}");
         Stack {
             table_arn: target.table_arn(&table_name),
             bucket_arn: format!("arn:{p}:s3:::{bucket_name}"),
             role_arn: format!("arn:{p}:iam::{a}:role/{role_name}"),
             function_arn: format!("arn:{p}:lambda:{r}:{a}:function:{function_name}"),
             log_group_arn: target.log_group_arn(&log_group_name),
+            queue_arn: target.queue_arn(&queue_name),
             basic_execution_policy_arn: format!(
                 "arn:{p}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
             ),
@@ -196,6 +222,9 @@ impl Stack {
             role_name,
             function_name,
             log_group_name,
+            queue_name,
+            retry_attempts: DEFAULT_RETRY_ATTEMPTS,
+            max_event_age_s: DEFAULT_MAX_EVENT_AGE_S,
             target,
         }
     }
@@ -255,7 +284,8 @@ impl Stack {
     }
 
     /// What the function may do beyond logging: put items into this table, read objects of
-    /// this bucket. Nothing else, on nothing else.
+    /// this bucket, send its failed events to this queue (Lambda sends to the on-failure
+    /// destination with the function's role). Nothing else, on nothing else.
     pub fn inline_policy(&self) -> Value {
         json!({
             "Version": "2012-10-17",
@@ -271,6 +301,12 @@ impl Stack {
                     "Effect": "Allow",
                     "Action": ["s3:GetObject", "s3:GetObjectVersion"],
                     "Resource": format!("{}/*", self.bucket_arn)
+                },
+                {
+                    "Sid": "KeepFailedEvents",
+                    "Effect": "Allow",
+                    "Action": ["sqs:SendMessage"],
+                    "Resource": self.queue_arn
                 }
             ]
         })
@@ -351,6 +387,12 @@ mod tests {
         assert_eq!(s.role_name, "s3-processor-role-dev");
         assert_eq!(s.function_name, "s3-processor-dev");
         assert_eq!(s.log_group_name, "/aws/lambda/s3-processor-dev");
+        assert_eq!(s.queue_name, "s3-processor-failures-dev");
+        assert_eq!(
+            s.queue_arn,
+            "arn:aws:sqs:us-west-2:123456789012:s3-processor-failures-dev"
+        );
+        assert_eq!((s.retry_attempts, s.max_event_age_s), (2, 21600));
         assert!(s.log_group_name.starts_with(&log_group_name_prefix()));
         assert_eq!(s.target.with_suffix("x").suffix, "x");
         assert_eq!(
@@ -389,6 +431,7 @@ mod tests {
             &s.role_arn,
             &s.function_arn,
             &s.log_group_arn,
+            &s.queue_arn,
         ] {
             assert!(arn.starts_with("arn:aws-cn:"), "{arn}");
         }
@@ -436,6 +479,7 @@ mod tests {
         assert!(s.function_name.len() <= 64);
         assert!(s.table_name.len() <= 255);
         assert!(s.log_group_name.len() <= 512);
+        assert!(s.queue_name.len() <= 80);
     }
 
     #[test]
@@ -467,7 +511,7 @@ mod tests {
         let s = stack("dev");
         let p = s.inline_policy();
         let statements = p["Statement"].as_array().unwrap();
-        assert_eq!(statements.len(), 2);
+        assert_eq!(statements.len(), 3);
         for st in statements {
             assert_eq!(st["Effect"], "Allow");
             let actions = st["Action"].as_array().unwrap();
@@ -481,6 +525,8 @@ mod tests {
             statements[1]["Resource"],
             json!(format!("{}/*", s.bucket_arn))
         );
+        assert_eq!(statements[2]["Action"], json!(["sqs:SendMessage"]));
+        assert_eq!(statements[2]["Resource"], json!(s.queue_arn));
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! The Lambda function: python, the handler zipped from `handler/` at build time, 30 s, 128 MB,
-//! with the table name and log level in its environment.
+//! with the table name and log level in its environment; its async invoke config (retries,
+//! maximum event age, the failure queue as on-failure destination) is part of it.
 
+use super::retry::is_transient;
 use super::retry::{retry_on, wait_until};
-use super::sdk::{self, found, lambda::busy, lambda::transient};
+use super::sdk::{self, found, lambda::DESTINATION_PENDING, lambda::busy, lambda::transient};
 use super::state::{Ctx, Drift, Field, Kind, State, created_meanwhile};
 use super::tags;
 use crate::aws::Clients;
@@ -11,11 +13,13 @@ use crate::spec::{FUNCTION_PREFIX, HANDLER, MEMORY_MB, RUNTIME, Stack, TIMEOUT_S
 use anyhow::{Context, Result, bail};
 use aws_sdk_lambda::operation::{
     delete_function::DeleteFunctionError, get_function::GetFunctionError,
-    get_function::GetFunctionOutput, list_tags::ListTagsError,
+    get_function::GetFunctionOutput,
+    get_function_event_invoke_config::GetFunctionEventInvokeConfigError, list_tags::ListTagsError,
 };
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{
-    Environment, FunctionCode, LastUpdateStatus, Runtime, State as FnState,
+    DestinationConfig, Environment, FunctionCode, LastUpdateStatus, OnFailure, Runtime,
+    State as FnState,
 };
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -40,7 +44,41 @@ pub struct Observed {
     pub env: BTreeMap<String, String>,
     pub code_sha256: String,
     pub tags: Vec<(String, String)>,
+    /// The async invoke config; `None` when the function has none (Lambda's defaults apply).
+    pub invoke: Option<InvokeConfig>,
 }
+
+/// The function's asynchronous invocation settings (GetFunctionEventInvokeConfig).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct InvokeConfig {
+    pub retry_attempts: Option<i32>,
+    pub max_event_age_s: Option<i32>,
+    pub on_failure: Option<String>,
+}
+
+/// The async invoke config's drift: each setting by name ("not set" without a config).
+fn invoke_drift(stack: &Stack, have: Option<&InvokeConfig>) -> Vec<Drift> {
+    let unset = InvokeConfig::default();
+    let have = have.unwrap_or(&unset);
+    let show = |v: Option<String>| v.unwrap_or_else(|| "not set".into());
+    let mut drift = Vec::new();
+    if have.retry_attempts != Some(stack.retry_attempts) {
+        let h = show(have.retry_attempts.map(|v| v.to_string()));
+        drift.push(Drift::new(Field::RetryAttempts, stack.retry_attempts, h));
+    }
+    if have.max_event_age_s != Some(stack.max_event_age_s) {
+        let h = show(have.max_event_age_s.map(|v| v.to_string()));
+        drift.push(Drift::new(Field::MaxEventAgeS, stack.max_event_age_s, h));
+    }
+    if have.on_failure.as_deref() != Some(stack.queue_arn.as_str()) {
+        let h = show(have.on_failure.clone());
+        drift.push(Drift::new(Field::OnFailure, &stack.queue_arn, h));
+    }
+    drift
+}
+
+/// Settings written by PutFunctionEventInvokeConfig.
+const INVOKE_FIELDS: [Field; 3] = [Field::RetryAttempts, Field::MaxEventAgeS, Field::OnFailure];
 
 pub fn diff(stack: &Stack, o: &Observed) -> Vec<Drift> {
     let mut drift = Vec::new();
@@ -72,6 +110,7 @@ pub fn diff(stack: &Stack, o: &Observed) -> Vec<Drift> {
     if o.code_sha256 != CODE_SHA256 {
         drift.push(Drift::new(Field::CodeSha256, CODE_SHA256, &o.code_sha256));
     }
+    drift.extend(invoke_drift(stack, o.invoke.as_ref()));
     drift.extend(tags::drift(stack, &o.tags));
     drift
 }
@@ -97,9 +136,34 @@ pub async fn get(aws: &Clients, s: &Stack) -> Result<Option<GetFunctionOutput>> 
     found(read, GetFunctionError::is_resource_not_found_exception).aws_context("GetFunction")
 }
 
+/// GetFunctionEventInvokeConfig; `None` when the function has none (or is gone).
+async fn get_invoke_config(aws: &Clients, s: &Stack) -> Result<Option<InvokeConfig>> {
+    let read = aws
+        .lambda
+        .get_function_event_invoke_config()
+        .function_name(&s.function_name)
+        .send()
+        .await;
+    let out = found(
+        read,
+        GetFunctionEventInvokeConfigError::is_resource_not_found_exception,
+    )
+    .aws_context("GetFunctionEventInvokeConfig")?;
+    Ok(out.map(|o| InvokeConfig {
+        retry_attempts: o.maximum_retry_attempts,
+        max_event_age_s: o.maximum_event_age_in_seconds,
+        on_failure: o
+            .destination_config
+            .and_then(|d| d.on_failure)
+            .and_then(|f| f.destination),
+    }))
+}
+
 pub async fn observe(ctx: &Ctx) -> Result<State> {
     let s = &ctx.stack;
-    let Some(out) = get(&ctx.aws, s).await? else {
+    // Both reads at once: one round trip, not two.
+    let (out, invoke) = tokio::join!(get(&ctx.aws, s), get_invoke_config(&ctx.aws, s));
+    let Some(out) = out? else {
         return Ok(State::Missing);
     };
     let c = out
@@ -123,6 +187,7 @@ pub async fn observe(ctx: &Ctx) -> Result<State> {
             .collect(),
         code_sha256: c.code_sha256.clone().unwrap_or_default(),
         tags: out.tags.unwrap_or_default().into_iter().collect(),
+        invoke: invoke?,
     };
     Ok(tags::judge(s, &observed.tags, diff(s, &observed)))
 }
@@ -167,7 +232,8 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
             }
             Err(e) => return Err(e).aws_context("CreateFunction"),
         }
-        return wait_ready(ctx).await;
+        wait_ready(ctx).await?;
+        return put_invoke_config(ctx).await;
     }
     if state.drifted(Field::Tags) {
         sdk::write(transient, || {
@@ -213,7 +279,58 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
     if reconfigure || state.drifted(Field::CodeSha256) {
         wait_ready(ctx).await?;
     }
+    if INVOKE_FIELDS.iter().any(|f| state.drifted(*f)) {
+        put_invoke_config(ctx).await?;
+    }
     Ok(())
+}
+
+/// PutFunctionEventInvokeConfig: retries, maximum event age and the failure queue, all set
+/// (a Put replaces the whole config). Lambda checks the destination with the function's role,
+/// which may not show its SendMessage grant yet: that is retried as terraform does.
+async fn put_invoke_config(ctx: &Ctx) -> Result<()> {
+    let s = &ctx.stack;
+    let destination = DestinationConfig::builder()
+        .on_failure(OnFailure::builder().destination(&s.queue_arn).build())
+        .build();
+    let retryable = |e: &_| busy(e) || is_transient(DESTINATION_PENDING, e);
+    retry_on(PROPAGATION_BUDGET, retryable, || {
+        ctx.aws
+            .lambda
+            .put_function_event_invoke_config()
+            .function_name(&s.function_name)
+            .maximum_retry_attempts(s.retry_attempts)
+            .maximum_event_age_in_seconds(s.max_event_age_s)
+            .destination_config(destination.clone())
+            .send()
+    })
+    .await
+    .aws_context("PutFunctionEventInvokeConfig")?;
+    Ok(())
+}
+
+/// What a synchronous invocation gave back.
+#[derive(Debug, Clone)]
+pub struct Invoked {
+    /// Lambda's `FunctionError` (`Unhandled`): the function failed; `payload` says why.
+    pub function_error: Option<String>,
+    pub payload: Vec<u8>,
+}
+
+/// Invoke (RequestResponse): runs the deployed function on `payload` and waits for it.
+pub async fn invoke(aws: &Clients, s: &Stack, payload: Vec<u8>) -> Result<Invoked> {
+    let out = aws
+        .lambda
+        .invoke()
+        .function_name(&s.function_name)
+        .payload(Blob::new(payload))
+        .send()
+        .await
+        .aws_context("Invoke")?;
+    Ok(Invoked {
+        function_error: out.function_error,
+        payload: out.payload.map(Blob::into_inner).unwrap_or_default(),
+    })
 }
 
 /// Waits until the function is Active and no update is in progress; a failed create or update
@@ -313,6 +430,11 @@ mod tests {
             env: s.function_env().into_iter().collect(),
             code_sha256: CODE_SHA256.into(),
             tags: s.tags(),
+            invoke: Some(InvokeConfig {
+                retry_attempts: Some(2),
+                max_event_age_s: Some(21600),
+                on_failure: Some(s.queue_arn.clone()),
+            }),
         }
     }
 
@@ -338,6 +460,36 @@ mod tests {
         );
         assert_eq!(d[0], Drift::new(Field::Runtime, RUNTIME, "python3.8"));
         assert_eq!(d[1], Drift::new(Field::MemoryMb, "128", "512"));
+    }
+
+    #[test]
+    fn the_async_invoke_config_drifts_by_setting() {
+        let s = stack();
+        let mut o = good(&s);
+        o.invoke = None;
+        let d = diff(&s, &o);
+        let fields: Vec<_> = d.iter().map(|d| d.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "retry_attempts",
+                "max_event_age_s",
+                "on_failure_destination"
+            ]
+        );
+        assert_eq!(d[0], Drift::new(Field::RetryAttempts, "2", "not set"));
+        o.invoke = Some(InvokeConfig {
+            retry_attempts: Some(0),
+            max_event_age_s: Some(21600),
+            on_failure: Some(s.queue_arn.clone()),
+        });
+        assert_eq!(
+            diff(&s, &o),
+            vec![Drift::new(Field::RetryAttempts, "2", "0")]
+        );
+        let mut fewer = s.clone();
+        fewer.retry_attempts = 0;
+        assert!(diff(&fewer, &o).is_empty());
     }
 
     #[test]
