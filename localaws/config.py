@@ -7,6 +7,12 @@ Profiles (LOCAL_AWS_PROFILE):
   aws-like            role 8 s, table 5 s, function 2 s, latency 40 ms +- 10 ms, no faults
   aws-real            aws-like plus every consistency / conflict behaviour AWS documents
                       (windows of a few seconds; see CONSISTENCY_KNOBS)
+Every profile has ALWAYS_ON (what AWS always does: HeadBucket 301 from another region,
+the on-failure destination permission check, the bucket owner condition, DynamoDB's
+limit of 4 switches to on-demand per table and 24 h). Not part of a profile: the fault knobs,
+async_retry_delay (Lambda's 60 s / 120 s async retry waits, scaled) and
+handler_write_faults_for (Lambda functions' DynamoDB item writes throttled for N s from
+when it is set; handler_write_faults_left, read-only, says what is left).
 
 Every knob is overridable in the environment at start as LOCAL_AWS_<KNOB in upper
 case> (e.g. LOCAL_AWS_ROLE_DELAY, LOCAL_AWS_S3_NAME_HOLD) and, under its own name, in
@@ -20,6 +26,7 @@ import copy
 import os
 import random
 import threading
+import time
 from typing import Any, Iterator
 
 # Consistency and conflict behaviours (docs/local-aws.md, "AWS's consistency"): all off
@@ -37,9 +44,17 @@ CONSISTENCY_OFF: dict[str, Any] = {
     "iam_delete_conflict": 0.0,      # 8  DeleteRole -> DeleteConflict after detaching
     "delete_objects_error_rate": 0.0,  # 9  DeleteObjects per-key SlowDown / InternalError
     "function_idle": 0.0,            # 10 a function idle N s is Inactive
-    "s3_region_redirect": False,     # 11 HeadBucket from another region -> 301
 }
-CONSISTENCY_KNOBS = list(CONSISTENCY_OFF)
+CONSISTENCY_KNOBS = list(CONSISTENCY_OFF) + ["s3_region_redirect"]
+
+# Behaviours AWS always has, on in every profile (a profile resets them to this).
+ALWAYS_ON: dict[str, Any] = {
+    "s3_region_redirect": True,      # 11 HeadBucket from another region -> 301
+    "destination_permission_check": True,  # the role must sqs:SendMessage to a destination
+    "s3_expected_owner_check": True,  # x-amz-expected-bucket-owner of another -> 403
+    "dynamodb_on_demand_switches": 4,  # switches to PAY_PER_REQUEST per table and window (0: no limit)
+    "dynamodb_switch_window": 86400.0,  # s, the rolling window of that limit
+}
 
 PROFILES: dict[str, dict[str, Any]] = {
     "instant": {
@@ -49,6 +64,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "latency_ms": 0.0,
         "jitter_ms": 0.0,
         **CONSISTENCY_OFF,
+        **ALWAYS_ON,
     },
     "aws-like": {
         "role_delay": 8.0,
@@ -57,6 +73,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "latency_ms": 40.0,
         "jitter_ms": 10.0,
         **CONSISTENCY_OFF,
+        **ALWAYS_ON,
     },
 }
 PROFILES["aws-real"] = {
@@ -73,7 +90,6 @@ PROFILES["aws-real"] = {
     "iam_delete_conflict": 2.0,
     "delete_objects_error_rate": 0.1,
     "function_idle": 10.0,
-    "s3_region_redirect": True,
 }
 
 DEFAULTS: dict[str, Any] = {
@@ -91,7 +107,9 @@ DEFAULTS: dict[str, Any] = {
     "fault_kind": "throttle",
     "fault_seed": None,
     "async_retry_delay": 0.2,
+    "handler_write_faults_for": 0.0,
     **CONSISTENCY_OFF,
+    **ALWAYS_ON,
 }
 
 FLOAT_KEYS = {
@@ -112,11 +130,19 @@ FLOAT_KEYS = {
     "iam_delete_conflict",
     "delete_objects_error_rate",
     "function_idle",
+    "handler_write_faults_for",
+    "dynamodb_switch_window",
 }
-BOOL_KEYS = {"role_env_kms_error", "s3_region_redirect"}
+BOOL_KEYS = {"role_env_kms_error", "s3_region_redirect", "destination_permission_check",
+             "s3_expected_owner_check"}
 LIST_KEYS = {"fault_services", "fault_operations"}
 SOURCES = {"any", "client", "lambda"}
 KINDS = {"throttle", "5xx", "mixed"}
+
+
+# Read-only values the store reports (GET /_localaws/config); a POST may carry them back
+# unchanged (they are ignored).
+READ_ONLY = {"handler_write_faults_left"}
 
 
 class ConfigError(ValueError):
@@ -160,6 +186,14 @@ def _coerce(key: str, value: Any) -> Any:
         if v < 1:
             raise ConfigError("dynamodb_tags_page_size must be >= 1")
         return v
+    if key == "dynamodb_on_demand_switches":
+        try:
+            v = int(value)
+        except (TypeError, ValueError):
+            raise ConfigError("dynamodb_on_demand_switches must be an integer")
+        if v < 0:
+            raise ConfigError("dynamodb_on_demand_switches must be >= 0")
+        return v
     if key == "fault_next":
         try:
             v = int(value)
@@ -193,6 +227,7 @@ class Config:
         self._lock = threading.Lock()
         self._values = dict(DEFAULTS)
         self._rng = random.Random()
+        self._hwf_until = 0.0  # monotonic end of the handler_write_faults_for window
         env = os.environ if env is None else env
         changes: dict[str, Any] = {}
         if env.get("LOCAL_AWS_PROFILE"):
@@ -208,7 +243,7 @@ class Config:
     def update(self, changes: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(changes, dict):
             raise ConfigError("config must be a JSON object")
-        coerced = {k: _coerce(k, v) for k, v in changes.items()}
+        coerced = {k: _coerce(k, v) for k, v in changes.items() if k not in READ_ONLY}
         with self._lock:
             if "profile" in coerced:
                 self._values["profile"] = coerced["profile"]
@@ -218,11 +253,25 @@ class Config:
                     self._values[k] = v
             if "fault_seed" in coerced and coerced["fault_seed"] is not None:
                 self._rng.seed(coerced["fault_seed"])
-            return copy.deepcopy(self._values)
+            if "handler_write_faults_for" in coerced:
+                # the window starts now (at start for the environment variable)
+                n = coerced["handler_write_faults_for"]
+                self._hwf_until = time.monotonic() + n if n > 0 else 0.0
+            return self._snapshot_locked()
+
+    def _snapshot_locked(self) -> dict[str, Any]:
+        out = copy.deepcopy(self._values)
+        out["handler_write_faults_left"] = round(max(self._hwf_until - time.monotonic(), 0.0), 3)
+        return out
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            return copy.deepcopy(self._values)
+            return self._snapshot_locked()
+
+    def handler_write_faults_active(self) -> bool:
+        """Inside the handler_write_faults_for window (faults.pick)."""
+        with self._lock:
+            return time.monotonic() < self._hwf_until
 
     def get(self, key: str) -> Any:
         with self._lock:

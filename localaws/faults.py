@@ -1,8 +1,9 @@
 """Fault injection: which request gets a fault (``pick``: knobs ``fault_rate``,
 ``fault_next``, ``fault_services``, ``fault_operations``, ``fault_source``, ``fault_kind``,
-``fault_seed``) and each service's own throttling / server-error response, as AWS
-sends them (``fault_response``). Also the plain error shapes the request hooks answer
-with (``s3_error``, ``query_error``)."""
+``fault_seed``; and ``handler_write_faults_for``: every DynamoDB item write made by a
+Lambda function fails for N s) and each service's own throttling / server-error
+response, as AWS sends them (``fault_response``, ``dynamodb_write_throttle``). Also the
+plain error shapes the request hooks answer with (``s3_error``, ``query_error``)."""
 
 from __future__ import annotations
 
@@ -84,10 +85,53 @@ def fault_response(service: str, kind: str, method: str = "GET") -> tuple[int, l
     return status, headers, body
 
 
+# DynamoDB's item writes (what ``handler_write_faults_for`` fails).
+DYNAMODB_ITEM_WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem",
+                        "TransactWriteItems", "ExecuteStatement", "BatchExecuteStatement",
+                        "ExecuteTransaction"}
+HANDLER_WRITE_FAULT = "handler-write"
+
+
+def dynamodb_write_throttle(body: bytes | None, region: str | None,
+                            account: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    """A throttled DynamoDB item write as DynamoDB answers it: 400
+    ``ProvisionedThroughputExceededException`` with ``ThrottlingReasons`` (reason
+    ``TableWriteKeyRangeThroughputExceeded``, which applies to on-demand tables too, and
+    the table's ARN). Source: DynamoDB API reference, ProvisionedThroughputExceededException
+    and ThrottlingReason; developer guide, "Troubleshooting throttling in Amazon DynamoDB"."""
+    table = None
+    try:
+        doc = json.loads(body or b"{}")
+        table = doc.get("TableName") or next(iter(doc.get("RequestItems") or {}), None)
+        if table is None and doc.get("TransactItems"):
+            first = doc["TransactItems"][0]
+            table = next(iter(first.values())).get("TableName")
+    except (ValueError, AttributeError, IndexError, StopIteration, TypeError):
+        pass
+    rid = str(uuid.uuid4())
+    out: dict[str, Any] = {
+        "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+        "message": "The level of configured provisioned throughput for the table was exceeded. "
+                   "Consider increasing your provisioning level with the UpdateTable API.",
+    }
+    if table:
+        arn = table if table.startswith("arn:") else \
+            f"arn:aws:dynamodb:{region or 'us-east-1'}:{account}:table/{table}"
+        out["ThrottlingReasons"] = [{"reason": "TableWriteKeyRangeThroughputExceeded",
+                                     "resource": arn}]
+    payload = json.dumps(out).encode()
+    return 400, [("x-amzn-RequestId", rid), ("Content-Type", "application/x-amz-json-1.0"),
+                 ("Content-Length", str(len(payload)))], payload
+
+
 def pick(config: Any, service: str, operation: str, source: str) -> str | None:
     """Decide whether this request gets a fault; returns the fault kind
-    ("throttle" or "5xx") or None. ``fault_next`` counts down first, then
-    ``fault_rate`` rolls the (seeded) dice."""
+    ("throttle" or "5xx", or ``HANDLER_WRITE_FAULT`` inside the handler_write_faults_for
+    window) or None. ``fault_next`` counts down first, then ``fault_rate`` rolls the
+    (seeded) dice."""
+    if (service == "dynamodb" and source == "lambda" and operation in DYNAMODB_ITEM_WRITES
+            and config.handler_write_faults_active()):
+        return HANDLER_WRITE_FAULT
     with config.locked() as (v, rng):
         if v["fault_services"] and service not in v["fault_services"]:
             return None

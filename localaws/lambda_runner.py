@@ -15,8 +15,11 @@ server cannot be started or LOCAL_AWS_LAMBDA_FORKSERVER=0). A fork server that
 died is restarted on the next invocation.
 
 Asynchronous invocations (InvocationType Event, S3 notifications) run on a
-worker pool; a failed one is retried twice (config async_retry_delay apart),
-as Lambda does. Every attempt is recorded in $LOCAL_AWS_DIR/invocations.log.
+worker pool, as Lambda runs them: retried per the function's event invoke config
+(MaximumRetryAttempts, default 2; MaximumEventAgeInSeconds, default 6 h), the
+waits (AWS: 1 min, then 2 min) scaled by the knob async_retry_delay; an event
+exhausted goes to the on-failure destination (shims/lambda_destinations.py).
+Every attempt is recorded in $LOCAL_AWS_DIR/invocations.log.
 """
 
 from __future__ import annotations
@@ -46,7 +49,6 @@ from .config import Config
 
 BOOTSTRAP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lambda_bootstrap.py")
 FORKSERVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lambda_forkserver.py")
-ASYNC_ATTEMPTS = 3  # the first try and two retries
 FORKSERVER_START_TIMEOUT = 20.0  # s: imports on a loaded machine
 FORKSERVER_RETRY_AFTER = 30.0  # s on the plain path after a failed start
 KILL_GRACE = 5.0  # s to collect output after a kill
@@ -249,6 +251,29 @@ class InvokeResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class _AsyncEvent:
+    fn_name: str
+    account_id: str
+    region: str
+    payload: bytes
+    trigger: str
+    request_id: str
+    attempts: int = 0
+    started: float | None = None  # when a worker first took it (time.monotonic())
+    waited: float = 0.0    # real seconds of retry waits so far
+    nominal: float = 0.0   # the AWS seconds those waits stand for (60, 120)
+    last: InvokeResult | None = None
+
+    def age(self) -> float:
+        """The event's age in AWS seconds: time since a worker first took it (the local
+        AWS's few workers are not Lambda's scaling: waiting for one does not count),
+        with the retry waits counted at AWS's length."""
+        if self.started is None:
+            return 0.0
+        return time.monotonic() - self.started - self.waited + self.nominal
+
+
 class LambdaRunner:
     def __init__(self, state_dir: str, endpoint_url: str, ca_bundle: str, config: Config):
         self.state_dir = state_dir
@@ -266,7 +291,8 @@ class LambdaRunner:
         self._inv_log = open(os.path.join(state_dir, "invocations.log"), "a", buffering=1)
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="lambda-async")
         self._stopping = threading.Event()
-        self.pending = 0  # async invocations queued or running
+        self.pending = 0  # async events queued, running or waiting for a retry
+        self.reqlog: Any = None  # the request log (set by the server): destination deliveries
         self._fs: ForkServer | None = None
         self._fs_lock = threading.Lock()
         self._fs_retry_at = 0.0
@@ -280,10 +306,14 @@ class LambdaRunner:
         return res
 
     def invoke_async(self, fn_name: str, account_id: str, region: str, payload: bytes,
-                     trigger: str) -> None:
+                     trigger: str) -> str:
+        """Queue an Event invocation; returns its request id (the same for every attempt,
+        as Lambda's retries keep it)."""
+        ev = _AsyncEvent(fn_name, account_id, region, payload, trigger, str(uuid.uuid4()))
         with self._lock:
             self.pending += 1
-        self._pool.submit(self._async_job, fn_name, account_id, region, payload, trigger)
+        self._pool.submit(self._async_job, ev)
+        return ev.request_id
 
     def records(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -307,34 +337,94 @@ class LambdaRunner:
 
     # ----------------------------------------------------------- helpers --
 
-    def _async_job(self, fn_name: str, account_id: str, region: str, payload: bytes,
-                   trigger: str) -> None:
+    def _async_job(self, ev: "_AsyncEvent") -> None:
+        """One attempt of an asynchronous event (on a pool worker); a failed attempt is
+        scheduled again (a timer, so the wait holds no worker) or, when its retries or its
+        age are exhausted, its record goes to the on-failure destination."""
+        from .shims import lambda_destinations as dest
         from .shims.lambda_states import function_state, get_function, touch
 
+        done = True
         try:
-            for attempt in range(1, ASYNC_ATTEMPTS + 1):
-                if self._stopping.is_set():
-                    return
-                try:
-                    fn = get_function(account_id, region, fn_name)
-                except Exception:  # noqa: BLE001 - deleted meanwhile: the event is dropped
-                    self._write_record({"function": fn_name, "invocation_type": "Event",
-                                        "trigger": trigger, "attempt": attempt, "ok": False,
-                                        "error_type": "ResourceNotFoundException"})
-                    return
-                # Lambda queues events for a function that is not Active yet.
-                while function_state(fn) == "Pending" and not self._stopping.is_set():
-                    time.sleep(0.05)
-                touch(fn)  # an event wakes an Inactive function
-                res = self._run(fn, payload)
-                self._record(fn, res, "Event", trigger, attempt)
-                if res.ok or self._stopping.is_set():
-                    return
-                if attempt < ASYNC_ATTEMPTS:
-                    self._stopping.wait(self.config.get("async_retry_delay"))
+            if self._stopping.is_set():
+                return
+            try:
+                fn = get_function(ev.account_id, ev.region, ev.fn_name)
+            except Exception:  # noqa: BLE001 - deleted meanwhile: the event is dropped
+                self._write_record({"function": ev.fn_name, "request_id": ev.request_id,
+                                    "invocation_type": "Event", "trigger": ev.trigger,
+                                    "attempt": ev.attempts + 1, "ok": False,
+                                    "error_type": "ResourceNotFoundException"})
+                return
+            # Lambda queues events for a function that is not Active yet.
+            while function_state(fn) == "Pending" and not self._stopping.is_set():
+                time.sleep(0.05)
+            max_retries, max_age, dest_arn = dest.async_settings(fn)
+            if ev.started is None:
+                ev.started = time.monotonic()
+            if ev.age() > max_age:
+                self._exhausted(fn, ev, "EventAgeExceeded", dest_arn)
+                return
+            touch(fn)  # an event wakes an Inactive function
+            ev.attempts += 1
+            res = self._run(fn, ev.payload, ev.request_id)
+            ev.last = res
+            self._record(fn, res, "Event", ev.trigger, ev.attempts)
+            if res.ok or self._stopping.is_set():
+                return
+            if ev.attempts > max_retries:
+                self._exhausted(fn, ev, "RetriesExhausted", dest_arn)
+                return
+            # AWS waits 1 min, then 2 min; here async_retry_delay, then twice that. The age
+            # counts AWS's waits, so an event that would be too old at its next attempt is
+            # not retried.
+            i = min(ev.attempts - 1, len(dest.AWS_RETRY_DELAYS) - 1)
+            if ev.age() + dest.AWS_RETRY_DELAYS[i] > max_age:
+                self._exhausted(fn, ev, "EventAgeExceeded", dest_arn)
+                return
+            delay = float(self.config.get("async_retry_delay")) * (2 ** i)
+            ev.waited += delay
+            ev.nominal += dest.AWS_RETRY_DELAYS[i]
+            done = False
+            t = threading.Timer(delay, self._resubmit, args=(ev,))
+            t.daemon = True
+            t.start()
         finally:
+            if done:
+                with self._lock:
+                    self.pending -= 1
+
+    def _resubmit(self, ev: "_AsyncEvent") -> None:
+        try:
+            if self._stopping.is_set():
+                raise RuntimeError("stopping")
+            self._pool.submit(self._async_job, ev)
+        except RuntimeError:  # the pool is shut down
             with self._lock:
                 self.pending -= 1
+
+    def _exhausted(self, fn: Any, ev: "_AsyncEvent", condition: str, dest_arn: str | None) -> None:
+        """Lambda gives the event up: to the on-failure destination, if any, else dropped."""
+        from .shims import lambda_destinations as dest
+
+        rec: dict[str, Any] = {"function": fn.function_name, "request_id": ev.request_id,
+                               "invocation_type": "Event", "trigger": ev.trigger,
+                               "attempt": ev.attempts, "ok": False, "condition": condition,
+                               "destination": dest_arn}
+        if dest_arn:
+            record = dest.invocation_record(fn, ev.request_id, condition, ev.attempts,
+                                            ev.payload, ev.last)
+            ok, reason = dest.deliver(fn, dest_arn, record, self.config, self.reqlog)
+            rec["delivered"] = ok
+            if not ok:
+                rec["delivery_error"] = reason
+                print(f"localaws: {fn.function_name}: {condition}, the record for request "
+                      f"{ev.request_id} is dropped: {reason}", file=sys.stderr, flush=True)
+        else:
+            rec["delivered"] = False
+            rec["delivery_error"] = "no on-failure destination: the event is dropped"
+        rec["error_type"] = ev.last.error_type if ev.last is not None else None
+        self._write_record(rec)
 
     def _record(self, fn: Any, res: InvokeResult, inv_type: str, trigger: str, attempt: int) -> None:
         self._write_record({
@@ -400,8 +490,8 @@ class LambdaRunner:
         })
         return env
 
-    def _run(self, fn: Any, payload: bytes) -> InvokeResult:
-        request_id = str(uuid.uuid4())
+    def _run(self, fn: Any, payload: bytes, request_id: str | None = None) -> InvokeResult:
+        request_id = request_id or str(uuid.uuid4())
         now = datetime.datetime.now(datetime.timezone.utc)
         stream = f"{now:%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
         lines: list[tuple[int, str]] = []

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from . import LAMBDA_KEY_PREFIX, context
 from .config import Config, ConfigError
-from .faults import fault_response, pick
+from .faults import HANDLER_WRITE_FAULT, dynamodb_write_throttle, fault_response, pick
 from .hooks import Request
 from .operations import classify, credential_scope, needs_form_body, s3_bucket_and_key
 from .requestlog import RequestLogWriter, is_write
@@ -98,6 +98,17 @@ class LocalAwsMiddleware:
             "source": source, "write": is_write(operation),
         }
         kind = pick(self.config, service, operation, source)
+        if kind == HANDLER_WRITE_FAULT:
+            # a small JSON body with a Content-Length (DynamoDB): read it for the table name
+            n = int(environ.get("CONTENT_LENGTH") or 0)
+            raw = environ["wsgi.input"].read(n) if 0 < n <= 1 << 20 else None
+            if raw is None:
+                drain_body(environ)
+            from . import ACCOUNT_ID
+            status, headers, payload = dynamodb_write_throttle(raw, region, ACCOUNT_ID)
+            start_response(f"{status} Fault", headers)
+            self._log(record, status, t0, "throttle")
+            return [payload]
         if kind:
             drain_body(environ)
             status, headers, payload = fault_response(service, kind, method)
@@ -169,6 +180,9 @@ class Control:
     POST /_localaws/s3/fill       put many real object versions at once (localaws.bulk)
     POST /_localaws/lambda/inactive  {"function": NAME[, "region": R][, "account": A]}:
                                   the function is Inactive now (shims/lambda_states)
+    POST /_localaws/s3/system-tags   {"bucket": B, "tags": {"aws:...": V}[, "account": A]}:
+                                  the bucket's aws: tags, as CloudFormation sets them
+                                  (shims/s3_system_tags)
     """
 
     def __init__(self, config: Config, runner: Any, region: str = "us-west-2"):
@@ -207,6 +221,16 @@ class Control:
                 return _json(start_response, 200, self._make_inactive(spec))
             except (LookupError, ValueError, TypeError) as e:
                 return _json(start_response, 400, {"error": f"lambda/inactive: {e!r}"})
+        if path == "/_localaws/s3/system-tags" and method == "POST":
+            from .shims.s3_system_tags import set_system_tags
+            try:
+                n = int(environ.get("CONTENT_LENGTH") or 0)
+                spec = json.loads(environ["wsgi.input"].read(n) if n else b"{}")
+                return _json(start_response, 200, set_system_tags(spec))
+            except LookupError as e:
+                return _json(start_response, 404, {"error": f"s3/system-tags: {e.args[0]}"})
+            except (ValueError, TypeError) as e:
+                return _json(start_response, 400, {"error": f"s3/system-tags: {e}"})
         if path == "/_localaws/invocations" and method == "GET":
             return _json(start_response, 200, self.runner.records() if self.runner else [])
         return _json(start_response, 404, {"error": f"no such control path: {method} {path}"})

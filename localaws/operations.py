@@ -15,7 +15,7 @@ import re
 from urllib.parse import parse_qs, unquote
 
 SIGNING_NAME_TO_SERVICE = {"s3": "s3", "dynamodb": "dynamodb", "iam": "iam",
-                           "sts": "sts", "lambda": "lambda", "logs": "logs"}
+                           "sts": "sts", "lambda": "lambda", "logs": "logs", "sqs": "sqs"}
 
 
 def credential_scope(environ: dict) -> tuple[str | None, str | None, str | None]:
@@ -54,6 +54,7 @@ _S3_BUCKET_SUB = [
     ("ownershipControls", "PutBucketOwnershipControls", "GetBucketOwnershipControls",
      "DeleteBucketOwnershipControls"),
     ("tagging", "PutBucketTagging", "GetBucketTagging", "DeleteBucketTagging"),
+    ("abac", "PutBucketAbac", "GetBucketAbac", None),
     ("notification", "PutBucketNotificationConfiguration",
      "GetBucketNotificationConfiguration", None),
     ("versioning", "PutBucketVersioning", "GetBucketVersioning", None),
@@ -250,7 +251,7 @@ def form_action(body: bytes | None, environ: dict) -> str | None:
 def needs_form_body(environ: dict, service: str | None) -> bool:
     """Only small url-encoded form bodies (IAM/STS query protocol) are read,
     and only when they carry a Content-Length and are not chunked."""
-    if service not in ("iam", "sts"):
+    if service not in ("iam", "sts", "sqs"):
         return False
     if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
         return False
@@ -269,7 +270,8 @@ def classify(environ: dict, body: bytes | None = None) -> tuple[str, str]:
         if target:
             prefix = target.split(".", 1)[0].lower()
             service = "dynamodb" if prefix.startswith("dynamodb") else (
-                "logs" if prefix.startswith("logs") else prefix)
+                "logs" if prefix.startswith("logs") else
+                "sqs" if prefix == "amazonsqs" else prefix)
         elif re.match(r"^/\d{4}-\d{2}-\d{2}/", environ.get("PATH_INFO", "")):
             service = "lambda"
         else:

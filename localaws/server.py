@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     shims.install(runner, config)
 
     moto_app = DomainDispatcherApplication(create_backend_app)
-    for service in ("s3", "dynamodb", "iam", "sts", "awslambda", "logs"):
+    for service in ("s3", "dynamodb", "iam", "sts", "awslambda", "logs", "sqs"):
         moto_app.app_instances[service] = moto_app.create_app(service)
     from moto.iam.models import iam_backends
 
@@ -119,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     iam_backends[ACCOUNT_ID]["aws"]  # load managed policies now, not on the first call
 
     reqlog = RequestLogWriter(os.path.join(state_dir, "requests.log"))
+    runner.reqlog = reqlog
     control = Control(config, runner, args.region)
     request_hooks = hooks.install(config)
     tls_server.app = LocalAwsMiddleware(moto_app, "tls", config, reqlog, control, request_hooks)

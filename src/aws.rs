@@ -1,10 +1,15 @@
 //! The SDK configuration and clients: region, profile, endpoint, CA bundle, retries, timeouts.
 
 use anyhow::{Context, Result, anyhow};
+use aws_config::profile::{Profile, ProfileSet};
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_smithy_http_client::tls;
+use aws_runtime::env_config::file::EnvConfigFiles;
+use aws_smithy_http_client::proxy::ProxyConfig;
+use aws_smithy_http_client::{Connector, tls};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use aws_types::os_shim_internal::{Env, Fs};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -40,14 +45,136 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
 /// One call, all its attempts and backoffs included: an endpoint that stops answering in the
 /// middle of a run fails that run within this, not after 8 attempt timeouts.
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(90);
+/// Attempts of the start-up identity check (throttling and 5xx are rare there).
+const PREFLIGHT_ATTEMPTS: u32 = 4;
 /// Bounds the start-up identity check: an unreachable endpoint fails within it.
 const PREFLIGHT_TIMEOUT: Duration = Duration::from_secs(25);
 
-pub async fn sdk_config(opts: &Options) -> Result<SdkConfig> {
-    if let Some(profile) = &opts.profile {
-        check_profile(profile)?;
+/// Where the CA bundle came from: only one the user typed for this run (`--ca-bundle`) makes a
+/// plain-HTTP endpoint an error; a bundle set globally (AWS_CA_BUNDLE, a profile's
+/// `ca_bundle`) is simply not needed there, as with the AWS CLI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BundleSource {
+    Flag,
+    Env,
+    Profile,
+}
+
+/// The profile files as the SDK reads them (AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE,
+/// `~/.aws/config` and `~/.aws/credentials`), parsed by aws-config's own parser.
+async fn profile_set() -> Result<ProfileSet> {
+    aws_config::profile::load(&Fs::real(), &Env::real(), &EnvConfigFiles::default(), None)
+        .await
+        .map_err(|e| {
+            anyhow!(
+                "cannot read the AWS config files: {}",
+                crate::error::one_line(&e)
+            )
+        })
+}
+
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// The profile the run uses, checked: a profile named by `--profile` or AWS_PROFILE must be
+/// in the config or credentials file. Otherwise aws-config silently falls back to other
+/// credentials (environment variables), which could deploy into another account.
+fn chosen_profile<'a>(opts: &Options, set: &'a ProfileSet) -> Result<Option<&'a Profile>> {
+    let (name, from_env) = match (&opts.profile, env_var("AWS_PROFILE")) {
+        (Some(p), _) => (p.clone(), false),
+        (None, Some(p)) => (p, true),
+        (None, None) => return Ok(set.get_profile("default")),
+    };
+    match set.get_profile(&name) {
+        Some(p) => Ok(Some(p)),
+        // AWS_PROFILE=default with no files is what the AWS CLI accepts too.
+        None if from_env && name == "default" => Ok(None),
+        None => {
+            let home = std::env::var_os("HOME").map(PathBuf::from);
+            let file = |var: &str, default: &str| {
+                env_var(var)
+                    .map(PathBuf::from)
+                    .or_else(|| home.as_ref().map(|h| h.join(".aws").join(default)))
+                    .map_or(format!("~/.aws/{default}"), |p| p.display().to_string())
+            };
+            let origin = if from_env { " (AWS_PROFILE)" } else { "" };
+            Err(anyhow!(
+                "profile {name:?}{origin} not found in {} or {}",
+                file("AWS_CONFIG_FILE", "config"),
+                file("AWS_SHARED_CREDENTIALS_FILE", "credentials")
+            ))
+        }
     }
-    if let (Some(url), Some(ca)) = (&opts.endpoint_url, &opts.ca_bundle)
+}
+
+/// The HTTPS client: rustls with ring, the trust store, and the proxy the environment names
+/// (HTTPS_PROXY / HTTP_PROXY / NO_PROXY, upper or lower case), as the SDK's default client and
+/// the AWS CLI honour them.
+fn http_client(trust: tls::TrustStore) -> Result<SharedHttpClient> {
+    let context = tls::TlsContext::builder()
+        .with_trust_store(trust)
+        .build()
+        .context("cannot set up TLS")?;
+    let provider = tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring);
+    Ok(
+        aws_smithy_http_client::Builder::new().build_with_connector_fn(move |settings, rc| {
+            let mut b = Connector::builder()
+                .proxy_config(ProxyConfig::from_env())
+                .enable_tcp_nodelay(true);
+            b.set_connector_settings(settings.cloned());
+            if let Some(rc) = rc {
+                b.set_sleep_impl(rc.sleep_impl());
+            }
+            b.tls_provider(provider.clone())
+                .tls_context(context.clone())
+                .build()
+        }),
+    )
+}
+
+/// The proxy a request to `url` goes through, if the environment names one (for messages).
+pub fn proxy_for(url: &str) -> Option<String> {
+    let https = url.to_ascii_lowercase().starts_with("https://");
+    let names: &[&str] = if https {
+        &["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
+    } else {
+        &["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
+    };
+    let proxy = names.iter().find_map(|n| env_var(n))?;
+    let host = url
+        .split("://")
+        .nth(1)
+        .unwrap_or(url)
+        .split(['/', ':'])
+        .next()
+        .unwrap_or("");
+    let bypass = ["NO_PROXY", "no_proxy"]
+        .iter()
+        .find_map(|n| env_var(n))
+        .is_some_and(|list| {
+            list.split(',').map(str::trim).any(|rule| {
+                rule == "*"
+                    || (!rule.is_empty()
+                        && (host == rule.trim_start_matches('.')
+                            || host.ends_with(&format!(".{}", rule.trim_start_matches('.')))))
+            })
+        });
+    (!bypass).then_some(proxy)
+}
+
+pub async fn sdk_config(opts: &Options) -> Result<SdkConfig> {
+    let profiles = profile_set().await?;
+    let profile = chosen_profile(opts, &profiles)?;
+    let bundle = match (&opts.ca_bundle, env_var("AWS_CA_BUNDLE")) {
+        (Some(p), _) => Some((p.clone(), BundleSource::Flag)),
+        (None, Some(p)) => Some((PathBuf::from(p), BundleSource::Env)),
+        (None, None) => profile
+            .and_then(|p| p.get("ca_bundle"))
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| (PathBuf::from(v), BundleSource::Profile)),
+    };
+    if let (Some(url), Some((ca, BundleSource::Flag))) = (&opts.endpoint_url, &bundle)
         && url.to_ascii_lowercase().starts_with("http://")
     {
         return Err(anyhow!(
@@ -79,19 +206,26 @@ pub async fn sdk_config(opts: &Options) -> Result<SdkConfig> {
     if let Some(region) = &opts.region {
         loader = loader.region(Region::new(region.clone()));
     }
+    // Without --endpoint-url the SDK applies its own rules (AWS_ENDPOINT_URL_<SERVICE> before
+    // AWS_ENDPOINT_URL, the profile's endpoint_url, AWS_IGNORE_CONFIGURED_ENDPOINT_URLS).
     if let Some(url) = &opts.endpoint_url {
         loader = loader.endpoint_url(url);
     }
     // tapctl builds its one HTTPS client itself (rustls with ring): aws-lc, the SDK's default,
     // seeds its random generator from CPU jitter at start-up, ~20 ms of every run.
-    let trust = match &opts.ca_bundle {
+    let trust = match &bundle {
         None => tls::TrustStore::default(),
-        Some(path) => {
+        Some((path, source)) => {
+            let origin = match source {
+                BundleSource::Flag => "",
+                BundleSource::Env => " (AWS_CA_BUNDLE)",
+                BundleSource::Profile => " (the profile's ca_bundle)",
+            };
             let pem = std::fs::read(path)
-                .with_context(|| format!("cannot read the CA bundle {}", path.display()))?;
+                .with_context(|| format!("cannot read the CA bundle {}{origin}", path.display()))?;
             if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
                 return Err(anyhow!(
-                    "the CA bundle {} holds no PEM certificate",
+                    "the CA bundle {}{origin} holds no PEM certificate",
                     path.display()
                 ));
             }
@@ -101,17 +235,7 @@ pub async fn sdk_config(opts: &Options) -> Result<SdkConfig> {
             tls::TrustStore::empty().with_pem_certificate(pem)
         }
     };
-    let context = tls::TlsContext::builder()
-        .with_trust_store(trust)
-        .build()
-        .context("cannot set up TLS")?;
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(
-            tls::rustls_provider::CryptoMode::Ring,
-        ))
-        .tls_context(context)
-        .build_https();
-    loader = loader.http_client(http);
+    loader = loader.http_client(http_client(trust)?);
     let config = loader.load().await;
     if config.region().is_some() {
         return Ok(config);
@@ -175,11 +299,26 @@ pub async fn connect(opts: &Options, suffix: &str) -> Result<(Clients, Target)> 
         .region()
         .map(|r| r.to_string())
         .unwrap_or_else(|| spec::DEFAULT_REGION.to_string());
-    let custom_endpoint = config.endpoint_url().is_some();
+    // A custom S3 endpoint (an emulator) has no per-bucket host names: path-style addressing.
+    let custom_endpoint =
+        config.endpoint_url().is_some() || env_var("AWS_ENDPOINT_URL_S3").is_some();
     check_region(&region)?;
     check_credentials(&config).await?;
     let clients = Clients::new(&config, custom_endpoint);
-    let call = clients.sts.get_caller_identity().send();
+    // The identity check retries less than other calls: a stopped endpoint or a dead proxy
+    // (connection refused) fails in well under a second instead of after 8 backed-off attempts.
+    let call = clients
+        .sts
+        .get_caller_identity()
+        .customize()
+        .config_override(
+            aws_sdk_sts::config::Builder::default().retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(PREFLIGHT_ATTEMPTS)
+                    .with_initial_backoff(Duration::from_millis(50)),
+            ),
+        )
+        .send();
     let identity = match tokio::time::timeout(PREFLIGHT_TIMEOUT, call).await {
         Err(_) => {
             return Err(anyhow!(
@@ -219,56 +358,13 @@ pub async fn connect(opts: &Options, suffix: &str) -> Result<(Clients, Target)> 
 /// (lowercase words, a number last). The SDK would turn anything else into endpoints that do
 /// not exist; new regions keep this shape, so no fixed list is needed.
 pub fn check_region(region: &str) -> Result<()> {
-    let parts: Vec<&str> = region.split('-').collect();
-    let word = |p: &&str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase());
-    let ok = parts.len() >= 3
-        && parts[..parts.len() - 1].iter().all(word)
-        && parts[0].len() == 2
-        && parts
-            .last()
-            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
-    if ok {
+    if spec::is_region_name(region) {
         Ok(())
     } else {
         Err(anyhow!(
             "unknown region {region:?}: a region looks like us-west-2 or eu-central-1"
         ))
     }
-}
-
-/// A named profile must exist in the shared config or credentials file: otherwise aws-config
-/// silently falls back to other credentials (environment variables), which is not what the
-/// user asked for.
-fn check_profile(profile: &str) -> Result<()> {
-    let home = std::env::var_os("HOME").map(PathBuf::from);
-    let file = |var: &str, default: &str| {
-        std::env::var_os(var)
-            .map(PathBuf::from)
-            .or_else(|| home.as_ref().map(|h| h.join(".aws").join(default)))
-    };
-    let config = file("AWS_CONFIG_FILE", "config");
-    let credentials = file("AWS_SHARED_CREDENTIALS_FILE", "credentials");
-    let sections = |path: &Option<PathBuf>| -> Vec<String> {
-        path.as_ref()
-            .and_then(|p| std::fs::read_to_string(p).ok())
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.trim().strip_prefix('[')?.strip_suffix(']').map(str::trim))
-            .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
-            .collect()
-    };
-    let in_config = sections(&config)
-        .iter()
-        .any(|s| s == &format!("profile {profile}") || (s == "default" && profile == "default"));
-    let in_credentials = sections(&credentials).iter().any(|s| s == profile);
-    if in_config || in_credentials {
-        return Ok(());
-    }
-    Err(anyhow!(
-        "profile {profile:?} not found in {} or {}",
-        config.map_or("~/.aws/config".into(), |p| p.display().to_string()),
-        credentials.map_or("~/.aws/credentials".into(), |p| p.display().to_string())
-    ))
 }
 
 /// Resolves credentials up front, so that "none found" is said plainly instead of as a
@@ -305,8 +401,16 @@ async fn check_credentials(config: &SdkConfig) -> Result<()> {
 }
 
 fn describe_endpoint(config: &SdkConfig, region: &str) -> String {
-    match config.endpoint_url() {
-        Some(url) => format!("endpoint {url}, region {region}"),
-        None => format!("region {region}"),
+    let url = config
+        .endpoint_url()
+        .map(str::to_string)
+        .or_else(|| env_var("AWS_ENDPOINT_URL_STS"));
+    let via = |u: &str| proxy_for(u).map_or(String::new(), |p| format!(", through proxy {p}"));
+    match url {
+        Some(url) => format!("endpoint {url}, region {region}{}", via(&url)),
+        None => format!(
+            "region {region}{}",
+            via(&format!("https://sts.{region}.amazonaws.com"))
+        ),
     }
 }

@@ -49,11 +49,13 @@ pub struct Global {
     /// Named profile from the AWS config and credentials files (else AWS_PROFILE).
     #[arg(long, global = true)]
     pub profile: Option<String>,
-    /// Send every AWS call to this endpoint, e.g. a local AWS.
-    #[arg(long, global = true, env = "AWS_ENDPOINT_URL")]
+    /// Send every AWS call to this endpoint, e.g. a local AWS (else the SDK's own rules:
+    /// AWS_ENDPOINT_URL_<SERVICE>, AWS_ENDPOINT_URL, the profile's endpoint_url).
+    #[arg(long, global = true)]
     pub endpoint_url: Option<String>,
-    /// CA certificates (PEM) to trust instead of the system roots, as the AWS CLI does.
-    #[arg(long, global = true, env = "AWS_CA_BUNDLE")]
+    /// CA certificates (PEM) to trust instead of the system roots, as the AWS CLI does
+    /// (else AWS_CA_BUNDLE, then the profile's ca_bundle).
+    #[arg(long, global = true)]
     pub ca_bundle: Option<PathBuf>,
     /// Output format on stdout.
     #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
@@ -147,6 +149,26 @@ pub enum Command {
     #[command(after_help = "Examples:\n  tapctl list\n  \
                             tapctl list --region eu-west-1 --output json")]
     List,
+    /// Print the IAM policy a deployer needs for every tapctl command, scoped to tapctl's
+    /// names, for the current account, partition and region (or those given).
+    #[command(
+        after_help = "Examples:\n  tapctl deployer-policy > deployer.json          \
+                            for the account and region of the current credentials\n  \
+                            tapctl deployer-policy --partition aws-cn --account 123456789012 --region cn-north-1\n  \
+                            tapctl deployer-policy --account '*' --region '*'   any account and region (no AWS call)\n  \
+                            tapctl deployer-policy --permissions-boundary arn:aws:iam::123456789012:policy/Boundary"
+    )]
+    DeployerPolicy {
+        /// The partition (aws, aws-cn, aws-us-gov, ...); default: the region's.
+        #[arg(long)]
+        partition: Option<String>,
+        /// The account id, or `*` for any; with it no AWS call is made.
+        #[arg(long)]
+        account: Option<String>,
+        /// Allow creating the role only with this permissions boundary.
+        #[arg(long = "permissions-boundary", value_name = "ARN")]
+        boundary: Option<String>,
+    },
     /// Print a shell completion script.
     #[command(
         after_help = "Examples:\n  tapctl completions bash > ~/.local/share/bash-completion/completions/tapctl\n  \
@@ -173,6 +195,7 @@ impl Command {
             Command::List => "list",
             Command::Redrive { .. } => "redrive",
             Command::Completions { .. } => "completions",
+            Command::DeployerPolicy { .. } => "deployer-policy",
         }
     }
 }

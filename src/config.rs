@@ -664,19 +664,9 @@ fn apply(
     Ok(())
 }
 
-/// A region's shape: lowercase words and a number (`us-west-2`, `eusc-de-east-1`).
+/// A region's shape (see [`crate::spec::is_region_name`]).
 pub fn check_region(r: &str) -> Result<(), String> {
-    let parts: Vec<&str> = r.split('-').collect();
-    let ok = parts.len() >= 3
-        && parts.iter().all(|p| {
-            !p.is_empty()
-                && p.chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        })
-        && parts
-            .last()
-            .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()));
-    if ok {
+    if crate::spec::is_region_name(r) {
         Ok(())
     } else {
         Err(format!("{r:?} is not a region name (like us-west-2)"))

@@ -5,6 +5,7 @@ pub mod aws;
 pub mod calls;
 pub mod cli;
 pub mod config;
+pub mod deployer;
 pub mod engine;
 pub mod error;
 pub mod list;

@@ -6,13 +6,13 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tapctl::cli::{Cli, Command, Output};
+use tapctl::cli::{Cli, Command, Global, Output};
 use tapctl::plan::{Change, Mode};
 use tapctl::progress::{self, Display};
 use tapctl::resource::queue;
 use tapctl::resource::{Ctx, Kind, Snapshot};
 use tapctl::spec::Stack;
-use tapctl::{aws, engine, list, plan, redrive, report, smoke, spec, style};
+use tapctl::{aws, deployer, engine, list, plan, redrive, report, smoke, spec, style};
 
 /// Exit codes: 0 done / in sync / nothing to change, 1 error, 2 changes pending (status, plan).
 const EXIT_ERROR: u8 = 1;
@@ -92,6 +92,14 @@ fn init_tracing(verbose: u8) {
 /// Checks what needs no AWS call, connects, and runs the command.
 async fn run(cli: Cli) -> Result<u8> {
     let g = &cli.global;
+    if let Command::DeployerPolicy {
+        partition,
+        account,
+        boundary,
+    } = &cli.command
+    {
+        return deployer_policy(g, partition.clone(), account.clone(), boundary.clone()).await;
+    }
     if !matches!(cli.command, Command::List)
         && let Err(e) = spec::validate_suffix(&g.suffix)
     {
@@ -107,14 +115,8 @@ async fn run(cli: Cli) -> Result<u8> {
     {
         bail!("down deletes the whole stack: pass --yes to confirm (stdin is not a terminal)");
     }
-    let opts = aws::Options {
-        region: g.region.clone(),
-        profile: g.profile.clone(),
-        endpoint_url: g.endpoint_url.clone().filter(|u| !u.is_empty()),
-        ca_bundle: g.ca_bundle.clone().filter(|p| !p.as_os_str().is_empty()),
-    };
     let start = Instant::now();
-    let (clients, target) = aws::connect(&opts, &g.suffix).await?;
+    let (clients, target) = aws::connect(&aws_options(g), &g.suffix).await?;
     let adopt = matches!(
         cli.command,
         Command::Up { adopt: true, .. } | Command::Plan { adopt: true, .. }
@@ -147,9 +149,80 @@ async fn run(cli: Cli) -> Result<u8> {
         } => plan(run, Mode::Up { adopt }).await,
         Command::Up { adopt, .. } => up(run, adopt).await,
         Command::Down { yes, .. } => down(run, yes).await,
-        // Handled before the runtime starts.
-        Command::Completions { .. } => Ok(0),
+        // Handled before the runtime starts, or before connecting.
+        Command::Completions { .. } | Command::DeployerPolicy { .. } => Ok(0),
     }
+}
+
+fn aws_options(g: &Global) -> aws::Options {
+    aws::Options {
+        region: g.region.clone(),
+        profile: g.profile.clone(),
+        endpoint_url: g.endpoint_url.clone().filter(|u| !u.is_empty()),
+        ca_bundle: g.ca_bundle.clone().filter(|p| !p.as_os_str().is_empty()),
+    }
+}
+
+/// Prints the deployer policy: for the given account (no AWS call), or for the account,
+/// partition and region the credentials resolve to.
+async fn deployer_policy(
+    g: &Global,
+    partition: Option<String>,
+    account: Option<String>,
+    boundary: Option<String>,
+) -> Result<u8> {
+    if let Some(arn) = &boundary {
+        tapctl::config::check_policy_arn(arn)
+            .map_err(|why| anyhow::anyhow!("--permissions-boundary: {why}"))?;
+    }
+    let scope = match account {
+        Some(account) => {
+            if account != "*"
+                && !(account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()))
+            {
+                bail!("--account {account:?}: an account id is 12 digits (or * for any)");
+            }
+            let region = g.region.clone().unwrap_or_else(|| "*".into());
+            if region != "*" {
+                aws::check_region(&region)?;
+            }
+            let partition = partition.unwrap_or_else(|| {
+                spec::partition_of_region(if region == "*" {
+                    spec::DEFAULT_REGION
+                } else {
+                    &region
+                })
+                .to_string()
+            });
+            deployer::Scope {
+                partition,
+                account,
+                region,
+                permissions_boundary: boundary,
+            }
+        }
+        None => {
+            let (_, t) = aws::connect(&aws_options(g), &g.suffix).await?;
+            deployer::Scope {
+                partition: partition.unwrap_or(t.partition),
+                account: t.account,
+                region: t.region,
+                permissions_boundary: boundary,
+            }
+        }
+    };
+    match g.output {
+        Output::Json => println!(
+            "{}",
+            serde_json::json!({
+                "schema": 1, "command": "deployer-policy", "ok": true,
+                "partition": scope.partition, "account": scope.account, "region": scope.region,
+                "policy": deployer::policy(&scope),
+            })
+        ),
+        Output::Text => print!("{}", deployer::document(&scope)),
+    }
+    Ok(0)
 }
 
 /// What every command runs with.

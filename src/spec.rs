@@ -95,15 +95,37 @@ pub fn validate_suffix(suffix: &str) -> Result<(), SuffixError> {
     Ok(())
 }
 
-/// The partition of a region, used before STS has told us the real one.
+/// Whether `region` has a region's shape: lowercase words, a number last, the first word of 2
+/// to 4 letters (`us-west-2`, `cn-north-1`, `us-gov-west-1`, `us-isob-east-1`,
+/// `eusc-de-east-1`). New regions keep this shape, so no fixed list is needed.
+pub fn is_region_name(region: &str) -> bool {
+    let parts: Vec<&str> = region.split('-').collect();
+    let word = |p: &&str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase());
+    parts.len() >= 3
+        && parts[..parts.len() - 1].iter().all(word)
+        && (2..=4).contains(&parts[0].len())
+        && parts
+            .last()
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The partition of a region, used before STS has told us the real one (the SDK's
+/// partitions.json: aws, aws-cn, aws-us-gov, aws-iso, aws-iso-b, aws-iso-e, aws-iso-f,
+/// aws-eusc).
 pub fn partition_of_region(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
-    }
+    const PREFIXES: &[(&str, &str)] = &[
+        ("cn-", "aws-cn"),
+        ("us-gov-", "aws-us-gov"),
+        ("us-isob-", "aws-iso-b"),
+        ("us-iso-", "aws-iso"),
+        ("eu-isoe-", "aws-iso-e"),
+        ("us-isof-", "aws-iso-f"),
+        ("eusc-", "aws-eusc"),
+    ];
+    PREFIXES
+        .iter()
+        .find(|(prefix, _)| region.starts_with(prefix))
+        .map_or("aws", |(_, partition)| partition)
 }
 
 /// The partition named by an ARN (`arn:PARTITION:...`).
@@ -437,6 +459,28 @@ mod tests {
         }
         assert_eq!(partition_of_region("us-gov-west-1"), "aws-us-gov");
         assert_eq!(partition_of_region("eu-west-1"), "aws");
+        assert_eq!(partition_of_region("eusc-de-east-1"), "aws-eusc");
+        assert_eq!(partition_of_region("us-isob-east-1"), "aws-iso-b");
+        assert_eq!(partition_of_region("us-iso-east-1"), "aws-iso");
+        for r in [
+            "us-west-2",
+            "cn-north-1",
+            "us-gov-west-1",
+            "eusc-de-east-1",
+            "us-isob-east-1",
+        ] {
+            assert!(is_region_name(r), "{r}");
+        }
+        for r in [
+            "mars-1",
+            "US_WEST_2",
+            "us-west-",
+            "-us-west-2",
+            "us-west-two",
+            "abcde-x-1",
+        ] {
+            assert!(!is_region_name(r), "{r}");
+        }
         assert_eq!(partition_of_arn("arn:aws-cn:iam::1:user/x"), Some("aws-cn"));
         assert_eq!(partition_of_arn("nonsense"), None);
     }

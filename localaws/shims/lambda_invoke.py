@@ -1,14 +1,21 @@
 """Lambda invocations run python for real (``lambda_runner``): Invoke
-RequestResponse returns the result (``LogType=Tail`` the log tail), Event returns 202
+RequestResponse returns the result (``FunctionError: Unhandled`` and the error object
+for a failed one; the log tail only with ``LogType=Tail``), Event returns 202
 and runs on the runner's pool with its retries, moto's InvokeAsync too. A synchronous
 Invoke of a ``Pending`` function answers 409 ``ResourceConflictException``; any
 invocation wakes an ``Inactive`` one (``lambda_states``)."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from .lambda_states import function_state, touch
+
+# The invocation's request id for the answer's x-amzn-RequestId (moto draws a random one
+# after the call): Lambda answers with the id the function saw (its records and retries
+# carry it too).
+_request_id = threading.local()
 
 
 def install(runner: Any, config: Any) -> None:
@@ -37,8 +44,9 @@ def install(runner: Any, config: Any) -> None:
         touch(fn)
         inv_type = (headers.get("X-Amz-Invocation-Type") if headers else None) or "RequestResponse"
         if inv_type == "Event":
-            runner.invoke_async(fn.function_name, fn.account_id, fn.region, _bytes(body),
-                                trigger="invoke")
+            rid = runner.invoke_async(fn.function_name, fn.account_id, fn.region, _bytes(body),
+                                      trigger="invoke")
+            _request_id.value = rid
             payload = b""
         elif inv_type == "DryRun":
             payload = b""
@@ -46,13 +54,31 @@ def install(runner: Any, config: Any) -> None:
             res = runner.invoke_sync(fn, _bytes(body))
             if not res.ok:
                 response_headers["x-amz-function-error"] = "Unhandled"
-            response_headers["x-amz-log-result"] = log_tail(res.log_text)
+            # the log tail only when asked for (Invoke: "LogType Tail ... RequestResponse only")
+            if (headers.get("X-Amz-Log-Type") if headers else None) == "Tail":
+                response_headers["x-amz-log-result"] = log_tail(res.log_text)
+            _request_id.value = res.request_id
             payload = res.payload
         response_headers["x-amz-executed-version"] = "$LATEST"
         response_headers["Content-Length"] = str(len(payload))
         return payload
 
     LambdaBackend.invoke = invoke
+
+    from moto.core import responses as core_responses
+
+    orig_gen = core_responses.gen_amzn_requestid_long
+
+    def gen_amzn_requestid_long(headerdict: Any = None) -> str:
+        rid = getattr(_request_id, "value", None)
+        if rid is None:
+            return orig_gen(headerdict)
+        _request_id.value = None
+        if isinstance(headerdict, dict):
+            headerdict["x-amzn-requestid"] = rid
+        return rid
+
+    core_responses.gen_amzn_requestid_long = gen_amzn_requestid_long
 
     def fn_invoke(self: Any, body: Any, request_headers: Any, response_headers: Any) -> bytes:
         # moto's InvokeAsync (and anything else calling the function directly)

@@ -9,7 +9,15 @@
   for objects created in the first N seconds; entries the new document keeps unchanged
   go on delivering. AWS: "it typically takes about five minutes for the changes to take
   effect" (S3 user guide, "Amazon S3 Event Notifications" / "Enabling and configuring
-  event notifications")."""
+  event notifications").
+- **One event per API call, of that call's type**: moto's CompleteMultipartUpload stores
+  the object through its PutObject path (an ``ObjectCreated:Put`` event) and then sends
+  ``ObjectCreated:CompleteMultipartUpload``; its PutObject / CompleteMultipartUpload also
+  send ``ObjectTagging:Put``. S3 sends one event per operation (S3 user guide, "Event
+  notification types and destinations": ``s3:ObjectCreated:Put``, ``:Post``, ``:Copy``,
+  ``:CompleteMultipartUpload`` name the API that created the object; ``ObjectTagging:*``
+  is for PutObjectTagging / DeleteObjectTagging): an event the current operation does not
+  send is suppressed (``EVENTS_BY_OPERATION``)."""
 
 from __future__ import annotations
 
@@ -67,6 +75,31 @@ class _ConfigView:
         return getattr(self._cfg, name)
 
 
+# The events each S3 API call sends (an operation not listed sends what moto sends).
+EVENTS_BY_OPERATION: dict[str, set[str]] = {
+    "PutObject": {"s3:ObjectCreated:Put"},
+    "PostObject": {"s3:ObjectCreated:Post"},
+    "CopyObject": {"s3:ObjectCreated:Copy"},
+    "CompleteMultipartUpload": {"s3:ObjectCreated:CompleteMultipartUpload"},
+    "CreateMultipartUpload": set(),
+    "UploadPart": set(),
+    "UploadPartCopy": set(),
+    "AbortMultipartUpload": set(),
+    "PutObjectTagging": {"s3:ObjectTagging:Put"},
+    "DeleteObjectTagging": {"s3:ObjectTagging:Delete"},
+    "PutObjectAcl": {"s3:ObjectAcl:Put"},
+    "DeleteObject": {"s3:ObjectRemoved:Delete", "s3:ObjectRemoved:DeleteMarkerCreated"},
+    "DeleteObjects": {"s3:ObjectRemoved:Delete", "s3:ObjectRemoved:DeleteMarkerCreated"},
+}
+
+
+def sent_by_current_operation(event_name: Any) -> bool:
+    from .. import context
+
+    allowed = EVENTS_BY_OPERATION.get(context.operation() or "")
+    return allowed is None or str(getattr(event_name, "value", event_name)) in allowed
+
+
 def install(runner: Any, config: Any) -> None:
     from moto.s3 import notifications
 
@@ -105,7 +138,7 @@ def install(runner: Any, config: Any) -> None:
 
     def send_event(account_id: str, event_name: Any, bucket: Any, key: Any) -> None:
         cfg = bucket.notification_configuration
-        if cfg is None:
+        if cfg is None or not sent_by_current_operation(event_name):
             return
         for n in cfg.cloud_function:
             if is_effective(n) and n.matches(event_name, key.name):

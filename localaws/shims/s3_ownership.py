@@ -15,6 +15,15 @@ moto 5.2.5 differs from S3 in three ways that matter here:
    ``x-moto-account-id`` header (or credentials of another account's IAM user).
    Requests that do not come through a listener (moto's own notifications, the Lambda
    runner) are internal and keep moto's behaviour.
+4. Re-creating your own bucket: CreateBucket signed for us-east-1 of a us-east-1 bucket
+   the caller owns answers 200 (moto does that) and resets the bucket's ACL to private
+   (moto kept it); anywhere else 409 BucketAlreadyOwnedByYou (moto does that). The
+   bucket is otherwise untouched: its tags stay, the request's CreateBucketConfiguration
+   tags are not applied. Source: S3 API reference, CreateBucket / error
+   BucketAlreadyOwnedByYou: "Amazon S3 returns this error in all Amazon Web Services
+   Regions except in the North Virginia Region. For legacy compatibility, if you
+   re-create an existing bucket that you already own in the North Virginia Region,
+   Amazon S3 returns 200 OK and resets the bucket access control lists (ACLs)."
 """
 
 from __future__ import annotations
@@ -47,7 +56,7 @@ def creation_tags(body: Any) -> dict[str, str]:
 
 def install(runner: Any, config: Any) -> None:
     from moto.s3.exceptions import AccessDeniedByLock, BucketAlreadyExists
-    from moto.s3.models import S3Backend, s3_backends
+    from moto.s3.models import S3Backend, get_canned_acl, s3_backends
     from moto.s3.responses import S3Response
 
     orig_put = S3Response._bucket_response_put
@@ -72,6 +81,13 @@ def install(runner: Any, config: Any) -> None:
         tags = getattr(_local, "tags", None) or {}
         with _create_lock:
             if bucket_name in s3_backends.bucket_accounts:
+                mine = self.buckets.get(bucket_name)
+                if (mine is not None and region_name == "us-east-1"
+                        and mine.region_name == "us-east-1"
+                        and context.listener() is not None):
+                    # moto answers 200 to this one (its CreateBucket catches the error);
+                    # S3 also resets the ACL
+                    mine.acl = get_canned_acl("private")
                 raise BucketAlreadyExists(bucket=bucket_name)
             # Tag the ARN first: the bucket is visible only once created, already tagged.
             arn = f"arn:{self.partition if hasattr(self, 'partition') else 'aws'}:s3:::{bucket_name}"

@@ -110,7 +110,8 @@ def knobs(instance):
     yield lambda **kw: control(instance, kw)
     control(instance, {"profile": "instant", "fault_rate": 0, "fault_next": 0,
                        "fault_services": [], "fault_operations": [], "fault_source": "any",
-                       "fault_kind": "throttle", "async_retry_delay": 0.2})
+                       "fault_kind": "throttle", "async_retry_delay": 0.2,
+                       "handler_write_faults_for": 0, "destination_permission_check": True})
 
 
 @pytest.fixture

@@ -74,8 +74,10 @@ def test_instant_and_aws_like_switch_every_behaviour_off(instance, knobs):
     for profile in ("aws-like", "instant"):
         cfg = knobs(profile=profile)
         assert cfg["s3_conflict_window"] == 0 and cfg["function_idle"] == 0
-        assert cfg["s3_region_redirect"] is False and cfg["role_env_kms_error"] is False
+        assert cfg["role_env_kms_error"] is False
         assert cfg["dynamodb_tags_page_size"] == 10
+        # what S3 always does is on in every profile
+        assert cfg["s3_region_redirect"] is True
 
 
 # ------------------------------------------------------------------ S3 ----
@@ -421,7 +423,7 @@ def test_9_delete_objects_answers_per_key_errors(client, knobs):
 
 
 def test_11_head_bucket_from_another_region_answers_301_with_the_region(instance, client, knobs):
-    knobs(s3_region_redirect=True)
+    assert knobs()["s3_region_redirect"] is True  # on by default: S3 always does it
     central = client("s3", region_name="eu-central-1", config=NO_RETRY)
     b = uid("bkt")
     central.create_bucket(Bucket=b,

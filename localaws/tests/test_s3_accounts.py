@@ -80,3 +80,108 @@ def test_log_group_tags_do_not_outlive_the_group(instance, client):
     logs.create_log_group(logGroupName=name)
     arn = logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"][0]["arn"].rstrip(":*")
     assert logs.list_tags_for_resource(resourceArn=arn)["tags"] == {}
+
+
+# ------------------------------------------------- bucket owner condition (s3_expected_owner)
+
+def test_expected_bucket_owner_of_another_account_is_denied(instance, client, knobs):
+    s3 = client("s3")
+    me = client("sts").get_caller_identity()["Account"]
+    name = uid("owned")
+    s3.create_bucket(Bucket=name, CreateBucketConfiguration=cfg(instance["AWS_REGION"]))
+    s3.put_object(Bucket=name, Key="k", Body=b"x")
+    # the right owner: as without the header
+    s3.head_bucket(Bucket=name, ExpectedBucketOwner=me)
+    s3.put_bucket_tagging(Bucket=name, ExpectedBucketOwner=me,
+                          Tagging={"TagSet": [{"Key": "a", "Value": "b"}]})
+    assert s3.get_object(Bucket=name, Key="k", ExpectedBucketOwner=me)["Body"].read() == b"x"
+    # another account expected: 403 AccessDenied for bucket and object calls, nothing done
+    calls = [
+        lambda: s3.get_bucket_tagging(Bucket=name, ExpectedBucketOwner=OTHER),
+        lambda: s3.put_bucket_tagging(Bucket=name, ExpectedBucketOwner=OTHER,
+                                      Tagging={"TagSet": [{"Key": "c", "Value": "d"}]}),
+        lambda: s3.get_object(Bucket=name, Key="k", ExpectedBucketOwner=OTHER),
+        lambda: s3.delete_object(Bucket=name, Key="k", ExpectedBucketOwner=OTHER),
+        lambda: s3.list_object_versions(Bucket=name, ExpectedBucketOwner=OTHER),
+        lambda: s3.delete_bucket(Bucket=name, ExpectedBucketOwner=OTHER),
+    ]
+    for call in calls:
+        with pytest.raises(ClientError) as e:
+            call()
+        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+        assert e.value.response["Error"]["Code"] == "AccessDenied"
+    with pytest.raises(ClientError) as e:
+        s3.head_bucket(Bucket=name, ExpectedBucketOwner=OTHER)
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert s3.get_bucket_tagging(Bucket=name)["TagSet"] == [{"Key": "a", "Value": "b"}]
+    assert s3.get_object(Bucket=name, Key="k")["Body"].read() == b"x"
+    # CopyObject: the source bucket's owner in x-amz-source-expected-bucket-owner
+    with pytest.raises(ClientError) as e:
+        s3.copy_object(Bucket=name, Key="k2", CopySource={"Bucket": name, "Key": "k"},
+                       ExpectedSourceBucketOwner=OTHER)
+    assert e.value.response["Error"]["Code"] == "AccessDenied"
+    s3.copy_object(Bucket=name, Key="k2", CopySource={"Bucket": name, "Key": "k"},
+                   ExpectedSourceBucketOwner=me, ExpectedBucketOwner=me)
+    # a bucket that does not exist stays 404
+    with pytest.raises(ClientError) as e:
+        s3.get_bucket_tagging(Bucket=uid("missing"), ExpectedBucketOwner=OTHER)
+    assert e.value.response["Error"]["Code"] == "NoSuchBucket"
+    # the knob turns the check off (moto's behaviour)
+    knobs(s3_expected_owner_check=False)
+    s3.head_bucket(Bucket=name, ExpectedBucketOwner=OTHER)
+
+
+def test_expected_owner_names_the_owner_of_another_accounts_bucket(instance, client):
+    theirs = other_account_s3()
+    name = uid("theirs")
+    theirs.create_bucket(Bucket=name, CreateBucketConfiguration=cfg(instance["AWS_REGION"]))
+    theirs.head_bucket(Bucket=name, ExpectedBucketOwner=OTHER)
+    with pytest.raises(ClientError) as e:
+        theirs.head_bucket(Bucket=name, ExpectedBucketOwner="123456789012")
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+# ------------------------------------------------- re-creating your own bucket (s3_ownership)
+
+def test_us_east_1_recreate_of_own_bucket_answers_200(instance, client):
+    east = client("s3", region_name="us-east-1")
+    name = uid("east")
+    east.create_bucket(Bucket=name, CreateBucketConfiguration={"Tags": [
+        {"Key": "tapctl:managed", "Value": "true"}]})
+    east.put_bucket_acl(Bucket=name, ACL="public-read")
+    out = east.create_bucket(Bucket=name)
+    assert out["ResponseMetadata"]["HTTPStatusCode"] == 200
+    # S3 resets the ACL; the bucket (and its tags) is otherwise the same one
+    grants = east.get_bucket_acl(Bucket=name)["Grants"]
+    assert [g["Permission"] for g in grants] == ["FULL_CONTROL"]
+    assert east.get_bucket_tagging(Bucket=name)["TagSet"] == [
+        {"Key": "tapctl:managed", "Value": "true"}]
+    assert east.get_bucket_location(Bucket=name)["LocationConstraint"] is None
+
+
+def test_recreate_of_own_bucket_elsewhere_is_bucket_already_owned_by_you(instance, client):
+    east = client("s3", region_name="us-east-1")
+    west = client("s3", region_name="us-west-2")
+    name = uid("west")
+    west.create_bucket(Bucket=name, CreateBucketConfiguration=cfg("us-west-2"))
+    with pytest.raises(ClientError) as e:
+        west.create_bucket(Bucket=name, CreateBucketConfiguration=cfg("us-west-2"))
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 409
+    assert e.value.response["Error"]["Code"] == "BucketAlreadyOwnedByYou"
+    # asked from us-east-1, a us-west-2 bucket is not a us-east-1 re-create
+    with pytest.raises(ClientError) as e:
+        east.create_bucket(Bucket=name)
+    assert e.value.response["Error"]["Code"] == "BucketAlreadyOwnedByYou"
+    # a us-east-1 bucket re-created with a LocationConstraint from elsewhere: 409 too
+    name2 = uid("east")
+    east.create_bucket(Bucket=name2)
+    with pytest.raises(ClientError) as e:
+        west.create_bucket(Bucket=name2, CreateBucketConfiguration=cfg("us-west-2"))
+    assert e.value.response["Error"]["Code"] == "BucketAlreadyOwnedByYou"
+    # another account's us-east-1 bucket: 409 BucketAlreadyExists, even in us-east-1
+    theirs = other_account_s3()
+    name3 = uid("theirs")
+    theirs.create_bucket(Bucket=name3, CreateBucketConfiguration=cfg(instance["AWS_REGION"]))
+    with pytest.raises(ClientError) as e:
+        east.create_bucket(Bucket=name3)
+    assert e.value.response["Error"]["Code"] == "BucketAlreadyExists"

@@ -104,8 +104,13 @@ impl LocalAws {
 
     /// Runs tapctl to the end, or kills it and fails the test after [`TAPCTL_BUDGET`].
     pub fn tapctl(&self, args: &[&str]) -> Run {
-        let child = self
-            .tapctl_cmd(args)
+        self.run(self.tapctl_cmd(args), args)
+    }
+
+    /// Runs a prepared tapctl command (e.g. [`LocalAws::tapctl_cmd`] with more environment)
+    /// to the end, bounded like [`LocalAws::tapctl`].
+    pub fn run(&self, mut cmd: Command, args: &[&str]) -> Run {
+        let child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

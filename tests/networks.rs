@@ -1,0 +1,268 @@
+//! Real networks and profiles (issue 11): proxies from the environment (a dead proxy fails
+//! clearly and fast, NO_PROXY bypasses it, a forwarding proxy carries a whole up/down), a CA
+//! bundle set globally does not break a plain-HTTP endpoint, a profile's `ca_bundle` is
+//! honoured, and a mistyped AWS_PROFILE is refused even when credential variables are set.
+
+mod common;
+
+use common::{LocalAws, Run, suffix};
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+
+/// A local port nothing listens on.
+fn closed_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// tapctl with this instance's environment plus `set`, minus `unset`.
+fn tapctl_env(aws: &LocalAws, args: &[&str], set: &[(&str, &str)], unset: &[&str]) -> Run {
+    let mut cmd = aws.tapctl_cmd(args);
+    for k in unset {
+        cmd.env_remove(k);
+    }
+    for (k, v) in set {
+        cmd.env(k, v);
+    }
+    aws.run(cmd, args)
+}
+
+/// The local AWS's forwarding proxy (`localaws/proxy.py`): stopped when dropped.
+struct Proxy {
+    child: Child,
+    port: u16,
+}
+
+impl Proxy {
+    fn start() -> Self {
+        let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut child = Command::new(repo.join(".venv/bin/python"))
+            .args(["-m", "localaws.proxy", "--port", "0"])
+            .current_dir(repo)
+            .env("PYTHONPATH", repo)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the proxy");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .rsplit(|c: char| !c.is_ascii_digit())
+            .find(|p| !p.is_empty())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("proxy printed no port: {line:?}"));
+        Proxy { child, port }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn stats(&self) -> Value {
+        use std::io::{Read, Write};
+        let mut conn = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        write!(
+            conn,
+            "GET /_proxy/stats HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = String::new();
+        conn.read_to_string(&mut answer).unwrap();
+        let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("proxy stats ({e}): {answer}"))
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn proxies_from_the_environment() {
+    let aws = LocalAws::start();
+    let endpoint = aws.var("AWS_ENDPOINT_URL");
+    let dead = format!("http://127.0.0.1:{}", closed_port());
+
+    // A proxy that is down: one clear line naming it, exit 1, no call reached the endpoint.
+    let mark = aws.mark();
+    let run = tapctl_env(
+        &aws,
+        &["status", "--suffix", "proxy"],
+        &[("HTTPS_PROXY", &dead)],
+        &[],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr.starts_with(&format!(
+            "tapctl: error: cannot reach AWS (endpoint {endpoint}, region {}, through proxy \
+             {dead}): dispatch failure",
+            aws.var("AWS_REGION")
+        )),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(aws.calls_since(mark), 0, "nothing may reach the endpoint");
+
+    // NO_PROXY lets the same run through (lower-case variables too).
+    tapctl_env(
+        &aws,
+        &["status", "--suffix", "proxy"],
+        &[("https_proxy", &dead), ("no_proxy", "localhost,127.0.0.1")],
+        &[],
+    )
+    .code(2);
+
+    // A forwarding proxy carries a whole up and down.
+    let proxy = Proxy::start();
+    let s = suffix("proxied");
+    let via = [("HTTPS_PROXY", proxy.url())];
+    let via: Vec<(&str, &str)> = via.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    tapctl_env(&aws, &["up", "--suffix", &s], &via, &[]).ok();
+    tapctl_env(&aws, &["status", "--suffix", &s], &via, &[]).ok();
+    let carried = proxy.stats()["requests"].as_u64().unwrap_or(0);
+    assert!(carried > 0, "the proxy carried nothing: {}", proxy.stats());
+    tapctl_env(&aws, &["down", "--suffix", &s, "--yes"], &via, &[]).ok();
+    assert!(proxy.stats()["requests"].as_u64().unwrap_or(0) > carried);
+}
+
+#[test]
+fn ca_bundles_and_profiles() {
+    let aws = LocalAws::start();
+    let ca = aws.var("AWS_CA_BUNDLE");
+    let plain = aws.var("LOCAL_AWS_HTTP_URL");
+    let home = aws.dir.join("home");
+
+    // AWS_CA_BUNDLE set globally and a plain-HTTP endpoint: the bundle is not needed, the
+    // run works (nothing deployed: status exit 2).
+    tapctl_env(
+        &aws,
+        &["status", "--suffix", "plain", "--endpoint-url", &plain],
+        &[],
+        &[],
+    )
+    .code(2);
+
+    // A profile's ca_bundle is honoured when neither --ca-bundle nor AWS_CA_BUNDLE is set.
+    std::fs::create_dir_all(home.join(".aws")).unwrap();
+    std::fs::write(
+        home.join(".aws/config"),
+        format!("[profile lab]\nca_bundle = {ca}\n\n[profile other]\nregion = eu-west-1\n"),
+    )
+    .unwrap();
+    tapctl_env(
+        &aws,
+        &["status", "--suffix", "prof", "--profile", "lab"],
+        &[],
+        &["AWS_CA_BUNDLE"],
+    )
+    .code(2);
+    // Without any bundle the local AWS's certificate is not trusted: the profile made the
+    // difference above.
+    let run = tapctl_env(
+        &aws,
+        &["status", "--suffix", "prof", "--profile", "other"],
+        &[("AWS_REGION", &aws.var("AWS_REGION"))],
+        &["AWS_CA_BUNDLE"],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("certificate"), "{}", run.stderr);
+
+    // A mistyped AWS_PROFILE is refused although credential variables are set: they must not
+    // stand in for the profile the user named.
+    let mark = aws.mark();
+    let run = tapctl_env(
+        &aws,
+        &["status", "--suffix", "prof"],
+        &[("AWS_PROFILE", "lba")],
+        &[],
+    );
+    assert_eq!(
+        run.stderr,
+        format!(
+            "tapctl: error: profile \"lba\" (AWS_PROFILE) not found in {} or {}\n",
+            home.join(".aws/config").display(),
+            home.join(".aws/credentials").display()
+        )
+    );
+    assert_eq!(run.code, 1);
+    assert_eq!(aws.calls_since(mark), 0);
+    // AWS_PROFILE naming a profile that exists works.
+    tapctl_env(
+        &aws,
+        &["status", "--suffix", "prof"],
+        &[("AWS_PROFILE", "lab")],
+        &[],
+    )
+    .code(2);
+}
+
+/// `tapctl deployer-policy` for each partition, offline (an account given: no AWS call).
+#[test]
+fn deployer_policy_per_partition() {
+    for (partition, region) in [
+        ("aws", "eu-west-1"),
+        ("aws-cn", "cn-north-1"),
+        ("aws-us-gov", "us-gov-west-1"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_tapctl"))
+            .args([
+                "deployer-policy",
+                "--account",
+                "123456789012",
+                "--region",
+                region,
+            ])
+            .env_clear()
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let text = doc.to_string();
+        assert!(
+            text.contains(&format!(
+                "arn:{partition}:dynamodb:{region}:123456789012:table/lambda-invocation-logs-*"
+            )),
+            "{text}"
+        );
+        assert!(text.contains(&format!(
+            "arn:{partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+        )));
+        assert_eq!(
+            text.matches("arn:aws:").count() > 0,
+            partition == "aws",
+            "{text}"
+        );
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_tapctl"))
+        .args([
+            "deployer-policy",
+            "--account",
+            "12",
+            "--region",
+            "us-west-2",
+        ])
+        .env_clear()
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "tapctl: error: --account \"12\": an account id is 12 digits (or * for any)\n"
+    );
+}
