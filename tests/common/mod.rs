@@ -361,4 +361,6 @@ pub async fn assert_gone(c: &Clients, s: &Stack) {
         "log group {} left",
         s.log_group_name
     );
+    let queue = c.sqs.get_queue_url().queue_name(&s.queue_name).send().await;
+    assert!(queue.is_err(), "queue {} left", s.queue_name);
 }
