@@ -2,7 +2,8 @@
 //! function again. Each message is a Lambda destination record (Lambda developer guide,
 //! "Asynchronous invocation": `requestContext.condition` says why Lambda gave up, e.g.
 //! `RetriesExhausted`; `requestPayload` is the original S3 event). Its `requestPayload` is
-//! invoked synchronously; the message is deleted only once the function succeeded, so a run
+//! invoked synchronously; the message is deleted only once the function succeeded (ten at a
+//! time, once the ten taken together have run), so a run
 //! that fails or is killed loses nothing, and a rerun is safe: the handler's conditional write
 //! counts an event it already logged as a duplicate instead of writing it twice.
 //!
@@ -211,14 +212,8 @@ pub fn judge(invoked: &function::Invoked) -> Outcome {
     }
 }
 
-/// Runs one message: parse, invoke, delete on success.
-async fn redrive_one(
-    aws: &Clients,
-    s: &Stack,
-    url: &str,
-    m: &queue::Message,
-    dry_run: bool,
-) -> Event {
+/// Runs one message: parse, invoke (its deletion is the caller's).
+async fn redrive_one(aws: &Clients, s: &Stack, m: &queue::Message, dry_run: bool) -> Event {
     let record = parse(&m.body, &s.function_arn);
     let mut event = Event {
         message_id: m.id.clone(),
@@ -245,16 +240,23 @@ async fn redrive_one(
         Ok(invoked) => judge(&invoked),
         Err(e) => Outcome::StillFailing(one_line_anyhow(&e)),
     };
-    if matches!(event.outcome, Outcome::Redriven { .. })
-        && let Err(e) = queue::delete_message(aws, url, &m.receipt).await
-    {
-        // Ran, but the message stays: the next run counts it as a duplicate.
-        event.outcome = Outcome::StillFailing(format!(
-            "redriven, but the message could not be deleted: {}",
-            one_line_anyhow(&e)
-        ));
-    }
     event
+}
+
+/// Deletes the messages of the events the function succeeded on; one it could not delete
+/// stays (the next run counts it as a duplicate) and is reported as such.
+async fn delete_done(aws: &Clients, url: &str, done: &mut [(String, Event)]) -> Result<()> {
+    let redriven: Vec<usize> = (0..done.len())
+        .filter(|i| matches!(done[*i].1.outcome, Outcome::Redriven { .. }))
+        .collect();
+    let receipts: Vec<&str> = redriven.iter().map(|i| done[*i].0.as_str()).collect();
+    for (k, why) in queue::delete_messages(aws, url, &receipts).await? {
+        if let Some(i) = redriven.get(k) {
+            done[*i].1.outcome =
+                Outcome::StillFailing(format!("redriven, but its message stays: {why}"));
+        }
+    }
+    Ok(())
 }
 
 /// Takes every failed event from the queue and runs it (or, dry, lists it).
@@ -287,14 +289,18 @@ pub async fn run(aws: &Clients, s: &Stack, dry_run: bool) -> Result<Report> {
             }
             let mut set = JoinSet::new();
             for m in fresh {
-                let (aws, s, url) = (aws.clone(), s.clone(), url.clone());
+                let (aws, s) = (aws.clone(), s.clone());
                 set.spawn(async move {
-                    let e = redrive_one(&aws, &s, &url, &m, dry_run).await;
+                    let e = redrive_one(&aws, &s, &m, dry_run).await;
                     (m.receipt, e)
                 });
             }
-            while let Some(done) = set.join_next().await {
-                let (receipt, event) = done.context("a redrive task panicked")?;
+            let mut done = Vec::new();
+            while let Some(joined) = set.join_next().await {
+                done.push(joined.context("a redrive task panicked")?);
+            }
+            delete_done(aws, &url, &mut done).await?;
+            for (receipt, event) in done {
                 if event.outcome.left() || dry_run {
                     held.insert(event.message_id.clone(), receipt);
                 }

@@ -12,7 +12,10 @@ use crate::aws::Clients;
 use crate::error::AwsContext;
 use crate::spec::{QUEUE_PREFIX, QUEUE_RETENTION_SECONDS, Stack, Target};
 use anyhow::{Context, Result, bail};
-use aws_sdk_sqs::types::{ChangeMessageVisibilityBatchRequestEntry, QueueAttributeName as Attr};
+use aws_sdk_sqs::types::{
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry,
+    QueueAttributeName as Attr,
+};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -340,17 +343,44 @@ pub async fn receive(
         .collect())
 }
 
-/// DeleteMessage: the event is done with.
-pub async fn delete_message(aws: &Clients, url: &str, receipt: &str) -> Result<()> {
-    let deleted = sdk::write(transient, || {
+/// DeleteMessageBatch: these events are done with (at most 10 receipts). Returns the index
+/// and the reason of each receipt SQS did not delete.
+pub async fn delete_messages(
+    aws: &Clients,
+    url: &str,
+    receipts: &[&str],
+) -> Result<Vec<(usize, String)>> {
+    if receipts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let entries = receipts
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            DeleteMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .receipt_handle(*r)
+                .build()
+                .context("DeleteMessageBatch entry")
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let out = sdk::write(transient, || {
         aws.sqs
-            .delete_message()
+            .delete_message_batch()
             .queue_url(url)
-            .receipt_handle(receipt)
+            .set_entries(Some(entries.clone()))
             .send()
-    });
-    deleted.await.aws_context("DeleteMessage")?;
-    Ok(())
+    })
+    .await
+    .aws_context("DeleteMessageBatch")?;
+    Ok(out
+        .failed()
+        .iter()
+        .filter_map(|f| {
+            let why = format!("{}: {}", f.code(), f.message().unwrap_or_default());
+            Some((f.id().parse().ok()?, why))
+        })
+        .collect())
 }
 
 /// Makes received messages visible again at once (ChangeMessageVisibilityBatch to 0, ten at a

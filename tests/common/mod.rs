@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod expect;
+pub mod objects;
 
 use aws_config::SdkConfig;
 use aws_credential_types::Credentials;
