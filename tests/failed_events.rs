@@ -66,11 +66,19 @@ async fn log_lines(c: &Clients, st: &Stack) -> Vec<Value> {
 async fn exhausted_events_are_kept_and_redriven(aws: &LocalAws, c: &Clients, sfx: &str) {
     let st = aws.stack(sfx);
     // A 3 s function gives up on its first failed write (the handler retries only while the
-    // invocation has room), so 3 attempts of 200 events take seconds; `up` restores 30 s.
+    // invocation has room), and without Lambda's retries (the local AWS's own tests cover
+    // them) each event fails once: 200 attempts, not 600. `up` restores 30 s and 2 retries.
     c.lambda
         .update_function_configuration()
         .function_name(&st.function_name)
         .timeout(3)
+        .send()
+        .await
+        .unwrap();
+    c.lambda
+        .update_function_event_invoke_config()
+        .function_name(&st.function_name)
+        .maximum_retry_attempts(0)
         .send()
         .await
         .unwrap();
@@ -87,7 +95,17 @@ async fn exhausted_events_are_kept_and_redriven(aws: &LocalAws, c: &Clients, sfx
     )
     .await;
     eprintln!("queue holds {OBJECTS} events after {:?}", t.elapsed());
-    aws.tapctl(&["up", "--suffix", sfx]).ok();
+    let up = aws
+        .tapctl(&["up", "--suffix", sfx, "--output", "json"])
+        .ok()
+        .json();
+    let function = &up["resources"][5];
+    assert_eq!(function["resource"], "function");
+    assert_eq!(
+        function["fields"],
+        json!(["timeout_s", "retry_attempts"]),
+        "{up}"
+    );
     let status = aws.tapctl(&["status", "--suffix", sfx, "--output", "json"]);
     let doc = status.code(2).json();
     assert_eq!(doc["in_sync"], true, "{doc}");
