@@ -478,6 +478,8 @@ fn iam_actions(service: &str, op: &str) -> Vec<String> {
         ("iam", "CreateRole") => two("iam:CreateRole", "iam:TagRole"),
         ("logs", "CreateLogGroup") => two("logs:CreateLogGroup", "logs:TagResource"),
         ("sqs", "CreateQueue") => two("sqs:CreateQueue", "sqs:TagQueue"),
+        ("sqs", "DeleteMessageBatch") => vec!["sqs:DeleteMessage".into()],
+        ("sqs", "ChangeMessageVisibilityBatch") => vec!["sqs:ChangeMessageVisibility".into()],
         ("lambda", "GetFunction") => two("lambda:GetFunction", "lambda:ListTags"),
         ("lambda", "Invoke") => vec!["lambda:InvokeFunction".into()],
         ("lambda", "CreateFunction") => vec![
@@ -657,7 +659,31 @@ async fn deployer_policy_covers_a_full_cycle() {
     run(&["outputs", "--suffix", &sfx], 0);
     run(&["smoke", "--suffix", &sfx], 0);
     run(&["list"], 0);
-    // Repairs: retention, memory size, PITR, the bucket policy.
+    // Two failed events: one the function takes, one that is no destination record.
+    let url = c.sqs.get_queue_url().queue_name(&s.queue_name).send().await;
+    let url = url.unwrap().queue_url.unwrap();
+    let record = serde_json::json!({
+        "requestContext": {"functionArn": format!("{}:$LATEST", s.function_arn),
+                           "condition": "RetriesExhausted"},
+        "requestPayload": {"Records": []}
+    });
+    for body in [record.to_string(), "not a record".to_string()] {
+        let sent = c.sqs.send_message().queue_url(&url).message_body(body);
+        sent.send().await.unwrap();
+    }
+    run(&["redrive", "--dry-run", "--suffix", &sfx], 2);
+    run(&["redrive", "--suffix", &sfx], 2);
+    // Repairs: retention, memory size, PITR, the bucket policy, the queue's retention.
+    c.sqs
+        .set_queue_attributes()
+        .queue_url(&url)
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::MessageRetentionPeriod,
+            "60",
+        )
+        .send()
+        .await
+        .unwrap();
     c.logs
         .put_retention_policy()
         .log_group_name(&s.log_group_name)
@@ -745,6 +771,13 @@ async fn deployer_policy_covers_a_full_cycle() {
         "s3:PutBucketPolicy",
         "s3:ListObjectVersions",
         "iam:DeleteRole",
+        "sqs:CreateQueue",
+        "sqs:SetQueueAttributes",
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessageBatch",
+        "sqs:ChangeMessageVisibilityBatch",
+        "lambda:Invoke",
+        "lambda:PutFunctionEventInvokeConfig",
     ] {
         assert!(called.contains(must), "{must} not called: {called:?}");
     }

@@ -43,14 +43,16 @@ impl Kind {
 
     /// The resources that carry tags (and so can be listed by them); the trigger (a
     /// permission and a notification entry) has none.
-    pub const TAGGED: [Kind; 6] = [
-        Kind::Table,
-        Kind::Bucket,
-        Kind::Role,
-        Kind::LogGroup,
-        Kind::Queue,
-        Kind::Function,
-    ];
+    pub const TAGGED: [Kind; 6] = {
+        // Every kind but the trigger, the last of ALL.
+        let mut tagged = [Kind::Table; 6];
+        let mut i = 0;
+        while i < tagged.len() {
+            tagged[i] = Kind::ALL[i];
+            i += 1;
+        }
+        tagged
+    };
 
     pub fn label(self) -> &'static str {
         match self {
@@ -328,6 +330,8 @@ mod tests {
             done.push(next);
         }
         assert_eq!(done.last(), Some(&Kind::Trigger));
+        assert_eq!(Kind::ALL.last(), Some(&Kind::Trigger));
+        assert_eq!(Kind::TAGGED, Kind::ALL[..6]);
     }
 
     #[test]
