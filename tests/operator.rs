@@ -44,14 +44,14 @@ async fn plan_shows_changes_and_never_writes() {
     envelope(&plan, "plan", true);
     assert_eq!(plan["mode"], "up");
     assert_eq!(plan["changes_pending"], true);
-    assert_eq!(actions(&plan), ["create"; 6]);
+    assert_eq!(actions(&plan), ["create"; 7]);
     let dry = aws
         .tapctl(&["up", "--dry-run", "--suffix", &sfx, "--output", "json"])
         .code(2)
         .json();
     assert_eq!(dry["resources"], plan["resources"]);
     let text = aws.tapctl(&["plan", "--suffix", &sfx]).code(2);
-    assert!(text.stdout.contains("6 to create"), "{}", text.stdout);
+    assert!(text.stdout.contains("7 to create"), "{}", text.stdout);
     assert_eq!(aws.writes_since(mark), Vec::<String>::new(), "plan wrote");
 
     aws.tapctl(&["up", "--suffix", &sfx]).ok();
@@ -60,7 +60,7 @@ async fn plan_shows_changes_and_never_writes() {
         .ok()
         .json();
     assert_eq!(plan["changes_pending"], false);
-    assert_eq!(actions(&plan), ["no_change"; 6]);
+    assert_eq!(actions(&plan), ["no_change"; 7]);
 
     // A drifted setting: have -> want, field by field.
     let c = aws.clients().await;
@@ -101,7 +101,7 @@ async fn plan_shows_changes_and_never_writes() {
         .code(2)
         .json();
     assert_eq!(destroy["mode"], "down");
-    assert_eq!(actions(&destroy), ["delete"; 6]);
+    assert_eq!(actions(&destroy), ["delete"; 7]);
     let dry = aws
         .tapctl(&["down", "--dry-run", "--suffix", &sfx, "--output", "json"])
         .code(2)
