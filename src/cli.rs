@@ -14,6 +14,7 @@ Examples:
   tapctl status --suffix dev --output json
   tapctl outputs --suffix dev
   tapctl list                              every stack tapctl deployed here
+  tapctl redrive --suffix dev              run the failed events in the queue again
   tapctl down --suffix dev --yes
   tapctl config --suffix prod              effective settings and where each came from
   tapctl watch --suffix dev --handler handler/   redeploy the handler on every save
@@ -219,6 +220,19 @@ pub enum Command {
         #[arg(long)]
         key: String,
     },
+    /// Run the failed events waiting in the failure queue through the function again
+    /// (synchronously); each is deleted from the queue only once the function succeeded.
+    #[command(after_help = "Examples:\n  tapctl redrive --suffix dev\n  \
+                            tapctl redrive --suffix dev --dry-run   list what would be redriven\n  \
+                            tapctl redrive --suffix dev --output json | jq .processed\n\n\
+                            Exit codes: 0 the queue is empty, 1 error, 2 events left in the queue \
+                            (still failing, or not Lambda destination records; with --dry-run: \
+                            events to redrive).")]
+    Redrive {
+        /// List the failed events that would be redriven; invoke and delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Every stack tapctl deployed in this account and region (found by tapctl's tags).
     #[command(after_help = "Examples:\n  tapctl list\n  \
                             tapctl list --region eu-west-1 --output json")]
@@ -269,6 +283,7 @@ impl Command {
             Command::List => "list",
             Command::Config => "config",
             Command::Watch => "watch",
+            Command::Redrive { .. } => "redrive",
             Command::Completions { .. } => "completions",
             Command::DeployerPolicy { .. } => "deployer-policy",
         }

@@ -265,9 +265,10 @@ mod tests {
             waits_for(Kind::Bucket, Mode::Down),
             vec![Kind::Function, Kind::Trigger]
         );
+        assert_eq!(waits_for(Kind::Queue, Mode::Down), vec![Kind::Function]);
         assert_eq!(
             waits_for(Kind::Function, UP),
-            vec![Kind::Role, Kind::LogGroup]
+            vec![Kind::Role, Kind::LogGroup, Kind::Queue]
         );
     }
 

@@ -15,6 +15,7 @@ mod module_graph;
 pub mod package;
 pub mod plan;
 pub mod progress;
+pub mod redrive;
 pub mod report;
 pub mod resource;
 pub mod show;

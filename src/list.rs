@@ -28,9 +28,9 @@ impl Found {
 pub async fn list(aws: &Clients, t: &Target) -> Result<Vec<Found>> {
     let listing =
         Kind::TAGGED.map(|kind| async move { anyhow::Ok((kind, kind.list(aws, t).await?)) });
-    let [a, b, c, d, e] = listing;
-    let (a, b, c, d, e) = tokio::try_join!(a, b, c, d, e)?;
-    Ok(gather([a, b, c, d, e]))
+    let [a, b, c, d, e, f] = listing;
+    let (a, b, c, d, e, f) = tokio::try_join!(a, b, c, d, e, f)?;
+    Ok(gather([a, b, c, d, e, f]))
 }
 
 /// The stacks, by suffix, from each kind's suffixes.

@@ -10,12 +10,13 @@ use std::time::{Duration, Instant};
 use tapctl::cli::{Cli, Command, Global, Output};
 use tapctl::plan::{Change, Mode};
 use tapctl::progress::{self, Display};
+use tapctl::resource::queue;
 use tapctl::resource::{Ctx, Kind, Snapshot};
 use tapctl::resource::{function, items, log_group};
 use tapctl::spec::{Code, Stack, StackSettings};
 use tapctl::{
-    aws, config, deployer, engine, inspect, list, package, plan, report, show, smoke, spec, style,
-    watch,
+    aws, config, deployer, engine, inspect, list, package, plan, redrive, report, show, smoke,
+    spec, style, watch,
 };
 
 /// Exit codes: 0 done / in sync / nothing to change, 1 error, 2 changes pending (status, plan),
@@ -187,6 +188,7 @@ async fn run(cli: Cli) -> Result<u8> {
         } => logs(run, &since, follow, filter).await,
         Command::Invoke { key } => invoke(run, &key).await,
         Command::Status => status(run).await,
+        Command::Redrive { dry_run } => redrive(run, dry_run).await,
         Command::Outputs => outputs(run).await,
         Command::Plan { destroy: true, .. } | Command::Down { dry_run: true, .. } => {
             plan(run, Mode::Down).await
@@ -506,13 +508,40 @@ async fn invoke(run: Run, key: &str) -> Result<u8> {
 }
 
 async fn status(run: Run) -> Result<u8> {
-    let observed = run.observe().await?;
+    let (observed, failed) = tokio::join!(
+        run.observe(),
+        queue::failed_events(&run.ctx.aws, &run.ctx.stack)
+    );
+    let (observed, failed) = (observed?, failed?);
     let s = run.stack();
     run.emit(
-        || report::status_json(s, &observed),
-        || report::status_text(s, &observed),
+        || report::status_json(s, &observed, failed),
+        || report::status_text(s, &observed, failed),
     );
-    Ok(if observed.in_sync() { 0 } else { EXIT_PENDING })
+    let waiting = failed.is_some_and(|n| n > 0);
+    Ok(if observed.in_sync() && !waiting {
+        0
+    } else {
+        EXIT_PENDING
+    })
+}
+
+/// Exit 2 when events are left in the queue (or, dry, would be redriven).
+async fn redrive(run: Run, dry_run: bool) -> Result<u8> {
+    let s = run.stack();
+    let phase = run.display.phase(if dry_run {
+        "reading the failure queue"
+    } else {
+        "redriving the failed events"
+    });
+    let r = redrive::run(&run.ctx.aws, s, dry_run).await;
+    run.display.done(phase);
+    let r = r?;
+    run.emit(
+        || report::redrive_json(s, &r),
+        || report::redrive_text(s, &r),
+    );
+    Ok(if r.pending() { EXIT_PENDING } else { 0 })
 }
 
 async fn outputs(run: Run) -> Result<u8> {

@@ -3,6 +3,7 @@
 use crate::engine::{Action, Outcome};
 use crate::list::Found;
 use crate::plan::{Change, Mode};
+use crate::redrive;
 use crate::resource::{Kind, Owner, Snapshot, State};
 use crate::smoke;
 use crate::spec::Stack;
@@ -70,8 +71,9 @@ pub(crate) fn header(s: &Stack, command: &str) -> serde_json::Map<String, Value>
     m
 }
 
-/// `status`: the JSON document (schema in docs/cli.md).
-pub fn status_json(s: &Stack, snapshot: &Snapshot) -> Value {
+/// `status`: the JSON document (schema in docs/cli.md). `failed_events`: the events waiting
+/// in the failure queue (`None`: no queue).
+pub fn status_json(s: &Stack, snapshot: &Snapshot, failed_events: Option<u64>) -> Value {
     let resources: Vec<Value> = Kind::ALL
         .iter()
         .map(|k| {
@@ -87,10 +89,11 @@ pub fn status_json(s: &Stack, snapshot: &Snapshot) -> Value {
     let mut m = header(s, "status");
     m.insert("in_sync".into(), json!(snapshot.in_sync()));
     m.insert("resources".into(), json!(resources));
+    m.insert("failed_events".into(), json!(failed_events));
     Value::Object(m)
 }
 
-pub fn status_text(s: &Stack, snapshot: &Snapshot) -> String {
+pub fn status_text(s: &Stack, snapshot: &Snapshot, failed_events: Option<u64>) -> String {
     let mut out = format!(
         "Stack {} in account {}, region {}\n",
         s.suffix(),
@@ -102,6 +105,15 @@ pub fn status_text(s: &Stack, snapshot: &Snapshot) -> String {
         out += &format!("  {:<10} {:<48} {}\n", k.label(), k.name(s), state_text(st));
         for d in st.drift() {
             out += &format!("      {}: want {}, have {}\n", d.field, d.want, d.have);
+        }
+    }
+    match failed_events {
+        Some(0) | None => {}
+        Some(n) => {
+            out += &format!(
+                "failed events waiting: {n} (tapctl redrive --suffix {})\n",
+                s.suffix()
+            )
         }
     }
     out
@@ -367,6 +379,102 @@ pub fn smoke_text(s: &Stack, r: &smoke::Report) -> String {
     out
 }
 
+/// `redrive`: each failed event and what became of it, and the totals.
+pub fn redrive_json(s: &Stack, r: &redrive::Report) -> Value {
+    let events: Vec<Value> = r
+        .events
+        .iter()
+        .map(|e| {
+            let mut v = json!({
+                "message_id": e.message_id,
+                "objects": e.objects,
+                "condition": e.condition,
+                "last_error": e.last_error,
+                "result": e.outcome.word(),
+            });
+            match &e.outcome {
+                redrive::Outcome::Redriven {
+                    processed,
+                    duplicates,
+                    skipped,
+                } => {
+                    v["processed"] = json!(processed);
+                    v["duplicates"] = json!(duplicates);
+                    v["skipped"] = json!(skipped);
+                }
+                redrive::Outcome::StillFailing(why) | redrive::Outcome::NotARecord(why) => {
+                    v["error"] = json!(why)
+                }
+                redrive::Outcome::WouldRedrive => {}
+            }
+            v
+        })
+        .collect();
+    let t = r.totals();
+    let mut m = header(s, "redrive");
+    m.insert(
+        "ok".into(),
+        json!(t.still_failing == 0 && t.not_records == 0),
+    );
+    m.insert("dry_run".into(), json!(r.dry_run));
+    m.insert("queue".into(), json!(r.queue));
+    m.insert("redriven".into(), json!(t.redriven));
+    m.insert("processed".into(), json!(t.processed));
+    m.insert("duplicates".into(), json!(t.duplicates));
+    m.insert("skipped".into(), json!(t.skipped));
+    m.insert("still_failing".into(), json!(t.still_failing));
+    m.insert("not_destination_records".into(), json!(t.not_records));
+    if r.dry_run {
+        m.insert("would_redrive".into(), json!(t.would_redrive));
+    }
+    m.insert("events".into(), json!(events));
+    Value::Object(m)
+}
+
+pub fn redrive_text(s: &Stack, r: &redrive::Report) -> String {
+    let mut out = format!(
+        "{} of stack {} from queue {}:\n",
+        if r.dry_run { "Redrive plan" } else { "Redrive" },
+        s.suffix(),
+        r.queue
+    );
+    for e in &r.events {
+        let what = match &e.outcome {
+            redrive::Outcome::WouldRedrive => "would redrive".to_string(),
+            redrive::Outcome::Redriven {
+                processed,
+                duplicates,
+                ..
+            } => format!("redriven ({processed} processed, {duplicates} duplicates)"),
+            redrive::Outcome::StillFailing(why) => format!("still failing: {why}"),
+            redrive::Outcome::NotARecord(why) => {
+                format!("not a Lambda destination record ({why}): left in the queue")
+            }
+        };
+        let objects = if e.objects.is_empty() {
+            "-".to_string()
+        } else {
+            e.objects.join(", ")
+        };
+        let why = e.condition.as_deref().unwrap_or("?");
+        out += &format!("  {}  {objects} [{why}]: {what}\n", e.message_id);
+    }
+    let t = r.totals();
+    if r.dry_run {
+        out += &format!(
+            "{} failed events to redrive, {} not destination records.\n",
+            t.would_redrive, t.not_records
+        );
+    } else {
+        out += &format!(
+            "{} redriven ({} processed, {} duplicates, {} skipped), {} still failing, {} left \
+             in the queue as not destination records.\n",
+            t.redriven, t.processed, t.duplicates, t.skipped, t.still_failing, t.not_records
+        );
+    }
+    out
+}
+
 /// `list`: no single stack, so the header has no suffix.
 pub fn list_json(account: &str, region: &str, found: &[Found]) -> Value {
     let stacks: Vec<Value> = found
@@ -457,7 +565,7 @@ mod tests {
             ),
         );
         plan.states.insert(Kind::Bucket, State::Missing);
-        let v = status_json(&s, &plan);
+        let v = status_json(&s, &plan, Some(3));
         assert_eq!(v["command"], "status");
         assert_eq!(v["in_sync"], false);
         assert_eq!(v["resources"][0]["resource"], "table");
@@ -469,9 +577,12 @@ mod tests {
         assert_eq!(v["resources"][0]["drift"][0]["want"], "enabled");
         assert_eq!(v["resources"][1]["state"], "missing");
         assert_eq!(v["resources"][2]["state"], "in_sync");
-        assert_eq!(v["resources"].as_array().unwrap().len(), 6);
-        let text = status_text(&s, &plan);
+        assert_eq!(v["resources"].as_array().unwrap().len(), 7);
+        assert_eq!(v["failed_events"], 3);
+        let text = status_text(&s, &plan, Some(3));
         assert!(text.contains("point_in_time_recovery: want enabled, have disabled"));
+        assert!(text.contains("failed events waiting: 3 (tapctl redrive --suffix dev)"));
+        assert!(!status_text(&s, &plan, Some(0)).contains("failed events"));
     }
 
     #[test]

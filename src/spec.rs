@@ -24,6 +24,12 @@ pub const TIMEOUT_SECONDS: i32 = 30;
 pub const MEMORY_MB: i32 = 128;
 pub const LOG_LEVEL: &str = "INFO";
 pub const LOG_RETENTION_DAYS: i32 = 14;
+/// How long the failure queue keeps an event: 14 days, SQS's maximum.
+pub const QUEUE_RETENTION_SECONDS: i32 = 1_209_600;
+/// Lambda's own defaults for asynchronous invocations, set explicitly (the settings file's
+/// `retry_attempts` and `max_event_age_s`): 2 retries, events up to 6 hours old.
+pub const DEFAULT_RETRY_ATTEMPTS: i32 = 2;
+pub const DEFAULT_MAX_EVENT_AGE_S: i32 = 21_600;
 pub const DEFAULT_REGION: &str = "us-west-2";
 
 /// The function's variable saying how many days a log item is kept (set only when > 0).
@@ -172,6 +178,16 @@ impl Target {
         } = self;
         format!("arn:{p}:logs:{r}:{a}:log-group:{log_group_name}")
     }
+
+    pub fn queue_arn(&self, queue_name: &str) -> String {
+        let Target {
+            account: a,
+            region: r,
+            partition: p,
+            ..
+        } = self;
+        format!("arn:{p}:sqs:{r}:{a}:{queue_name}")
+    }
 }
 
 /// The prefix of every log group tapctl's functions write to.
@@ -207,6 +223,10 @@ pub struct StackSettings {
     /// Extra tags on every resource, beside tapctl's own.
     pub tags: Vec<(String, String)>,
     pub code: Code,
+    /// The function's async invoke config: retries after a failed invocation (0-2) and the
+    /// oldest event Lambda still tries (60-21600 s).
+    pub retry_attempts: i32,
+    pub max_event_age_s: i32,
 }
 
 impl Default for StackSettings {
@@ -222,6 +242,8 @@ impl Default for StackSettings {
             permissions_boundary: None,
             tags: Vec::new(),
             code: Code::Embedded,
+            retry_attempts: DEFAULT_RETRY_ATTEMPTS,
+            max_event_age_s: DEFAULT_MAX_EVENT_AGE_S,
         }
     }
 }
@@ -240,6 +262,8 @@ impl StackSettings {
             permissions_boundary: s.permissions_boundary.value.clone(),
             tags: s.tag_pairs(),
             code,
+            retry_attempts: s.retry_attempts.value,
+            max_event_age_s: s.max_event_age_s.value,
         }
     }
 }
@@ -258,6 +282,9 @@ pub struct Stack {
     pub function_arn: String,
     pub log_group_name: String,
     pub log_group_arn: String,
+    /// The failure queue: the function's on-failure destination for async invocations.
+    pub queue_name: String,
+    pub queue_arn: String,
     pub basic_execution_policy_arn: String,
     pub settings: StackSettings,
     /// The flags beyond `--suffix` and `--region` that select this stack and its settings
@@ -283,12 +310,14 @@ impl Stack {
         let role_name = format!("{ROLE_PREFIX}{s}");
         let function_name = format!("{FUNCTION_PREFIX}{s}");
         let log_group_name = format!("{LOG_GROUP_PREFIX}{function_name}");
+        let queue_name = format!("{QUEUE_PREFIX}{s}");
         Stack {
             table_arn: target.table_arn(&table_name),
             bucket_arn: format!("arn:{p}:s3:::{bucket_name}"),
             role_arn: format!("arn:{p}:iam::{a}:role/{role_name}"),
             function_arn: format!("arn:{p}:lambda:{r}:{a}:function:{function_name}"),
             log_group_arn: target.log_group_arn(&log_group_name),
+            queue_arn: target.queue_arn(&queue_name),
             basic_execution_policy_arn: format!(
                 "arn:{p}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
             ),
@@ -297,6 +326,7 @@ impl Stack {
             role_name,
             function_name,
             log_group_name,
+            queue_name,
             target,
             settings,
             flags: Vec::new(),
@@ -416,7 +446,8 @@ impl Stack {
     }
 
     /// What the function may do beyond logging: put items into this table, read objects of
-    /// this bucket. Nothing else, on nothing else.
+    /// this bucket, send its failed events to this queue (Lambda sends to the on-failure
+    /// destination with the function's role). Nothing else, on nothing else.
     pub fn inline_policy(&self) -> Value {
         json!({
             "Version": "2012-10-17",
@@ -432,6 +463,12 @@ impl Stack {
                     "Effect": "Allow",
                     "Action": ["s3:GetObject", "s3:GetObjectVersion"],
                     "Resource": format!("{}/*", self.bucket_arn)
+                },
+                {
+                    "Sid": "KeepFailedEvents",
+                    "Effect": "Allow",
+                    "Action": ["sqs:SendMessage"],
+                    "Resource": self.queue_arn
                 }
             ]
         })
@@ -529,6 +566,15 @@ mod tests {
         assert_eq!(s.role_name, "s3-processor-role-dev");
         assert_eq!(s.function_name, "s3-processor-dev");
         assert_eq!(s.log_group_name, "/aws/lambda/s3-processor-dev");
+        assert_eq!(s.queue_name, "s3-processor-failures-dev");
+        assert_eq!(
+            s.queue_arn,
+            "arn:aws:sqs:us-west-2:123456789012:s3-processor-failures-dev"
+        );
+        assert_eq!(
+            (s.settings.retry_attempts, s.settings.max_event_age_s),
+            (2, 21600)
+        );
         assert!(s.log_group_name.starts_with(&log_group_name_prefix()));
         assert_eq!(s.target.with_suffix("x").suffix, "x");
         assert_eq!(
@@ -567,6 +613,7 @@ mod tests {
             &s.role_arn,
             &s.function_arn,
             &s.log_group_arn,
+            &s.queue_arn,
         ] {
             assert!(arn.starts_with("arn:aws-cn:"), "{arn}");
         }
@@ -636,6 +683,7 @@ mod tests {
         assert!(s.function_name.len() <= 64);
         assert!(s.table_name.len() <= 255);
         assert!(s.log_group_name.len() <= 512);
+        assert!(s.queue_name.len() <= 80);
     }
 
     #[test]
@@ -686,7 +734,7 @@ mod tests {
         let s = stack("dev");
         let p = s.inline_policy();
         let statements = p["Statement"].as_array().unwrap();
-        assert_eq!(statements.len(), 2);
+        assert_eq!(statements.len(), 3);
         for st in statements {
             assert_eq!(st["Effect"], "Allow");
             let actions = st["Action"].as_array().unwrap();
@@ -700,6 +748,8 @@ mod tests {
             statements[1]["Resource"],
             json!(format!("{}/*", s.bucket_arn))
         );
+        assert_eq!(statements[2]["Action"], json!(["sqs:SendMessage"]));
+        assert_eq!(statements[2]["Resource"], json!(s.queue_arn));
     }
 
     #[test]

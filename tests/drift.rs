@@ -303,6 +303,53 @@ async fn make(c: &Clients, s: &Stack, drift: &str) {
                 .await
                 .unwrap();
         }
+        "queue_retention" | "queue_sse_off" | "queue_tag" => {
+            use aws_sdk_sqs::types::QueueAttributeName as A;
+            let url = c.sqs.get_queue_url().queue_name(&s.queue_name).send().await;
+            let url = url.unwrap().queue_url.unwrap();
+            if drift == "queue_tag" {
+                c.sqs
+                    .untag_queue()
+                    .queue_url(&url)
+                    .tag_keys("tapctl:suffix")
+                    .send()
+                    .await
+                    .unwrap();
+                return;
+            }
+            let (k, v) = if drift == "queue_retention" {
+                (A::MessageRetentionPeriod, "345600")
+            } else {
+                (A::SqsManagedSseEnabled, "false")
+            };
+            c.sqs
+                .set_queue_attributes()
+                .queue_url(&url)
+                .attributes(k, v)
+                .send()
+                .await
+                .unwrap();
+        }
+        "invoke_retries" => {
+            c.lambda
+                .update_function_event_invoke_config()
+                .function_name(f)
+                .maximum_retry_attempts(0)
+                .send()
+                .await
+                .unwrap();
+        }
+        "invoke_destination_removed" => {
+            // A Put replaces the whole config: same retries and age, no destination.
+            c.lambda
+                .put_function_event_invoke_config()
+                .function_name(f)
+                .maximum_retry_attempts(2)
+                .maximum_event_age_in_seconds(21600)
+                .send()
+                .await
+                .unwrap();
+        }
         other => panic!("unknown drift {other}"),
     }
 }
@@ -335,6 +382,15 @@ const CASES: &[(&str, &str, &str)] = &[
     ("notification_elsewhere", "trigger", "notification"),
     ("retention", "log-group", "retention"),
     ("retention_removed", "log-group", "retention"),
+    ("queue_retention", "queue", "retention"),
+    ("queue_sse_off", "queue", "encryption"),
+    ("queue_tag", "queue", "tags"),
+    ("invoke_retries", "function", "retry_attempts"),
+    (
+        "invoke_destination_removed",
+        "function",
+        "on_failure_destination",
+    ),
 ];
 
 fn resource<'a>(doc: &'a Value, name: &str) -> &'a Value {

@@ -44,14 +44,14 @@ async fn plan_shows_changes_and_never_writes() {
     envelope(&plan, "plan", true);
     assert_eq!(plan["mode"], "up");
     assert_eq!(plan["changes_pending"], true);
-    assert_eq!(actions(&plan), ["create"; 6]);
+    assert_eq!(actions(&plan), ["create"; 7]);
     let dry = aws
         .tapctl(&["up", "--dry-run", "--suffix", &sfx, "--output", "json"])
         .code(2)
         .json();
     assert_eq!(dry["resources"], plan["resources"]);
     let text = aws.tapctl(&["plan", "--suffix", &sfx]).code(2);
-    assert!(text.stdout.contains("6 to create"), "{}", text.stdout);
+    assert!(text.stdout.contains("7 to create"), "{}", text.stdout);
     assert_eq!(aws.writes_since(mark), Vec::<String>::new(), "plan wrote");
 
     aws.tapctl(&["up", "--suffix", &sfx]).ok();
@@ -60,7 +60,7 @@ async fn plan_shows_changes_and_never_writes() {
         .ok()
         .json();
     assert_eq!(plan["changes_pending"], false);
-    assert_eq!(actions(&plan), ["no_change"; 6]);
+    assert_eq!(actions(&plan), ["no_change"; 7]);
 
     // A drifted setting: have -> want, field by field.
     let c = aws.clients().await;
@@ -101,7 +101,7 @@ async fn plan_shows_changes_and_never_writes() {
         .code(2)
         .json();
     assert_eq!(destroy["mode"], "down");
-    assert_eq!(actions(&destroy), ["delete"; 6]);
+    assert_eq!(actions(&destroy), ["delete"; 7]);
     let dry = aws
         .tapctl(&["down", "--dry-run", "--suffix", &sfx, "--output", "json"])
         .code(2)
@@ -478,6 +478,8 @@ fn iam_actions(service: &str, op: &str) -> Vec<String> {
         ("iam", "CreateRole") => two("iam:CreateRole", "iam:TagRole"),
         ("logs", "CreateLogGroup") => two("logs:CreateLogGroup", "logs:TagResource"),
         ("sqs", "CreateQueue") => two("sqs:CreateQueue", "sqs:TagQueue"),
+        ("sqs", "DeleteMessageBatch") => vec!["sqs:DeleteMessage".into()],
+        ("sqs", "ChangeMessageVisibilityBatch") => vec!["sqs:ChangeMessageVisibility".into()],
         ("lambda", "GetFunction") => two("lambda:GetFunction", "lambda:ListTags"),
         ("lambda", "Invoke") => vec!["lambda:InvokeFunction".into()],
         ("lambda", "CreateFunction") => vec![
@@ -661,7 +663,31 @@ async fn deployer_policy_covers_a_full_cycle() {
     run(&["events", "--suffix", &sfx, "--limit", "1"], 0);
     run(&["logs", "--suffix", &sfx], 0);
     run(&["list"], 0);
-    // Repairs: retention, memory size, PITR, the bucket policy.
+    // Two failed events: one the function takes, one that is no destination record.
+    let url = c.sqs.get_queue_url().queue_name(&s.queue_name).send().await;
+    let url = url.unwrap().queue_url.unwrap();
+    let record = serde_json::json!({
+        "requestContext": {"functionArn": format!("{}:$LATEST", s.function_arn),
+                           "condition": "RetriesExhausted"},
+        "requestPayload": {"Records": []}
+    });
+    for body in [record.to_string(), "not a record".to_string()] {
+        let sent = c.sqs.send_message().queue_url(&url).message_body(body);
+        sent.send().await.unwrap();
+    }
+    run(&["redrive", "--dry-run", "--suffix", &sfx], 2);
+    run(&["redrive", "--suffix", &sfx], 2);
+    // Repairs: retention, memory size, PITR, the bucket policy, the queue's retention.
+    c.sqs
+        .set_queue_attributes()
+        .queue_url(&url)
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::MessageRetentionPeriod,
+            "60",
+        )
+        .send()
+        .await
+        .unwrap();
     c.logs
         .put_retention_policy()
         .log_group_name(&s.log_group_name)
@@ -753,6 +779,13 @@ async fn deployer_policy_covers_a_full_cycle() {
         "s3:PutBucketPolicy",
         "s3:ListObjectVersions",
         "iam:DeleteRole",
+        "sqs:CreateQueue",
+        "sqs:SetQueueAttributes",
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessageBatch",
+        "sqs:ChangeMessageVisibilityBatch",
+        "lambda:Invoke",
+        "lambda:PutFunctionEventInvokeConfig",
     ] {
         assert!(called.contains(must), "{must} not called: {called:?}");
     }

@@ -29,7 +29,7 @@ async fn deployed_policies_are_least_privilege() {
     let st = aws.stack(&s);
     aws.tapctl(&["up", "--suffix", &s]).ok();
 
-    // The role's inline policy: explicit actions, each on this stack's table or bucket only.
+    // The role's inline policy: explicit actions, each on this stack's table, bucket or queue only.
     let inline = c
         .iam
         .list_role_policies()
@@ -64,12 +64,14 @@ async fn deployed_policies_are_least_privilege() {
         let ok = match action.split(':').next() {
             Some("dynamodb") => resource == &st.table_arn,
             Some("s3") => resource == &objects,
+            Some("sqs") => resource == &st.queue_arn,
             _ => false,
         };
         assert!(ok, "{action} on {resource}");
     }
     assert!(granted.contains(&("dynamodb:PutItem".into(), st.table_arn.clone())));
     assert!(granted.contains(&("s3:GetObject".into(), objects.clone())));
+    assert!(granted.contains(&("sqs:SendMessage".into(), st.queue_arn.clone())));
     assert!(
         !granted
             .iter()

@@ -6,9 +6,12 @@
 //! states"): updatable, and ready once an update succeeded. One whose creation or last
 //! update failed is drift with Lambda's reason (`state`), which `up` repairs by updating its
 //! configuration again; never "in sync".
+//!
+//! Its async invoke config (retries, maximum event age, the failure queue as on-failure
+//! destination) is part of it.
 
-use super::retry::{Backoff, poll, retry_on};
-use super::sdk::{self, found, lambda::busy, lambda::transient};
+use super::retry::{Backoff, is_transient, poll, retry_on};
+use super::sdk::{self, found, lambda::DESTINATION_PENDING, lambda::busy, lambda::transient};
 use super::state::{Ctx, Drift, Field, Kind, State, created_meanwhile};
 use super::tags;
 use crate::aws::Clients;
@@ -17,12 +20,13 @@ use crate::spec::{Code, FUNCTION_PREFIX, HANDLER, Stack, Target};
 use anyhow::{Context, Result, bail};
 use aws_sdk_lambda::operation::{
     delete_function::DeleteFunctionError, get_function::GetFunctionError,
-    get_function::GetFunctionOutput, list_tags::ListTagsError,
+    get_function::GetFunctionOutput,
+    get_function_event_invoke_config::GetFunctionEventInvokeConfigError, list_tags::ListTagsError,
 };
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{
-    Architecture, Environment, FunctionCode, FunctionConfiguration, LastUpdateStatus, Runtime,
-    State as FnState,
+    Architecture, DestinationConfig, Environment, FunctionCode, FunctionConfiguration,
+    LastUpdateStatus, OnFailure, Runtime, State as FnState,
 };
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -62,7 +66,49 @@ pub struct Observed {
     pub tags: Vec<(String, String)>,
     /// Why Lambda reports the function (or its last update) Failed, if it does.
     pub failed: Option<String>,
+    /// The async invoke config; `None` when the function has none (Lambda's defaults apply).
+    pub invoke: Option<InvokeConfig>,
 }
+
+/// The function's asynchronous invocation settings (GetFunctionEventInvokeConfig).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct InvokeConfig {
+    pub retry_attempts: Option<i32>,
+    pub max_event_age_s: Option<i32>,
+    pub on_failure: Option<String>,
+}
+
+/// The async invoke config's drift: each setting by name ("not set" without a config).
+fn invoke_drift(stack: &Stack, have: Option<&InvokeConfig>) -> Vec<Drift> {
+    let unset = InvokeConfig::default();
+    let have = have.unwrap_or(&unset);
+    let show = |v: Option<String>| v.unwrap_or_else(|| "not set".into());
+    let mut drift = Vec::new();
+    if have.retry_attempts != Some(stack.settings.retry_attempts) {
+        let h = show(have.retry_attempts.map(|v| v.to_string()));
+        drift.push(Drift::new(
+            Field::RetryAttempts,
+            stack.settings.retry_attempts,
+            h,
+        ));
+    }
+    if have.max_event_age_s != Some(stack.settings.max_event_age_s) {
+        let h = show(have.max_event_age_s.map(|v| v.to_string()));
+        drift.push(Drift::new(
+            Field::MaxEventAgeS,
+            stack.settings.max_event_age_s,
+            h,
+        ));
+    }
+    if have.on_failure.as_deref() != Some(stack.queue_arn.as_str()) {
+        let h = show(have.on_failure.clone());
+        drift.push(Drift::new(Field::OnFailure, &stack.queue_arn, h));
+    }
+    drift
+}
+
+/// Settings written by PutFunctionEventInvokeConfig.
+const INVOKE_FIELDS: [Field; 3] = [Field::RetryAttempts, Field::MaxEventAgeS, Field::OnFailure];
 
 pub fn diff(stack: &Stack, o: &Observed) -> Vec<Drift> {
     let mut drift = Vec::new();
@@ -106,6 +152,7 @@ pub fn diff(stack: &Stack, o: &Observed) -> Vec<Drift> {
     if let Some(why) = &o.failed {
         drift.push(Drift::new(Field::FunctionState, "Active", why));
     }
+    drift.extend(invoke_drift(stack, o.invoke.as_ref()));
     drift.extend(tags::drift(stack, &o.tags));
     drift
 }
@@ -152,9 +199,34 @@ pub async fn get(aws: &Clients, s: &Stack) -> Result<Option<GetFunctionOutput>> 
     found(read, GetFunctionError::is_resource_not_found_exception).aws_context("GetFunction")
 }
 
+/// GetFunctionEventInvokeConfig; `None` when the function has none (or is gone).
+async fn get_invoke_config(aws: &Clients, s: &Stack) -> Result<Option<InvokeConfig>> {
+    let read = aws
+        .lambda
+        .get_function_event_invoke_config()
+        .function_name(&s.function_name)
+        .send()
+        .await;
+    let out = found(
+        read,
+        GetFunctionEventInvokeConfigError::is_resource_not_found_exception,
+    )
+    .aws_context("GetFunctionEventInvokeConfig")?;
+    Ok(out.map(|o| InvokeConfig {
+        retry_attempts: o.maximum_retry_attempts,
+        max_event_age_s: o.maximum_event_age_in_seconds,
+        on_failure: o
+            .destination_config
+            .and_then(|d| d.on_failure)
+            .and_then(|f| f.destination),
+    }))
+}
+
 pub async fn observe(ctx: &Ctx) -> Result<State> {
     let s = &ctx.stack;
-    let Some(out) = get(&ctx.aws, s).await? else {
+    // Both reads at once: one round trip, not two.
+    let (out, invoke) = tokio::join!(get(&ctx.aws, s), get_invoke_config(&ctx.aws, s));
+    let Some(out) = out? else {
         return Ok(State::Missing);
     };
     let c = out
@@ -186,6 +258,7 @@ pub async fn observe(ctx: &Ctx) -> Result<State> {
             .collect(),
         code_sha256: c.code_sha256.clone().unwrap_or_default(),
         tags: out.tags.unwrap_or_default().into_iter().collect(),
+        invoke: invoke?,
     };
     Ok(tags::judge(s, &observed.tags, diff(s, &observed)))
 }
@@ -231,7 +304,8 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
             }
             Err(e) => return Err(e).aws_context("CreateFunction"),
         }
-        return wait_ready(&ctx.aws, s, Before::Use).await;
+        wait_ready(&ctx.aws, s, Before::Use).await?;
+        return put_invoke_config(ctx).await;
     }
     if state.drifted(Field::Tags) {
         sdk::write(transient, || {
@@ -276,6 +350,33 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
     } else if reconfigure {
         wait_ready(&ctx.aws, s, Before::Use).await?;
     }
+    if INVOKE_FIELDS.iter().any(|f| state.drifted(*f)) {
+        put_invoke_config(ctx).await?;
+    }
+    Ok(())
+}
+
+/// PutFunctionEventInvokeConfig: retries, maximum event age and the failure queue, all set
+/// (a Put replaces the whole config). Lambda checks the destination with the function's role,
+/// which may not show its SendMessage grant yet: that is retried as terraform does.
+async fn put_invoke_config(ctx: &Ctx) -> Result<()> {
+    let s = &ctx.stack;
+    let destination = DestinationConfig::builder()
+        .on_failure(OnFailure::builder().destination(&s.queue_arn).build())
+        .build();
+    let retryable = |e: &_| busy(e) || is_transient(DESTINATION_PENDING, e);
+    retry_on(PROPAGATION_BUDGET, retryable, || {
+        ctx.aws
+            .lambda
+            .put_function_event_invoke_config()
+            .function_name(&s.function_name)
+            .maximum_retry_attempts(s.settings.retry_attempts)
+            .maximum_event_age_in_seconds(s.settings.max_event_age_s)
+            .destination_config(destination.clone())
+            .send()
+    })
+    .await
+    .aws_context("PutFunctionEventInvokeConfig")?;
     Ok(())
 }
 
@@ -506,6 +607,11 @@ mod tests {
             code_sha256: CODE_SHA256.into(),
             tags: s.tags(),
             failed: None,
+            invoke: Some(InvokeConfig {
+                retry_attempts: Some(2),
+                max_event_age_s: Some(21600),
+                on_failure: Some(s.queue_arn.clone()),
+            }),
         }
     }
 
@@ -609,6 +715,36 @@ mod tests {
         o.code_sha256 = package.sha256.clone();
         assert!(diff(&s, &o).is_empty());
         assert_eq!(o.env["LOG_LEVEL"], "DEBUG");
+    }
+
+    #[test]
+    fn the_async_invoke_config_drifts_by_setting() {
+        let s = stack();
+        let mut o = good(&s);
+        o.invoke = None;
+        let d = diff(&s, &o);
+        let fields: Vec<_> = d.iter().map(|d| d.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "retry_attempts",
+                "max_event_age_s",
+                "on_failure_destination"
+            ]
+        );
+        assert_eq!(d[0], Drift::new(Field::RetryAttempts, "2", "not set"));
+        o.invoke = Some(InvokeConfig {
+            retry_attempts: Some(0),
+            max_event_age_s: Some(21600),
+            on_failure: Some(s.queue_arn.clone()),
+        });
+        assert_eq!(
+            diff(&s, &o),
+            vec![Drift::new(Field::RetryAttempts, "2", "0")]
+        );
+        let mut fewer = s.clone();
+        fewer.settings.retry_attempts = 0;
+        assert!(diff(&fewer, &o).is_empty());
     }
 
     #[test]

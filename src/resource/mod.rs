@@ -1,11 +1,11 @@
-//! The six things tapctl owns, one file each, and the plumbing they share. Every AWS call of
+//! The seven things tapctl owns, one file each, and the plumbing they share. Every AWS call of
 //! tapctl lives below this module, except the STS identity check (`aws`) and `smoke`'s
 //! data-plane calls.
 //!
 //! Each resource file has `observe` (the resource as a [`State`]: missing, or present with
 //! its owner and its drift), `diff` (pure, unit-tested: what differs from the spec, as
 //! [`Drift`]s by named [`Field`]), `apply` (create it, or repair its drift) and `delete`; the
-//! five that carry tags also `list` the stacks they belong to. They share:
+//! six that carry tags also `list` the stacks they belong to. They share:
 //! - [`state`]: the context, kinds, states, drift fields and the [`Snapshot`] of all of them;
 //! - [`sdk`]: not-found as a value ([`sdk::found`]), error codes the SDK does not model, and
 //!   each service's table of transient answers its writes retry ([`sdk::write`]);
@@ -29,6 +29,7 @@ pub mod empty;
 pub mod function;
 pub mod items;
 pub mod log_group;
+pub mod queue;
 pub mod retry;
 pub mod role;
 pub mod sdk;
@@ -52,6 +53,7 @@ impl Kind {
             Kind::Bucket => bucket::observe(ctx).await,
             Kind::Role => role::observe(ctx).await,
             Kind::LogGroup => log_group::observe(ctx).await,
+            Kind::Queue => queue::observe(ctx).await,
             Kind::Function => function::observe(ctx).await,
             Kind::Trigger => trigger::observe(ctx).await,
         }
@@ -64,6 +66,7 @@ impl Kind {
             Kind::Bucket => bucket::apply(ctx, state).await,
             Kind::Role => role::apply(ctx, state).await,
             Kind::LogGroup => log_group::apply(ctx, state).await,
+            Kind::Queue => queue::apply(ctx, state).await,
             Kind::Function => function::apply(ctx, state).await,
             Kind::Trigger => trigger::apply(ctx, state).await,
         }
@@ -76,6 +79,7 @@ impl Kind {
             Kind::Bucket => bucket::delete(ctx).await,
             Kind::Role => role::delete(ctx).await,
             Kind::LogGroup => log_group::delete(ctx).await,
+            Kind::Queue => queue::delete(ctx).await,
             Kind::Function => function::delete(ctx).await,
             Kind::Trigger => trigger::delete(ctx, snapshot).await,
         }
@@ -89,6 +93,7 @@ impl Kind {
             Kind::Bucket => bucket::list(aws, t).await,
             Kind::Role => role::list(aws, t).await,
             Kind::LogGroup => log_group::list(aws, t).await,
+            Kind::Queue => queue::list(aws, t).await,
             Kind::Function => function::list(aws, t).await,
             Kind::Trigger => Ok(Vec::new()),
         }

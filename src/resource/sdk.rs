@@ -202,10 +202,51 @@ pub mod lambda {
         has_code(e, RESOURCE_CONFLICT)
     }
 
+    /// What PutFunctionEventInvokeConfig retries besides [`busy`]: Lambda checks the
+    /// destination with the function's role, which may not show a new policy yet
+    /// (terraform-provider-aws's `aws_lambda_function_event_invoke_config` retries both for
+    /// its IAM propagation timeout).
+    pub const DESTINATION_PENDING: &[Transient] = &[
+        // "The destination ARN arn:...:sqs:... is invalid."
+        Transient::with_message(INVALID_PARAMETER_VALUE, "destination ARN"),
+        // "The function's execution role does not have permissions to call SendMessage on ..."
+        Transient::with_message(INVALID_PARAMETER_VALUE, "does not have permissions"),
+    ];
+
     /// What an update or a delete of a function retries: a transient answer, or another
     /// update still in progress. (A create must not: there the conflict means "exists".)
     pub fn busy<E: ProvideErrorMetadata + ?Sized>(e: &E) -> bool {
         transient(e) || conflict(e)
+    }
+}
+
+/// SQS (JSON protocol, with the query protocol's error codes in `x-amzn-query-error`).
+pub mod sqs {
+    use crate::resource::retry::{Transient, is_transient};
+    use crate::resource::sdk::has_code;
+    use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+    /// The queue does not exist: the query-protocol code, and the JSON protocol's own.
+    pub const NON_EXISTENT_QUEUE: &str = "AWS.SimpleQueueService.NonExistentQueue";
+    pub const QUEUE_DOES_NOT_EXIST: &str = "QueueDoesNotExist";
+    /// "You must wait 60 seconds after deleting a queue before you can create another queue
+    /// with the same name" (SQS API reference, CreateQueue).
+    pub const QUEUE_DELETED_RECENTLY: &str = "AWS.SimpleQueueService.QueueDeletedRecently";
+    pub const QUEUE_DELETED_RECENTLY_JSON: &str = "QueueDeletedRecently";
+
+    /// What SQS writes retry: nothing yet (the name hold after a delete has its own budget).
+    pub const TRANSIENT: &[Transient] = &[];
+
+    pub fn transient<E: ProvideErrorMetadata + ?Sized>(e: &E) -> bool {
+        is_transient(TRANSIENT, e)
+    }
+
+    pub fn no_such_queue<E: ProvideErrorMetadata + ?Sized>(e: &E) -> bool {
+        has_code(e, NON_EXISTENT_QUEUE) || has_code(e, QUEUE_DOES_NOT_EXIST)
+    }
+
+    pub fn deleted_recently<E: ProvideErrorMetadata + ?Sized>(e: &E) -> bool {
+        has_code(e, QUEUE_DELETED_RECENTLY) || has_code(e, QUEUE_DELETED_RECENTLY_JSON)
     }
 }
 
@@ -262,6 +303,10 @@ mod tests {
         ));
     }
 
+    fn is_transient_put(e: &ErrorMetadata) -> bool {
+        crate::resource::retry::is_transient(lambda::DESTINATION_PENDING, e)
+    }
+
     #[test]
     fn each_service_names_its_transient_writes() {
         let e = |code: &str, msg: &str| ErrorMetadata::builder().code(code).message(msg).build();
@@ -298,5 +343,17 @@ mod tests {
         assert!(iam::delete_conflict(&e("DeleteConflict", "")));
         assert!(iam::transient(&e("ConcurrentModification", "")));
         assert!(!logs::transient(&e("OperationAbortedException", "")));
+        assert!(is_transient_put(&e(
+            lambda::INVALID_PARAMETER_VALUE,
+            "The function's execution role does not have permissions to call SendMessage on x"
+        )));
+        assert!(!is_transient_put(&e(
+            lambda::INVALID_PARAMETER_VALUE,
+            "bad"
+        )));
+        assert!(sqs::no_such_queue(&e(sqs::NON_EXISTENT_QUEUE, "")));
+        assert!(sqs::no_such_queue(&e(sqs::QUEUE_DOES_NOT_EXIST, "")));
+        assert!(sqs::deleted_recently(&e(sqs::QUEUE_DELETED_RECENTLY, "")));
+        assert!(!sqs::deleted_recently(&e(sqs::NON_EXISTENT_QUEUE, "")));
     }
 }

@@ -26,29 +26,34 @@ pub enum Kind {
     Bucket,
     Role,
     LogGroup,
+    Queue,
     Function,
     Trigger,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 7] = [
         Kind::Table,
         Kind::Bucket,
         Kind::Role,
         Kind::LogGroup,
+        Kind::Queue,
         Kind::Function,
         Kind::Trigger,
     ];
 
     /// The resources that carry tags (and so can be listed by them); the trigger (a
     /// permission and a notification entry) has none.
-    pub const TAGGED: [Kind; 5] = [
-        Kind::Table,
-        Kind::Bucket,
-        Kind::Role,
-        Kind::LogGroup,
-        Kind::Function,
-    ];
+    pub const TAGGED: [Kind; 6] = {
+        // Every kind but the trigger, the last of ALL.
+        let mut tagged = [Kind::Table; 6];
+        let mut i = 0;
+        while i < tagged.len() {
+            tagged[i] = Kind::ALL[i];
+            i += 1;
+        }
+        tagged
+    };
 
     pub fn label(self) -> &'static str {
         match self {
@@ -56,6 +61,7 @@ impl Kind {
             Kind::Bucket => "bucket",
             Kind::Role => "role",
             Kind::LogGroup => "log-group",
+            Kind::Queue => "queue",
             Kind::Function => "function",
             Kind::Trigger => "trigger",
         }
@@ -65,9 +71,10 @@ impl Kind {
     /// same graph reversed.
     pub fn needs(self) -> &'static [Kind] {
         match self {
-            Kind::Table | Kind::Bucket | Kind::Role | Kind::LogGroup => &[],
-            // The log group first, so Lambda never creates it untagged and without retention.
-            Kind::Function => &[Kind::Role, Kind::LogGroup],
+            Kind::Table | Kind::Bucket | Kind::Role | Kind::LogGroup | Kind::Queue => &[],
+            // The log group first, so Lambda never creates it untagged and without retention;
+            // the queue first, so the function's failed events always have somewhere to go.
+            Kind::Function => &[Kind::Role, Kind::LogGroup, Kind::Queue],
             // Events flow only once the whole pipeline can take them.
             Kind::Trigger => &[Kind::Function, Kind::Bucket, Kind::Table],
         }
@@ -90,6 +97,7 @@ impl Kind {
             Kind::Bucket => s.bucket_name.clone(),
             Kind::Role => s.role_name.clone(),
             Kind::LogGroup => s.log_group_name.clone(),
+            Kind::Queue => s.queue_name.clone(),
             Kind::Function => s.function_name.clone(),
             Kind::Trigger => format!("{} -> {}", s.bucket_name, s.function_name),
         }
@@ -117,7 +125,7 @@ pub enum Field {
     ManagedPolicies,
     InlinePolicy,
     OtherInlinePolicies,
-    // log group
+    // log group (and the queue's message retention)
     Retention,
     // function
     Runtime,
@@ -130,6 +138,10 @@ pub enum Field {
     CodeSha256,
     /// A function Lambda could not create or update (`State: Failed`, or its last update).
     FunctionState,
+    // the function's async invoke config
+    RetryAttempts,
+    MaxEventAgeS,
+    OnFailure,
     // trigger
     Permission,
     Notification,
@@ -162,6 +174,9 @@ impl Field {
             Field::Environment => "environment",
             Field::CodeSha256 => "code_sha256",
             Field::FunctionState => "state",
+            Field::RetryAttempts => "retry_attempts",
+            Field::MaxEventAgeS => "max_event_age_s",
+            Field::OnFailure => "on_failure_destination",
             Field::Permission => "permission",
             Field::Notification => "notification",
         }
@@ -378,6 +393,8 @@ mod tests {
             done.push(next);
         }
         assert_eq!(done.last(), Some(&Kind::Trigger));
+        assert_eq!(Kind::ALL.last(), Some(&Kind::Trigger));
+        assert_eq!(Kind::TAGGED, Kind::ALL[..6]);
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub async fn every_setting(c: &Clients, s: &Stack) {
     bucket(c, s).await;
     role(c, s).await;
     log_group(c, s).await;
+    queue(c, s).await;
     function(c, s).await;
     trigger(c, s).await;
 }
@@ -29,6 +30,7 @@ pub async fn resource(c: &Clients, s: &Stack, label: &str) {
         "bucket" => bucket(c, s).await,
         "role" => role(c, s).await,
         "log-group" => log_group(c, s).await,
+        "queue" => queue(c, s).await,
         "function" => function(c, s).await,
         "trigger" => trigger(c, s).await,
         other => panic!("no expectation for {other}"),
@@ -279,7 +281,43 @@ pub async fn log_group(c: &Clients, s: &Stack) {
     assert_eq!(g.retention_in_days(), Some(14));
 }
 
-/// Function: runtime, handler, size, timeout, env, role, code, tags.
+/// Failure queue: 14-day retention, SSE-SQS, tags.
+pub async fn queue(c: &Clients, s: &Stack) {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let url = c
+        .sqs
+        .get_queue_url()
+        .queue_name(&s.queue_name)
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let attrs = c
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(A::All)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap();
+    assert_eq!(attrs[&A::MessageRetentionPeriod], "1209600");
+    assert_eq!(attrs[&A::SqsManagedSseEnabled], "true");
+    assert_eq!(attrs[&A::QueueArn], s.queue_arn);
+    let tags = c
+        .sqs
+        .list_queue_tags()
+        .queue_url(&url)
+        .send()
+        .await
+        .unwrap();
+    let tags = tags.tags.unwrap_or_default();
+    assert!(s.owns(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))));
+}
+
+/// Function: runtime, handler, size, timeout, env, role, code, tags; async invoke config.
 pub async fn function(c: &Clients, s: &Stack) {
     let f = c
         .lambda
@@ -308,6 +346,20 @@ pub async fn function(c: &Clients, s: &Stack) {
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.as_str()))
         )
+    );
+    let invoke = c
+        .lambda
+        .get_function_event_invoke_config()
+        .function_name(&s.function_name)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(invoke.maximum_retry_attempts, Some(2));
+    assert_eq!(invoke.maximum_event_age_in_seconds, Some(21600));
+    let on_failure = invoke.destination_config.and_then(|d| d.on_failure);
+    assert_eq!(
+        on_failure.and_then(|f| f.destination).as_deref(),
+        Some(s.queue_arn.as_str())
     );
 }
 

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod expect;
+pub mod objects;
 
 use aws_config::SdkConfig;
 use aws_credential_types::Credentials;
@@ -326,6 +327,8 @@ pub async fn assert_gone(c: &Clients, s: &Stack) {
         "log group {} left",
         s.log_group_name
     );
+    let queue = c.sqs.get_queue_url().queue_name(&s.queue_name).send().await;
+    assert!(queue.is_err(), "queue {} left", s.queue_name);
 }
 
 impl LocalAws {
