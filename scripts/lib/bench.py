@@ -180,9 +180,9 @@ def scenario_cold(runs: int, start: float, profile: str = "aws-like") -> dict:
             walls.append(wall)
             bounds.append(bound)
             calls.append(len(recs))
-            refused.append(len([r for r in recs if r["status"] >= 400]))
+            refused.append(len([r for r in recs if r.get("write") and r["status"] >= 400]))
             log(f"cold up ({profile}) #{i + 1}: {wall:.2f} s, bound {bound:.2f} s "
-                f"(ratio {wall / bound:.3f}), {len(recs)} calls, {refused[-1]} refused")
+                f"(ratio {wall / bound:.3f}), {len(recs)} calls, {refused[-1]} writes refused")
     cfg = inst.config
     if profile == "aws-real":
         return {
@@ -190,7 +190,7 @@ def scenario_cold(runs: int, start: float, profile: str = "aws-like") -> dict:
                          "conflicts: docs/consistency.md); baseline = critical-path bound "
                          f"({n} requests on the path); target ≤ 1.15"),
             "tapctl": walls, "baseline": bounds,
-            "calls": f"{median(calls):.0f} ({median(refused):.0f} answered 4xx, retried)",
+            "calls": f"{median(calls):.0f} ({median(refused):.0f} writes refused and retried)",
         }
     return {
         "scenario": (f"cold `up`, aws-like (role {cfg['role_delay']:g} s, table "
