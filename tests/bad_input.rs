@@ -243,7 +243,7 @@ async fn catalogue_of_bad_input() {
             .lines()
             .filter(|l| l.ends_with(" missing"))
             .count(),
-        6,
+        7,
         "{}",
         run.stdout
     );

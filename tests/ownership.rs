@@ -107,6 +107,7 @@ async fn refused_and_survive_down(aws: &LocalAws) {
             "missing",
             "missing",
             "missing",
+            "missing",
             "missing"
         ]
     );
@@ -220,7 +221,7 @@ async fn partial_stack_is_completed_by_up_and_removed_by_down() {
     assert_eq!(
         states,
         [
-            "missing", "in_sync", "in_sync", "in_sync", "missing", "drifted"
+            "missing", "in_sync", "in_sync", "in_sync", "in_sync", "missing", "drifted"
         ]
     );
 
@@ -238,6 +239,7 @@ async fn partial_stack_is_completed_by_up_and_removed_by_down() {
         actions,
         [
             "created",
+            "unchanged",
             "unchanged",
             "unchanged",
             "unchanged",
