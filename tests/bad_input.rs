@@ -250,7 +250,7 @@ async fn catalogue_of_bad_input() {
     let run = aws.tapctl(&["down", "--suffix", &s, "--yes"]).ok();
     assert_eq!(
         run.stdout.matches("already gone").count(),
-        6,
+        7,
         "{}",
         run.stdout
     );
