@@ -53,6 +53,13 @@ _REASONS = {200: "OK", 301: "Moved Permanently", 400: "Bad Request", 403: "Forbi
             503: "Slow Down"}
 
 
+def _json_body(environ: dict) -> Any:
+    """A control request's JSON body (an empty body reads as `{}`)."""
+    n = int(environ.get("CONTENT_LENGTH") or 0)
+    raw = environ["wsgi.input"].read(n) if n else b""
+    return json.loads(raw or b"{}")
+
+
 def _json(start_response: Callable, status: int, obj: Any) -> list[bytes]:
     body = json.dumps(obj, indent=1).encode()
     reason = {200: "OK", 400: "Bad Request", 404: "Not Found"}.get(status, "")
@@ -203,40 +210,34 @@ class Control:
                 return _json(start_response, 200, self.config.snapshot())
             if method in ("POST", "PUT"):
                 try:
-                    n = int(environ.get("CONTENT_LENGTH") or 0)
-                    raw = environ["wsgi.input"].read(n) if n else b"{}"
-                    changes = json.loads(raw or b"{}")
+                    changes = _json_body(environ)
                     return _json(start_response, 200, self.config.update(changes))
                 except (ConfigError, ValueError) as e:
                     return _json(start_response, 400, {"error": str(e)})
         if path == "/_localaws/s3/fill" and method == "POST":
             from .bulk import FillError, fill
             try:
-                n = int(environ.get("CONTENT_LENGTH") or 0)
-                spec = json.loads(environ["wsgi.input"].read(n) if n else b"{}")
+                spec = _json_body(environ)
                 return _json(start_response, 200, fill(spec))
             except (FillError, ValueError) as e:
                 return _json(start_response, 400, {"error": str(e)})
         if path == "/_localaws/dynamodb/fill" and method == "POST":
             from .bulk import FillError, fill_table
             try:
-                n = int(environ.get("CONTENT_LENGTH") or 0)
-                spec = json.loads(environ["wsgi.input"].read(n) if n else b"{}")
+                spec = _json_body(environ)
                 return _json(start_response, 200, fill_table(spec, self.region))
             except (FillError, ValueError) as e:
                 return _json(start_response, 400, {"error": str(e)})
         if path == "/_localaws/lambda/inactive" and method == "POST":
             try:
-                n = int(environ.get("CONTENT_LENGTH") or 0)
-                spec = json.loads(environ["wsgi.input"].read(n) if n else b"{}")
+                spec = _json_body(environ)
                 return _json(start_response, 200, self._make_inactive(spec))
             except (LookupError, ValueError, TypeError) as e:
                 return _json(start_response, 400, {"error": f"lambda/inactive: {e!r}"})
         if path == "/_localaws/s3/system-tags" and method == "POST":
             from .shims.s3_system_tags import set_system_tags
             try:
-                n = int(environ.get("CONTENT_LENGTH") or 0)
-                spec = json.loads(environ["wsgi.input"].read(n) if n else b"{}")
+                spec = _json_body(environ)
                 return _json(start_response, 200, set_system_tags(spec))
             except LookupError as e:
                 return _json(start_response, 404, {"error": f"s3/system-tags: {e.args[0]}"})
@@ -244,8 +245,7 @@ class Control:
                 return _json(start_response, 400, {"error": f"s3/system-tags: {e}"})
         if path == "/_localaws/lambda/failed" and method == "POST":
             try:
-                n = int(environ.get("CONTENT_LENGTH") or 0)
-                spec = json.loads(environ["wsgi.input"].read(n) if n else b"{}")
+                spec = _json_body(environ)
                 return _json(start_response, 200, self._make_failed(spec))
             except (LookupError, ValueError, TypeError) as e:
                 return _json(start_response, 400, {"error": f"lambda/failed: {e!r}"})
