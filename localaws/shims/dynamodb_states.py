@@ -19,6 +19,10 @@ With the same ``table_delay``, a global secondary index added by UpdateTable is
 ``CREATING`` (DynamoDB backfills it) before ``ACTIVE``, and UpdateTimeToLive moves
 TTL through ``ENABLING`` / ``DISABLING`` (DynamoDB API reference, DescribeTable
 ``IndexStatus`` and TimeToLiveDescription ``TimeToLiveStatus``).
+
+DescribeTimeToLive and UpdateTimeToLive on a missing table answer
+``ResourceNotFoundException`` (their API references' Errors sections), not moto's
+``ResourceNotFound``: an SDK's typed not-found predicate must match it.
 """
 
 from __future__ import annotations
@@ -150,7 +154,20 @@ def install(runner: Any, config: Any) -> None:
 
     DynamoDBBackend.update_table = update_table
 
-    orig_ttl = DynamoDBBackend.update_time_to_live
+    def not_found_as_aws_names_it(method: Any) -> Any:
+        def wrapped(self: Any, table_name: str, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(self, table_name, *args, **kwargs)
+            except JsonRESTError as e:
+                if e.error_type != "ResourceNotFound":
+                    raise
+                raise ResourceNotFoundException(
+                    f"Requested resource not found: Table: {table_name} not found") from None
+        return wrapped
+
+    DynamoDBBackend.describe_time_to_live = not_found_as_aws_names_it(
+        DynamoDBBackend.describe_time_to_live)
+    orig_ttl = not_found_as_aws_names_it(DynamoDBBackend.update_time_to_live)
 
     def update_time_to_live(self: Any, table_name: str, ttl_spec: dict[str, Any]) -> None:
         orig_ttl(self, table_name, ttl_spec)

@@ -179,6 +179,29 @@ def test_4_describe_table_answers_not_found_right_after_create_table(client, kno
     assert ddb.describe_table(TableName=name)["Table"]["TableStatus"] == "ACTIVE"
 
 
+def test_every_read_of_a_missing_table_answers_the_code_aws_documents(client):
+    # Each code is the one the call's API reference lists for a missing table; moto
+    # answers DescribeTimeToLive and UpdateTimeToLive with "ResourceNotFound".
+    ddb = client("dynamodb", config=NO_RETRY)
+    name = uid("gone")
+    arn = f"arn:aws:dynamodb:us-west-2:123456789012:table/{name}"
+    calls = {
+        "DescribeTable": lambda: ddb.describe_table(TableName=name),
+        "DescribeTimeToLive": lambda: ddb.describe_time_to_live(TableName=name),
+        "UpdateTimeToLive": lambda: ddb.update_time_to_live(
+            TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "x"}),
+        "ListTagsOfResource": lambda: ddb.list_tags_of_resource(ResourceArn=arn),
+    }
+    for op, call in calls.items():
+        with pytest.raises(ClientError) as e:
+            call()
+        assert err(e)[0] == "ResourceNotFoundException", op
+        assert err(e)[2] == 400, op
+    with pytest.raises(ClientError) as e:
+        ddb.describe_continuous_backups(TableName=name)
+    assert err(e)[0] == "TableNotFoundException"
+
+
 def test_4_a_deleted_table_still_shows_deleting(client, knobs):
     knobs(table_delay=0.8)  # DELETING for table_delay seconds (test_knobs has the rest)
     ddb = client("dynamodb", config=NO_RETRY)
