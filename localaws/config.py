@@ -44,6 +44,8 @@ CONSISTENCY_OFF: dict[str, Any] = {
     "iam_delete_conflict": 0.0,      # 8  DeleteRole -> DeleteConflict after detaching
     "delete_objects_error_rate": 0.0,  # 9  DeleteObjects per-key SlowDown / InternalError
     "function_idle": 0.0,            # 10 a function idle N s is Inactive
+    "sqs_delete_lag": 0.0,           # 12 a deleted queue still answers for N s
+    "sqs_name_hold": 0.0,            # 13 CreateQueue -> QueueDeletedRecently after DeleteQueue
 }
 CONSISTENCY_KNOBS = list(CONSISTENCY_OFF) + ["s3_region_redirect"]
 
@@ -90,6 +92,8 @@ PROFILES["aws-real"] = {
     "iam_delete_conflict": 2.0,
     "delete_objects_error_rate": 0.1,
     "function_idle": 10.0,
+    "sqs_delete_lag": 2.0,
+    "sqs_name_hold": 4.0,
 }
 
 DEFAULTS: dict[str, Any] = {
@@ -130,6 +134,8 @@ FLOAT_KEYS = {
     "iam_delete_conflict",
     "delete_objects_error_rate",
     "function_idle",
+    "sqs_delete_lag",
+    "sqs_name_hold",
     "handler_write_faults_for",
     "dynamodb_switch_window",
 }

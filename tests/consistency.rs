@@ -128,6 +128,8 @@ async fn up_down_up_at_once_under_aws_real() {
         json!({"bucket": s.bucket_name, "keys": 2000, "versions": 2}),
     );
     assert_eq!(filled["objects"], 4000, "{filled}");
+    // SQS holds a deleted queue's name 60 s: long enough here to outlast the rest of down.
+    chaos::control(&aws, "config", json!({"sqs_name_hold": 20}));
     let mark = aws.mark();
     let down = aws.tapctl(&["down", "--suffix", &sfx, "--yes", "--output", "json"]);
     all(&down.ok().json(), "action", "deleted");
@@ -143,13 +145,25 @@ async fn up_down_up_at_once_under_aws_real() {
         "no DeleteConflict: {iam:?}"
     );
     assert_eq!(count(&iam, "DeleteRole 200"), 1, "{iam:?}");
+    // The deleted queue went on answering for a while; down waited until it was gone
+    // (assert_gone above found no queue).
+    let sqs = answers(&aws, mark, "sqs");
+    assert_eq!(count(&sqs, "DeleteQueue 200"), 1, "{sqs:?}");
+    assert!(
+        count(&sqs, "GetQueueUrl 200") > 1,
+        "the queue never answered after DeleteQueue: {sqs:?}"
+    );
 
-    // up at once; its bucket writes overlap (OperationAborted), retried.
+    // up at once; its bucket writes overlap (OperationAborted), retried; the queue's name
+    // is still held (QueueDeletedRecently), waited out.
     let mark = aws.mark();
     let up = aws.tapctl(&["up", "--suffix", &sfx, "--output", "json"]);
     all(&up.ok().json(), "action", "created");
     let s3 = answers(&aws, mark, "s3");
     assert!(count(&s3, "PutBucketPolicy 409") > 0, "no conflict: {s3:?}");
+    let sqs = answers(&aws, mark, "sqs");
+    assert!(count(&sqs, "CreateQueue 400") > 0, "name not held: {sqs:?}");
+    assert_eq!(count(&sqs, "CreateQueue 200"), 1, "{sqs:?}");
 
     // The table and the (empty) bucket deleted behind tapctl's back: the table still
     // DELETING, the bucket's name still held. up waits for both, then creates them.

@@ -25,6 +25,7 @@ DynamoDB  dynamodb_states      CREATING / DELETING, DescribeTable lag after crea
           dynamodb_tags        eventually consistent, paged, overwritten tags
           dynamodb_billing     4 switches to PAY_PER_REQUEST per 24 h -> LimitExceededException
 Logs      logs_tags            tags die with their log group
+SQS       sqs_deletion         a deleted queue answers a while, its name stays held
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def install(runner: Any, config: Any) -> None:
     from . import (dynamodb_billing, dynamodb_states, dynamodb_tags, iam_propagation,
                    lambda_destinations, lambda_invoke, lambda_states, logs_tags, s3_abac,
                    s3_bucket_policy, s3_delete_objects, s3_events, s3_notifications,
-                   s3_ownership, s3_system_tags, s3_versions)
+                   s3_ownership, s3_system_tags, s3_versions, sqs_deletion)
 
     s3_bucket_policy.install(runner, config)
     s3_events.install(runner, config)
@@ -67,4 +68,5 @@ def install(runner: Any, config: Any) -> None:
     dynamodb_states.install(runner, config)
     dynamodb_tags.install(runner, config)
     dynamodb_billing.install(runner, config)
+    sqs_deletion.install(runner, config)
     _installed = True

@@ -1,4 +1,4 @@
-"""AWS's consistency and conflict behaviours (issue 10, behaviours 1-11), each
+"""AWS's consistency and conflict behaviours (docs/local-aws.md, behaviours 1-13), each
 switched on alone through its knob, exercised through boto3 (no SDK retries), and
 the aws-real profile that switches them all on. docs/local-aws.md, "AWS's consistency"."""
 
@@ -66,6 +66,7 @@ def test_aws_real_keeps_the_aws_like_delays_and_adds_every_behaviour():
     assert cfg["dynamodb_tags_page_size"] == 1 and cfg["s3_notification_lag"] == 2.0
     assert cfg["iam_conflict_window"] == 0.5 and cfg["iam_delete_conflict"] == 2.0
     assert cfg["delete_objects_error_rate"] == 0.1 and cfg["function_idle"] == 10.0
+    assert cfg["sqs_delete_lag"] == 2.0 and cfg["sqs_name_hold"] == 4.0
     assert cfg["s3_region_redirect"] is True
 
 
@@ -76,6 +77,7 @@ def test_instant_and_aws_like_switch_every_behaviour_off(instance, knobs):
         assert cfg["s3_conflict_window"] == 0 and cfg["function_idle"] == 0
         assert cfg["role_env_kms_error"] is False
         assert cfg["dynamodb_tags_page_size"] == 10
+        assert cfg["sqs_delete_lag"] == 0 and cfg["sqs_name_hold"] == 0
         # what S3 always does is on in every profile
         assert cfg["s3_region_redirect"] is True
 
@@ -541,3 +543,66 @@ def test_a_function_made_failed_reports_it_until_an_update(instance, client, rol
     assert (cfg["LastUpdateStatus"], cfg["LastUpdateStatusReason"]) == ("Failed", "update broke")
     lam.update_function_configuration(FunctionName=name, Timeout=10)
     assert lam.get_function_configuration(FunctionName=name)["LastUpdateStatus"] == "Successful"
+
+
+# ----------------------------------------------------------------- SQS ----
+
+def sqs_code(exc) -> str:
+    # boto3 reads the query-compatible code (x-amzn-query-error) when the service sends one
+    r = getattr(exc, "value", exc).response
+    return r["Error"]["Code"].removeprefix("AWS.SimpleQueueService.")
+
+
+def test_12_13_a_deleted_queue_answers_a_while_and_its_name_stays_held(client, knobs):
+    knobs(sqs_delete_lag=0.6, sqs_name_hold=1.2)
+    sqs = client("sqs", config=NO_RETRY)
+    name = uid("q")
+    url = sqs.create_queue(QueueName=name, tags={"k": "v"})["QueueUrl"]
+    sqs.delete_queue(QueueUrl=url)
+    t0 = time.monotonic()
+    # (12) still there, as it was: URL, attributes, tags, listing, even a send
+    assert sqs.get_queue_url(QueueName=name)["QueueUrl"] == url
+    assert sqs.list_queue_tags(QueueUrl=url)["Tags"] == {"k": "v"}
+    assert url in sqs.list_queues(QueueNamePrefix=name).get("QueueUrls", [])
+    sqs.send_message(QueueUrl=url, MessageBody="lost")
+    sqs.delete_queue(QueueUrl=url)  # deleting it again meanwhile succeeds
+    # (13) its name is held, also while it still answers
+    with pytest.raises(ClientError) as e:
+        sqs.create_queue(QueueName=name)
+    assert sqs_code(e) == "QueueDeletedRecently"
+    assert err(e)[1].startswith("You must wait 60 seconds after deleting a queue")
+    assert err(e)[2] == 400
+
+    def gone() -> bool:
+        try:
+            sqs.get_queue_url(QueueName=name)
+            return False
+        except ClientError as e2:
+            assert sqs_code(e2) in ("NonExistentQueue", "QueueDoesNotExist")
+            return True
+    wait_for(gone, timeout=5, interval=0.05)
+    assert 0.5 < time.monotonic() - t0
+    with pytest.raises(ClientError) as e:
+        sqs.create_queue(QueueName=name)  # gone, but not free
+    assert sqs_code(e) == "QueueDeletedRecently"
+
+    def created() -> bool:
+        try:
+            sqs.create_queue(QueueName=name)
+            return True
+        except ClientError as e2:
+            assert sqs_code(e2) == "QueueDeletedRecently"
+            return False
+    wait_for(created, timeout=5, interval=0.05)
+    assert 1.1 < time.monotonic() - t0
+    assert sqs.list_queue_tags(QueueUrl=url).get("Tags", {}) == {}  # a new queue
+
+
+def test_without_the_knobs_a_deleted_queue_is_gone_and_its_name_free(client):
+    sqs = client("sqs", config=NO_RETRY)
+    name = uid("q")
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    sqs.delete_queue(QueueUrl=url)
+    with pytest.raises(ClientError):
+        sqs.get_queue_url(QueueName=name)
+    sqs.create_queue(QueueName=name)

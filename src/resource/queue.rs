@@ -23,6 +23,14 @@ use std::time::Duration;
 /// SQS API reference): `up` right after `down` waits that out, within this budget.
 const NAME_HOLD_BUDGET: Duration = Duration::from_secs(75);
 
+/// A deleted queue may go on answering for up to 60 s (SQS API reference, DeleteQueue):
+/// `down` waits until it is gone, within this budget.
+const DELETE_BUDGET: Duration = Duration::from_secs(90);
+
+/// How many not-found answers in a row mean gone: during the deletion some requests "might
+/// succeed", so one answer is not trusted (terraform-provider-aws waits for 12).
+const GONE_ANSWERS: u32 = 3;
+
 /// How `encryption` reads for each server-side encryption setting.
 const SSE_SQS: &str = "SSE-SQS";
 const SSE_KMS: &str = "SSE-KMS";
@@ -233,16 +241,38 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
     Ok(())
 }
 
-/// Deletes the queue (and the failed events still in it). SQS finishes a delete within 60 s
-/// and answers for the queue meanwhile; there is nothing to wait for.
+/// Deletes the queue (and the failed events still in it), then waits until it is gone: SQS
+/// takes up to 60 s and answers for the queue meanwhile, so an `up` or `status` right after
+/// `down` would otherwise find it in sync and lose it a minute later.
 pub async fn delete(ctx: &Ctx) -> Result<()> {
-    let Some(url) = url(&ctx.aws, &ctx.stack).await? else {
+    let s = &ctx.stack;
+    let Some(queue_url) = url(&ctx.aws, s).await? else {
         return Ok(());
     };
     let deleted = sdk::write(transient, || {
-        ctx.aws.sqs.delete_queue().queue_url(&url).send()
+        ctx.aws.sqs.delete_queue().queue_url(&queue_url).send()
     });
     found(deleted.await, no_such_queue).aws_context("DeleteQueue")?;
+    let mut backoff = Backoff::between(
+        Duration::from_millis(200),
+        Duration::from_secs(2),
+        DELETE_BUDGET,
+    );
+    let mut absent = 0;
+    while absent < GONE_ANSWERS {
+        absent = match url(&ctx.aws, s).await? {
+            Some(_) => 0,
+            None => absent + 1,
+        };
+        if absent < GONE_ANSWERS && !backoff.wait().await {
+            bail!(
+                "queue {}: SQS still shows it {}s after DeleteQueue (a deletion takes up to \
+                 60 s); run down again",
+                s.queue_name,
+                DELETE_BUDGET.as_secs()
+            );
+        }
+    }
     Ok(())
 }
 
