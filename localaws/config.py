@@ -56,6 +56,7 @@ ALWAYS_ON: dict[str, Any] = {
     "s3_expected_owner_check": True,  # x-amz-expected-bucket-owner of another -> 403
     "dynamodb_on_demand_switches": 4,  # switches to PAY_PER_REQUEST per table and window (0: no limit)
     "dynamodb_switch_window": 86400.0,  # s, the rolling window of that limit
+    "required_request_tags": [],     # an SCP: creates without these request tags -> denied
 }
 
 PROFILES: dict[str, dict[str, Any]] = {
@@ -141,7 +142,7 @@ FLOAT_KEYS = {
 }
 BOOL_KEYS = {"role_env_kms_error", "s3_region_redirect", "destination_permission_check",
              "s3_expected_owner_check"}
-LIST_KEYS = {"fault_services", "fault_operations"}
+LIST_KEYS = {"fault_services", "fault_operations", "required_request_tags"}
 SOURCES = {"any", "client", "lambda"}
 KINDS = {"throttle", "5xx", "mixed"}
 

@@ -5,7 +5,7 @@ injection); a hook answering a response short-cuts moto. ``after(req, status)``
 runs for every call that reached moto, whatever happened.
 
 The hooks live with the other behaviours in ``localaws/shims/`` (``s3_consistency``,
-``s3_region``, ``s3_expected_owner``, ``iam_conflicts``): each names its knobs and the AWS source of what
+``s3_region``, ``s3_expected_owner``, ``iam_conflicts``, ``scp_request_tags``): each names its knobs and the AWS source of what
 it emulates."""
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ def install(config: Any) -> list[Hook]:
     from .shims.s3_consistency import S3Consistency
     from .shims.s3_expected_owner import S3ExpectedOwner
     from .shims.s3_region import S3Region
+    from .shims.scp_request_tags import ScpRequestTags
 
-    return [S3Region(config), S3ExpectedOwner(config), S3Consistency(config),
-            IamConflicts(config)]
+    return [ScpRequestTags(config), S3Region(config), S3ExpectedOwner(config),
+            S3Consistency(config), IamConflicts(config)]

@@ -597,3 +597,52 @@ async fn ctrl_c_during_up_says_what_it_stopped_and_a_rerun_converges() {
     aws.tapctl(&["up", "--suffix", &sfx]).ok();
     aws.tapctl(&["status", "--suffix", &sfx]).ok();
 }
+
+/// An organisation's SCP denies every create that does not carry its required tags
+/// (`aws:RequestTag/...`: tagging afterwards is too late). Without them in the settings a
+/// cold `up` is refused on one line naming the SCP and leaves nothing behind; with them
+/// (`--set tags.K=V`) every create sends them and the whole cycle passes.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_scp_requiring_tags_on_every_create_is_met_by_the_settings_tags() {
+    let aws = LocalAws::start_with(&[("LOCAL_AWS_REQUIRED_REQUEST_TAGS", "team,cost-center")]);
+    let sfx = suffix("scp");
+    let s = aws.stack(&sfx);
+    let c = aws.clients().await;
+
+    let refused = aws.tapctl(&["up", "--suffix", &sfx]).code(1);
+    eprintln!("{}", refused.stderr);
+    let errors: Vec<&str> = refused
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("tapctl: error: "))
+        .collect();
+    assert_eq!(errors.len(), 1, "{}", refused.stderr);
+    assert!(
+        errors[0].contains("with an explicit deny in a service control policy"),
+        "{}",
+        errors[0]
+    );
+    common::assert_gone(&c, &s).await;
+
+    let tags = ["--set", "tags.team=data", "--set", "tags.cost-center=42"];
+    let with = |verb: &[&str]| -> Vec<String> {
+        let mut args: Vec<String> = verb.iter().map(|a| a.to_string()).collect();
+        args.extend(["--suffix".to_string(), sfx.clone()]);
+        args.extend(tags.iter().map(|a| a.to_string()));
+        args
+    };
+    let run = |verb: &[&str]| {
+        let args = with(verb);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        aws.tapctl(&args)
+    };
+    run(&["up"]).ok();
+    run(&["status"]).ok();
+    let f = function_config(&c, &s).await;
+    assert_eq!(
+        f.tags.unwrap().get("cost-center").map(String::as_str),
+        Some("42")
+    );
+    run(&["down", "--yes"]).ok();
+    common::assert_gone(&c, &s).await;
+}
