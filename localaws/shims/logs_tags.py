@@ -5,6 +5,12 @@ DeleteLogGroup does not clear them: a group re-created under the same name (by
 CreateLogGroup, or by Lambda on its first log write) would show the deleted
 group's tags. In CloudWatch Logs a new group starts without tags; tapctl's
 ownership rule ("tags are the state") depends on it.
+
+moto also answers ListTagsForResource / TagResource / UntagResource on the ARN of a log
+group that does not exist (an empty tag set; tags stored for nothing). CloudWatch Logs
+answers 400 ``ResourceNotFoundException`` (CloudWatch Logs API reference, each call's
+Errors section): a reader racing a create or a delete must see "no group", not an
+untagged one.
 """
 
 from __future__ import annotations
@@ -24,3 +30,17 @@ def install(runner: Any, config: Any) -> None:
             self.tagger.delete_all_tags_for_resource(group.arn)
 
     LogsBackend.delete_log_group = delete_log_group
+
+    from moto.logs.exceptions import ResourceNotFoundException
+
+    def group_must_exist(method: Any) -> Any:
+        def wrapped(self: Any, arn: str, *args: Any, **kwargs: Any) -> Any:
+            if ":log-group:" in arn:
+                name = arn.split(":log-group:", 1)[1].removesuffix(":*")
+                if name not in self.groups:
+                    raise ResourceNotFoundException()
+            return method(self, arn, *args, **kwargs)
+        return wrapped
+
+    for name in ("list_tags_for_resource", "tag_resource", "untag_resource"):
+        setattr(LogsBackend, name, group_must_exist(getattr(LogsBackend, name)))

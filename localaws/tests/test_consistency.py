@@ -204,6 +204,20 @@ def test_every_read_of_a_missing_table_answers_the_code_aws_documents(client):
     assert err(e)[0] == "TableNotFoundException"
 
 
+def test_tag_calls_on_a_missing_log_group_answer_resource_not_found(client):
+    logs = client("logs", config=NO_RETRY)
+    name = uid("/aws/lambda/gone-")
+    arn = f"arn:aws:logs:us-west-2:123456789012:log-group:{name}"
+    for call in (lambda: logs.list_tags_for_resource(resourceArn=arn),
+                 lambda: logs.tag_resource(resourceArn=arn, tags={"k": "v"}),
+                 lambda: logs.untag_resource(resourceArn=arn, tagKeys=["k"])):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert err(e)[0] == "ResourceNotFoundException"
+    logs.create_log_group(logGroupName=name, tags={"k": "v"})
+    assert logs.list_tags_for_resource(resourceArn=arn)["tags"] == {"k": "v"}
+
+
 def test_4_a_deleted_table_still_shows_deleting(client, knobs):
     knobs(table_delay=0.8)  # DELETING for table_delay seconds (test_knobs has the rest)
     ddb = client("dynamodb", config=NO_RETRY)
