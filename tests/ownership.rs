@@ -285,8 +285,9 @@ async fn partial_stack_is_completed_by_up_and_removed_by_down() {
     );
 }
 
-/// A bucket with the stack's name, made in this account without tapctl's tags.
-async fn foreign_bucket(aws: &LocalAws, c: &Clients, s: &Stack) {
+/// A bucket with the stack's name, made without tapctl's tags: in this account, or in
+/// `account` (the local AWS's `x-moto-account-id`).
+async fn foreign_bucket_of(aws: &LocalAws, c: &Clients, s: &Stack, account: Option<&'static str>) {
     let region = aws.var("AWS_REGION");
     c.s3.create_bucket()
         .bucket(&s.bucket_name)
@@ -295,9 +296,19 @@ async fn foreign_bucket(aws: &LocalAws, c: &Clients, s: &Stack) {
                 .location_constraint(BucketLocationConstraint::from(region.as_str()))
                 .build(),
         )
+        .customize()
+        .mutate_request(move |r| {
+            if let Some(a) = account {
+                r.headers_mut().insert("x-moto-account-id", a);
+            }
+        })
         .send()
         .await
         .unwrap();
+}
+
+async fn foreign_bucket(aws: &LocalAws, c: &Clients, s: &Stack) {
+    foreign_bucket_of(aws, c, s, None).await;
 }
 
 async fn bucket_tags(c: &Clients, s: &Stack) -> Vec<(String, String)> {
@@ -433,24 +444,10 @@ async fn cloudformation_buckets_are_adopted_and_abac_ones_refused() {
 async fn a_head_bucket_403_says_whose_bucket_it_is() {
     let aws = LocalAws::start();
     let c = aws.clients().await;
-    let region = aws.var("AWS_REGION");
 
     // Another account's bucket: other_account, as before.
     let theirs = aws.stack(&suffix("theirs"));
-    c.s3.create_bucket()
-        .bucket(&theirs.bucket_name)
-        .create_bucket_configuration(
-            CreateBucketConfiguration::builder()
-                .location_constraint(BucketLocationConstraint::from(region.as_str()))
-                .build(),
-        )
-        .customize()
-        .mutate_request(|r| {
-            r.headers_mut().insert("x-moto-account-id", "111122223333");
-        })
-        .send()
-        .await
-        .unwrap();
+    foreign_bucket_of(&aws, &c, &theirs, Some("111122223333")).await;
     let status = aws
         .tapctl(&[
             "status",
