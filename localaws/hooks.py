@@ -5,8 +5,8 @@ injection); a hook answering a response short-cuts moto. ``after(req, status)``
 runs for every call that reached moto, whatever happened.
 
 The hooks live with the other behaviours in ``localaws/shims/`` (``s3_consistency``,
-``s3_region``, ``s3_expected_owner``, ``iam_conflicts``, ``scp_request_tags``): each names its knobs and the AWS source of what
-it emulates."""
+``s3_region``, ``s3_expected_owner``, ``s3_bucket_policy``, ``iam_conflicts``,
+``scp_request_tags``): each names its knobs and the AWS source of what it emulates."""
 
 from __future__ import annotations
 
@@ -51,10 +51,12 @@ class Hook(Protocol):
 def install(config: Any) -> list[Hook]:
     """The hooks of every behaviour, in the order they are asked."""
     from .shims.iam_conflicts import IamConflicts
+    from .shims.s3_bucket_policy import S3ListBucketDeny
     from .shims.s3_consistency import S3Consistency
     from .shims.s3_expected_owner import S3ExpectedOwner
     from .shims.s3_region import S3Region
     from .shims.scp_request_tags import ScpRequestTags
 
     return [ScpRequestTags(config), S3Region(config), S3ExpectedOwner(config),
+            S3ListBucketDeny(config),
             S3Consistency(config), IamConflicts(config)]

@@ -104,6 +104,9 @@ class LocalAwsMiddleware:
             "service": service, "operation": operation, "listener": self.listener,
             "source": source, "write": is_write(operation),
         }
+        expected_owner = environ.get("HTTP_X_AMZ_EXPECTED_BUCKET_OWNER")
+        if service == "s3" and expected_owner:
+            record["expected_owner"] = expected_owner
         kind = pick(self.config, service, operation, source)
         if kind == HANDLER_WRITE_FAULT:
             # a small JSON body with a Content-Length (DynamoDB): read it for the table name

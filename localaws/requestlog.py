@@ -14,6 +14,8 @@ listener  tls | http
 source    client | lambda (requests signed with the key handed to Lambda functions)
 write     true when the operation writes (``is_write`` below), false for a read
 fault     null, or "throttle" / "5xx" when the answer was an injected fault
+expected_owner  S3 only, when the request carried ``x-amz-expected-bucket-owner``: its
+          account id (absent otherwise)
 
 Write classification (``is_write``): an operation is a write when its name
 starts with one of WRITE_PREFIXES (Create, Put, Update, Delete, Attach,

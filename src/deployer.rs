@@ -107,6 +107,9 @@ pub fn policy(s: &Scope) -> Value {
                 "Bucket",
                 &[
                     "s3:DeleteBucket",
+                    // GetBucketAbac, read before tags are written (S3 API reference,
+                    // PutBucketAbac names s3:PutBucketABAC; Get follows it).
+                    "s3:GetBucketABAC",
                     "s3:GetBucketNotification",
                     "s3:GetBucketOwnershipControls",
                     "s3:GetBucketPolicy",

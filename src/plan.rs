@@ -3,7 +3,7 @@
 //! engine to carry out. Also the rules built on it: what `up` refuses, what `down` deletes
 //! and leaves alone, whether `outputs` has a stack to show. Pure: no AWS call here.
 
-use crate::resource::{Drift, Kind, Owner, Snapshot, State};
+use crate::resource::{Drift, Field, Kind, Owner, Snapshot, State};
 use crate::spec::Stack;
 use crate::style::Sign;
 use anyhow::{Result, bail};
@@ -34,6 +34,8 @@ pub enum Conflict {
     OtherRegion(String),
     /// In this account, without tapctl's tags, and `--adopt` not given.
     NotTapctls,
+    /// tapctl's tags must be written, but the bucket has ABAC on: S3 refuses PutBucketTagging.
+    Abac,
 }
 
 impl fmt::Display for Conflict {
@@ -43,6 +45,9 @@ impl fmt::Display for Conflict {
             Conflict::OtherRegion(r) => write!(f, "owned by the same suffix's stack in {r}"),
             Conflict::NotTapctls => {
                 f.write_str("not tapctl's: no tapctl tags (use --adopt to take it over)")
+            }
+            Conflict::Abac => {
+                f.write_str("ABAC is enabled: S3 refuses PutBucketTagging, so tapctl cannot tag it")
             }
         }
     }
@@ -152,6 +157,13 @@ pub fn change(state: &State, mode: Mode) -> Change {
                 ..
             },
         ) => Change::Conflict(Conflict::OtherRegion(r.clone())),
+        // Tags to write (adopting, or tag drift) on a bucket with ABAC on: refused up front.
+        (Mode::Up { adopt }, State::Present { owner, drift })
+            if (adopt || *owner == Owner::Tapctl)
+                && drift.iter().any(|d| d.field == Field::Abac) =>
+        {
+            Change::Conflict(Conflict::Abac)
+        }
         (
             Mode::Up { adopt: true },
             State::Present {
@@ -223,6 +235,25 @@ pub fn refuse_foreign(s: &Stack, changes: &[(Kind, Change)]) -> Result<()> {
              --region {r}",
             names.join(", "),
             s.suffix()
+        );
+    }
+    if with(Conflict::Abac).next().is_some() {
+        let tags: Vec<String> = s
+            .tags()
+            .iter()
+            .map(|(k, v)| format!("Key={k},Value={v}"))
+            .collect();
+        bail!(
+            "bucket {b} has ABAC enabled, so S3 refuses PutBucketTagging, which tapctl tags \
+             buckets with; nothing was changed; add tapctl's tags with S3 Control TagResource \
+             (aws s3control tag-resource --account-id {} --resource-arn {} --tags {}) or disable \
+             ABAC (aws s3api put-bucket-abac --bucket {b} --abac-status Status=Disabled), then \
+             run `{}` again",
+            s.target.account,
+            s.bucket_arn,
+            tags.join(" "),
+            s.command("up"),
+            b = s.bucket_name,
         );
     }
     let foreign: Vec<String> = with(Conflict::NotTapctls)
@@ -310,6 +341,44 @@ mod tests {
         assert_eq!(conflicts(&c, |k| k.label().to_string()).len(), 1);
         plan.states.insert(Kind::Bucket, State::Missing);
         assert!(pending(&changes(&plan, Mode::Up { adopt: false })));
+    }
+
+    #[test]
+    fn a_bucket_with_abac_on_is_refused_when_its_tags_need_writing() {
+        let s = crate::spec::test_stack();
+        let abac = Drift::new(Field::Abac, "Disabled", "Enabled");
+        let tags = Drift::new(Field::Tags, "tapctl:managed=true", "(none)");
+        let untagged = State::present(false, vec![tags.clone(), abac.clone()]);
+        // Not adopting: the bucket is not tapctl's first of all.
+        let up = Mode::Up { adopt: false };
+        assert_eq!(
+            change(&untagged, up),
+            Change::Conflict(Conflict::NotTapctls)
+        );
+        let adopt = Mode::Up { adopt: true };
+        assert_eq!(change(&untagged, adopt), Change::Conflict(Conflict::Abac));
+        let ours = State::present(true, vec![tags, abac]);
+        assert_eq!(change(&ours, up), Change::Conflict(Conflict::Abac));
+        // `down` deletes tapctl's bucket whatever its ABAC status.
+        assert_eq!(change(&ours, Mode::Down), Change::Delete);
+        let mut snapshot = Snapshot::default();
+        snapshot.states.insert(Kind::Bucket, untagged);
+        let err = refuse_foreign(&s, &changes(&snapshot, adopt))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "bucket lambda-trigger-bucket-dev-123456789012 has ABAC enabled, so S3 refuses \
+                 PutBucketTagging"
+            ),
+            "{err}"
+        );
+        assert!(
+            err.contains("--tags Key=tapctl:managed,Value=true ")
+                && err.contains("--abac-status Status=Disabled")
+                && !err.contains('\n'),
+            "{err}"
+        );
     }
 
     #[test]

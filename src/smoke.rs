@@ -85,6 +85,7 @@ async fn upload(aws: &Clients, s: &Stack, key: &str) -> Result<(), String> {
         .s3
         .put_object()
         .bucket(&s.bucket_name)
+        .expected_bucket_owner(&s.target.account)
         .key(key)
         .content_type("text/plain")
         .body(ByteStream::from(
@@ -212,6 +213,7 @@ async fn clean_up(
             .s3
             .delete_object()
             .bucket(&s.bucket_name)
+            .expected_bucket_owner(&s.target.account)
             .key(&p.key)
             .send()
             .await

@@ -468,6 +468,7 @@ fn iam_actions(service: &str, op: &str) -> Vec<String> {
             s3("PutEncryptionConfiguration")
         }
         ("s3", "GetPublicAccessBlock") => s3("GetBucketPublicAccessBlock"),
+        ("s3", "GetBucketAbac") => s3("GetBucketABAC"),
         ("s3", "PutPublicAccessBlock") => s3("PutBucketPublicAccessBlock"),
         ("s3", "GetBucketNotificationConfiguration") => s3("GetBucketNotification"),
         ("s3", "PutBucketNotificationConfiguration") => s3("PutBucketNotification"),

@@ -1,13 +1,19 @@
 //! Ownership and partial stacks: what is not tapctl's is refused by `up` (unless adopted) and
-//! left alone by `down`; a partial stack is completed by `up` and removed by `down`.
+//! left alone by `down`; a partial stack is completed by `up` and removed by `down`. Buckets
+//! made by CloudFormation (system `aws:` tags) are adopted keeping those tags; one with ABAC
+//! on is refused before any write; a HeadBucket 403 says whose bucket it is; every bucket
+//! call names the expected owner.
 
 mod common;
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
-use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
-use common::{LocalAws, suffix};
+use aws_sdk_s3::types::{
+    AbacStatus, BucketAbacStatus, BucketLocationConstraint, CreateBucketConfiguration,
+};
+use common::{ACCOUNT, LocalAws, suffix};
+use serde_json::json;
 use std::time::Duration;
 use tapctl::aws::Clients;
 use tapctl::spec::Stack;
@@ -277,4 +283,209 @@ async fn partial_stack_is_completed_by_up_and_removed_by_down() {
             .all(|r| r["state"] == "missing"),
         "{status}"
     );
+}
+
+/// A bucket with the stack's name, made without tapctl's tags: in this account, or in
+/// `account` (the local AWS's `x-moto-account-id`).
+async fn foreign_bucket_of(aws: &LocalAws, c: &Clients, s: &Stack, account: Option<&'static str>) {
+    let region = aws.var("AWS_REGION");
+    c.s3.create_bucket()
+        .bucket(&s.bucket_name)
+        .create_bucket_configuration(
+            CreateBucketConfiguration::builder()
+                .location_constraint(BucketLocationConstraint::from(region.as_str()))
+                .build(),
+        )
+        .customize()
+        .mutate_request(move |r| {
+            if let Some(a) = account {
+                r.headers_mut().insert("x-moto-account-id", a);
+            }
+        })
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn foreign_bucket(aws: &LocalAws, c: &Clients, s: &Stack) {
+    foreign_bucket_of(aws, c, s, None).await;
+}
+
+async fn bucket_tags(c: &Clients, s: &Stack) -> Vec<(String, String)> {
+    let out =
+        c.s3.get_bucket_tagging()
+            .bucket(&s.bucket_name)
+            .send()
+            .await;
+    let mut tags: Vec<(String, String)> = out
+        .unwrap()
+        .tag_set()
+        .iter()
+        .map(|t| (t.key().to_string(), t.value().to_string()))
+        .collect();
+    tags.sort();
+    tags
+}
+
+/// The S3 calls of tapctl's own runs (log windows) that name a bucket must carry the expected
+/// owner; CreateBucket and ListBuckets take none.
+fn assert_expected_owner(aws: &LocalAws, windows: &[(usize, usize)]) {
+    let requests = aws.requests();
+    let mut checked = 0;
+    for (from, to) in windows {
+        for r in &requests[*from..*to] {
+            let op = r["operation"].as_str().unwrap_or("?");
+            if r["source"] != "client"
+                || r["service"] != "s3"
+                || matches!(op, "CreateBucket" | "ListBuckets")
+            {
+                continue;
+            }
+            assert_eq!(r["expected_owner"], ACCOUNT, "s3:{op} without it: {r}");
+            checked += 1;
+        }
+    }
+    assert!(checked > 10, "only {checked} bucket calls seen");
+}
+
+/// A CloudFormation / CDK bucket (system `aws:` tags, which PutBucketTagging must resend
+/// unchanged) is adopted: its aws: tags and its other tags stay, tapctl's are added, and a
+/// second `up` writes nothing. A bucket with ABAC on cannot be tagged by PutBucketTagging:
+/// `up --adopt` stops on one line before any write.
+#[tokio::test(flavor = "multi_thread")]
+async fn cloudformation_buckets_are_adopted_and_abac_ones_refused() {
+    let aws = LocalAws::start();
+    let c = aws.clients().await;
+    let sfx = suffix("cfn");
+    let s = aws.stack(&sfx);
+    foreign_bucket(&aws, &c, &s).await;
+    let system = json!({
+        "aws:cloudformation:stack-name": "legacy",
+        "aws:cloudformation:logical-id": "TriggerBucket",
+    });
+    aws.control(
+        "s3/system-tags",
+        &json!({"bucket": s.bucket_name, "tags": system}),
+    );
+    let mut windows = Vec::new();
+    let mut run = |args: &[&str], code: i32| {
+        let from = aws.mark();
+        let out = aws.tapctl(args).code(code);
+        windows.push((from, aws.mark()));
+        out
+    };
+    run(&["status", "--suffix", &sfx], 2);
+    run(&["up", "--suffix", &sfx, "--adopt"], 0);
+    run(&["status", "--suffix", &sfx], 0);
+    let tags = bucket_tags(&c, &s).await;
+    let mut want: Vec<(String, String)> = s.tags();
+    want.push((
+        "aws:cloudformation:logical-id".into(),
+        "TriggerBucket".into(),
+    ));
+    want.push(("aws:cloudformation:stack-name".into(), "legacy".into()));
+    want.sort();
+    assert_eq!(tags, want);
+    common::expect::bucket(&c, &s).await;
+    let mark = aws.mark();
+    run(&["up", "--suffix", &sfx], 0);
+    assert_eq!(
+        aws.writes_since(mark),
+        Vec::<String>::new(),
+        "second up wrote"
+    );
+    run(&["down", "--suffix", &sfx, "--yes"], 0);
+    assert_expected_owner(&aws, &windows);
+
+    // ABAC on: refused on one line, before any write of the run.
+    let sfx = suffix("abac");
+    let s = aws.stack(&sfx);
+    foreign_bucket(&aws, &c, &s).await;
+    let enabled = AbacStatus::builder()
+        .status(BucketAbacStatus::Enabled)
+        .build();
+    c.s3.put_bucket_abac()
+        .bucket(&s.bucket_name)
+        .abac_status(enabled)
+        .send()
+        .await
+        .unwrap();
+    let mark = aws.mark();
+    let up = aws.tapctl(&["up", "--suffix", &sfx, "--adopt"]).code(1);
+    let err = up.stderr.trim();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "tapctl: error: bucket {} has ABAC enabled, so S3 refuses PutBucketTagging",
+            s.bucket_name
+        )) && err.contains("s3control tag-resource")
+            && err.contains("put-bucket-abac"),
+        "{err}"
+    );
+    assert_eq!(
+        aws.writes_since(mark),
+        Vec::<String>::new(),
+        "a refused up wrote"
+    );
+    // The plan names the conflict; without --adopt the bucket is first of all not tapctl's.
+    let plan = aws
+        .tapctl(&["plan", "--suffix", &sfx, "--adopt", "--output", "json"])
+        .json();
+    assert_eq!(plan["resources"][1]["action"], "conflict", "{plan}");
+    let up = aws.tapctl(&["up", "--suffix", &sfx]).code(1);
+    assert!(up.stderr.contains("not tapctl's"), "{}", up.stderr);
+    assert_eq!(aws.writes_since(mark), Vec::<String>::new());
+}
+
+/// HeadBucket answers 403 both for another account's bucket and for this account's bucket
+/// that the caller may not HeadBucket (here: the bucket policy denies s3:ListBucket). tapctl
+/// tells them apart (ListBuckets lists only this account's) and says which.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_head_bucket_403_says_whose_bucket_it_is() {
+    let aws = LocalAws::start();
+    let c = aws.clients().await;
+
+    // Another account's bucket: other_account, as before.
+    let theirs = aws.stack(&suffix("theirs"));
+    foreign_bucket_of(&aws, &c, &theirs, Some("111122223333")).await;
+    let status = aws
+        .tapctl(&[
+            "status",
+            "--suffix",
+            &theirs.target.suffix,
+            "--output",
+            "json",
+        ])
+        .code(2)
+        .json();
+    assert_eq!(status["resources"][1]["state"], "other_account", "{status}");
+
+    // This account's bucket, HeadBucket denied: an error naming the permission, no write.
+    let sfx = suffix("denied");
+    let s = aws.stack(&sfx);
+    foreign_bucket(&aws, &c, &s).await;
+    let deny = json!({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Deny", "Principal": "*", "Action": "s3:ListBucket",
+        "Resource": s.bucket_arn}]});
+    c.s3.put_bucket_policy()
+        .bucket(&s.bucket_name)
+        .policy(deny.to_string())
+        .send()
+        .await
+        .unwrap();
+    let mark = aws.mark();
+    for args in [["status", "--suffix", &sfx], ["up", "--suffix", &sfx]] {
+        let run = aws.tapctl(&args).code(1);
+        let err = run.stderr.trim();
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains(&format!(
+                "bucket {} is this account's, but HeadBucket on it is denied: the caller needs \
+                 s3:ListBucket on {}",
+                s.bucket_name, s.bucket_arn
+            )),
+            "{err}"
+        );
+    }
+    assert_eq!(aws.writes_since(mark), Vec::<String>::new());
 }

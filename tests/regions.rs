@@ -2,11 +2,15 @@
 //! a stack is (suffix, account, region), and tapctl never reads another region's resource as
 //! its own, changes it or deletes it. `up` in the second region is refused on one line naming
 //! the region that owns the names; `status` there says so; `down` there leaves the first
-//! region's stack in sync; `list` shows each stack once, in its own region.
+//! region's stack in sync; `list` shows each stack once, in its own region. In us-east-1,
+//! where re-creating your own bucket answers 200, a bucket made meanwhile is still not claimed.
 
 mod common;
 
+use aws_config::Region;
 use common::{LocalAws, suffix};
+use serde_json::json;
+use tapctl::aws::Clients;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn one_suffix_in_two_regions() {
@@ -91,4 +95,83 @@ async fn one_suffix_in_two_regions() {
 
     aws.tapctl(&["down", "--suffix", &s, "--region", &home, "--yes"])
         .ok();
+}
+
+/// us-east-1 answers 200 to CreateBucket of a bucket this account already owns, like a
+/// creation: tapctl must still look again, as BucketAlreadyOwnedByYou makes it elsewhere. A
+/// bucket made meanwhile (here: one whose configuration reads still lag its creation, so
+/// tapctl's look finds it missing) without tapctl's tags is left as it is.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bucket_made_meanwhile_in_us_east_1_is_not_claimed() {
+    let aws = LocalAws::start();
+    let east = "us-east-1";
+    let config = aws.sdk_config().await;
+    let c = Clients::new(
+        &config.into_builder().region(Region::new(east)).build(),
+        true,
+    );
+    let s = suffix("east");
+    let stack = tapctl::spec::Stack::new(tapctl::spec::Target {
+        region: east.into(),
+        ..aws.stack(&s).target
+    });
+    // For 6 s after its creation the bucket's configuration reads answer NoSuchBucket.
+    aws.control("config", &json!({"s3_new_bucket_lag": 6.0}));
+    c.s3.create_bucket()
+        .bucket(&stack.bucket_name)
+        .send()
+        .await
+        .unwrap();
+    let mark = aws.mark();
+    let run = aws
+        .tapctl(&["up", "--suffix", &s, "--region", east])
+        .code(1);
+    assert!(
+        run.stderr.contains(&format!(
+            "bucket {} was created by someone else while tapctl was creating it and is not \
+             tapctl's; it was left unchanged",
+            stack.bucket_name
+        )),
+        "{}",
+        run.stderr
+    );
+    let writes = aws.writes_since(mark);
+    assert!(
+        writes.contains(&"s3:CreateBucket".to_string()),
+        "{writes:?}"
+    );
+    assert!(
+        !writes
+            .iter()
+            .any(|w| w.starts_with("s3:") && w != "s3:CreateBucket"),
+        "the bucket was written: {writes:?}"
+    );
+    let tags =
+        c.s3.get_bucket_tagging()
+            .bucket(&stack.bucket_name)
+            .send()
+            .await;
+    let code = tags
+        .unwrap_err()
+        .into_service_error()
+        .meta()
+        .code()
+        .map(str::to_string);
+    assert_eq!(code.as_deref(), Some("NoSuchTagSet"));
+
+    // Without it, a whole stack in us-east-1: the 200 of tapctl's own CreateBucket is looked
+    // at again and found tapctl's.
+    c.s3.delete_bucket()
+        .bucket(&stack.bucket_name)
+        .send()
+        .await
+        .unwrap();
+    aws.control("config", &json!({"s3_new_bucket_lag": 0.0}));
+    aws.tapctl(&["up", "--suffix", &s, "--region", east]).ok();
+    aws.tapctl(&["status", "--suffix", &s, "--region", east])
+        .ok();
+    common::expect::bucket(&c, &stack).await;
+    aws.tapctl(&["down", "--suffix", &s, "--region", east, "--yes"])
+        .ok();
+    common::assert_gone(&c, &stack).await;
 }

@@ -185,3 +185,49 @@ def test_recreate_of_own_bucket_elsewhere_is_bucket_already_owned_by_you(instanc
     with pytest.raises(ClientError) as e:
         east.create_bucket(Bucket=name3)
     assert e.value.response["Error"]["Code"] == "BucketAlreadyExists"
+
+
+def test_request_log_names_the_expected_owner(instance, client):
+    import json
+    import os
+
+    s3 = client("s3")
+    me = client("sts").get_caller_identity()["Account"]
+    name = uid("logged")
+    s3.create_bucket(Bucket=name, CreateBucketConfiguration=cfg(instance["AWS_REGION"]))
+    s3.head_bucket(Bucket=name, ExpectedBucketOwner=me)
+    s3.head_bucket(Bucket=name)
+    with open(os.path.join(instance["LOCAL_AWS_DIR"], "requests.log")) as f:
+        heads = [json.loads(line) for line in f if '"HeadBucket"' in line]
+    assert heads[-2].get("expected_owner") == me
+    assert "expected_owner" not in heads[-1]
+
+
+# ------------------------------------------------- bucket policy deny of s3:ListBucket
+
+def test_bucket_policy_deny_of_list_bucket_refuses_head_bucket(instance, client):
+    import json
+
+    s3 = client("s3")
+    name = uid("denied")
+    s3.create_bucket(Bucket=name, CreateBucketConfiguration=cfg(instance["AWS_REGION"]))
+    s3.put_object(Bucket=name, Key="k", Body=b"x")
+    deny = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Deny", "Principal": "*", "Action": "s3:ListBucket",
+        "Resource": f"arn:aws:s3:::{name}"}]}
+    s3.put_bucket_policy(Bucket=name, Policy=json.dumps(deny))
+    with pytest.raises(ClientError) as e:
+        s3.head_bucket(Bucket=name)
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    with pytest.raises(ClientError) as e:
+        s3.list_objects_v2(Bucket=name)
+    assert e.value.response["Error"]["Code"] == "AccessDenied"
+    # the bucket is still the caller's: listed, and other calls go through
+    assert name in [b["Name"] for b in s3.list_buckets(Prefix=name)["Buckets"]]
+    assert s3.get_object(Bucket=name, Key="k")["Body"].read() == b"x"
+    # a Deny whose condition does not hold, or of another action, denies nothing
+    deny["Statement"][0]["Condition"] = {"Bool": {"aws:SecureTransport": "false"}}
+    s3.put_bucket_policy(Bucket=name, Policy=json.dumps(deny))
+    s3.head_bucket(Bucket=name)
+    s3.delete_bucket_policy(Bucket=name)
+    s3.head_bucket(Bucket=name)

@@ -22,10 +22,10 @@ use crate::spec::{BUCKET_PREFIX, Stack, Target, same_policy};
 use anyhow::{Context, Result, anyhow, bail};
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::types::{
-    BucketLocationConstraint, CreateBucketConfiguration, ObjectOwnership, OwnershipControls,
-    OwnershipControlsRule, PublicAccessBlockConfiguration, ServerSideEncryption,
+    BucketAbacStatus, BucketLocationConstraint, CreateBucketConfiguration, ObjectOwnership,
+    OwnershipControls, OwnershipControlsRule, PublicAccessBlockConfiguration, ServerSideEncryption,
     ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
-    Tag, Tagging,
+    Tagging,
 };
 use serde_json::Value;
 use std::time::Duration;
@@ -35,6 +35,10 @@ const EMPTY_BUDGET: Duration = Duration::from_secs(120);
 /// How long CreateBucket waits for S3 to release a name deleted moments ago (AWS: minutes
 /// to hours; a short hold is worth waiting for, a long one is reported).
 const NAME_HOLD_BUDGET: Duration = Duration::from_secs(30);
+
+/// The region whose CreateBucket takes no location constraint and answers 200 to re-creating
+/// a bucket you own.
+const US_EAST_1: &str = "us-east-1";
 
 /// How long a bucket made meanwhile (by a concurrent run) may still read as missing.
 const SETTLE_BUDGET: Duration = Duration::from_secs(10);
@@ -107,15 +111,36 @@ pub fn diff(stack: &Stack, o: &Observed) -> Vec<Drift> {
 pub async fn observe(ctx: &Ctx) -> Result<State> {
     let s3 = &ctx.aws.s3;
     let b = &ctx.stack.bucket_name;
+    // Every bucket call names the expected owner: a bucket of another account answers 403,
+    // never someone else's data or configuration.
+    let owner = &ctx.stack.target.account;
     // Every read at once: one round trip, not two. When HeadBucket says the bucket is
     // missing or someone else's, the other answers (errors too) are not looked at.
     let (head, tags, pab, enc, policy, own) = tokio::join!(
-        s3.head_bucket().bucket(b).send(),
-        s3.get_bucket_tagging().bucket(b).send(),
-        s3.get_public_access_block().bucket(b).send(),
-        s3.get_bucket_encryption().bucket(b).send(),
-        s3.get_bucket_policy().bucket(b).send(),
-        s3.get_bucket_ownership_controls().bucket(b).send(),
+        s3.head_bucket()
+            .bucket(b)
+            .expected_bucket_owner(owner)
+            .send(),
+        s3.get_bucket_tagging()
+            .bucket(b)
+            .expected_bucket_owner(owner)
+            .send(),
+        s3.get_public_access_block()
+            .bucket(b)
+            .expected_bucket_owner(owner)
+            .send(),
+        s3.get_bucket_encryption()
+            .bucket(b)
+            .expected_bucket_owner(owner)
+            .send(),
+        s3.get_bucket_policy()
+            .bucket(b)
+            .expected_bucket_owner(owner)
+            .send(),
+        s3.get_bucket_ownership_controls()
+            .bucket(b)
+            .expected_bucket_owner(owner)
+            .send(),
     );
     if let Err(e) = head {
         let region = e
@@ -128,10 +153,7 @@ pub async fn observe(ctx: &Ctx) -> Result<State> {
         }
         return match sdk::s3::status(&e) {
             Some(404) => Ok(State::Missing),
-            Some(403) => Ok(State::Present {
-                owner: Owner::OtherAccount,
-                drift: vec![],
-            }),
+            Some(403) => forbidden(ctx).await,
             _ => Err(e).aws_context("HeadBucket"),
         };
     }
@@ -189,11 +211,74 @@ pub async fn observe(ctx: &Ctx) -> Result<State> {
         ownership,
         tags,
     };
-    Ok(tags::judge(
-        &ctx.stack,
-        &observed.tags,
-        diff(&ctx.stack, &observed),
-    ))
+    let mut state = tags::judge(&ctx.stack, &observed.tags, diff(&ctx.stack, &observed));
+    // Tags to write (tag drift, or a bucket to adopt): they can be written only without ABAC.
+    if state.needs(Field::Tags)
+        && let State::Present { drift, .. } = &mut state
+    {
+        match abac_enabled(ctx).await {
+            Ok(false) => {}
+            Ok(true) => drift.push(Drift::new(Field::Abac, "Disabled", "Enabled")),
+            Err(e) if no_such_bucket(&e) => return Ok(State::Missing),
+            Err(e) => return Err(e).aws_context("GetBucketAbac"),
+        }
+    }
+    Ok(state)
+}
+
+/// Whether the bucket has ABAC on. S3 then refuses PutBucketTagging and DeleteBucketTagging
+/// ("when ABAC is enabled, you must use the TagResource and UntagResource actions to manage
+/// tags on your buckets", S3 API reference, PutBucketAbac). A bucket never configured is
+/// Disabled (S3 user guide, "Enabling ABAC in general purpose buckets"); an answer without a
+/// status reads as Disabled too.
+async fn abac_enabled(
+    ctx: &Ctx,
+) -> Result<
+    bool,
+    aws_sdk_s3::error::SdkError<aws_sdk_s3::operation::get_bucket_abac::GetBucketAbacError>,
+> {
+    let read = ctx.aws.s3.get_bucket_abac().bucket(&ctx.stack.bucket_name);
+    let out = read
+        .expected_bucket_owner(&ctx.stack.target.account)
+        .send()
+        .await?;
+    Ok(out.abac_status().and_then(|a| a.status()) == Some(&BucketAbacStatus::Enabled))
+}
+
+/// HeadBucket answered 403: either another account owns the bucket, or this account does
+/// and the caller may not HeadBucket it (no s3:ListBucket in its IAM policy, or an explicit
+/// deny in the bucket policy): the S3 API reference (HeadBucket) gives 403 for a bucket you
+/// have no permission to access, and names s3:ListBucket as the permission HeadBucket needs.
+/// ListBuckets lists only the caller's own buckets, and its `Prefix` narrows the listing to
+/// names that begin with it (S3 API reference, ListBuckets): listed means this account's.
+/// With `expected_bucket_owner` a bucket of another account answers the same 403, so both
+/// readings meet here.
+async fn forbidden(ctx: &Ctx) -> Result<State> {
+    let b = &ctx.stack.bucket_name;
+    let mut pages = ctx
+        .aws
+        .s3
+        .list_buckets()
+        .prefix(b)
+        .max_buckets(1000)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page
+            .aws_context("ListBuckets")
+            .with_context(|| format!("HeadBucket of bucket {b} was denied; telling whose it is"))?;
+        if page.buckets().iter().any(|x| x.name() == Some(b.as_str())) {
+            bail!(
+                "bucket {b} is this account's, but HeadBucket on it is denied: the caller needs \
+                 s3:ListBucket on {} (missing from its IAM policy, or denied by the bucket policy)",
+                ctx.stack.bucket_arn
+            );
+        }
+    }
+    Ok(State::Present {
+        owner: Owner::OtherAccount,
+        drift: vec![],
+    })
 }
 
 pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
@@ -210,6 +295,14 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
             ctx.stack.suffix()
         );
     }
+    // `up` refuses this before any write (plan::refuse_foreign); a bucket met meanwhile may
+    // still show it.
+    if state.drifted(Field::Abac) {
+        bail!(
+            "bucket {} has ABAC enabled: S3 refuses PutBucketTagging, so tapctl cannot tag it",
+            ctx.stack.bucket_name
+        );
+    }
     if state.is_missing() && !create(ctx).await? {
         let now = look_again(Kind::Bucket, ctx, SETTLE_BUDGET, || observe(ctx)).await?;
         return Box::pin(apply(ctx, &now)).await;
@@ -218,6 +311,7 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
     let fresh = state.is_missing();
     let s3 = &ctx.aws.s3;
     let b = &ctx.stack.bucket_name;
+    let owner = &ctx.stack.target.account;
     // One write after another (overlapping ones answer OperationAborted). Tags first: until
     // they are on, the bucket is not recognisably tapctl's.
     if state.needs(Field::Tags) {
@@ -233,6 +327,7 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
         sdk::write(retryable(fresh), || {
             s3.put_public_access_block()
                 .bucket(b)
+                .expected_bucket_owner(owner)
                 .public_access_block_configuration(c.clone())
                 .send()
         })
@@ -252,6 +347,7 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
         sdk::write(retryable(fresh), || {
             s3.put_bucket_encryption()
                 .bucket(b)
+                .expected_bucket_owner(owner)
                 .server_side_encryption_configuration(c.clone())
                 .send()
         })
@@ -266,6 +362,7 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
         sdk::write(retryable(fresh), || {
             s3.put_bucket_ownership_controls()
                 .bucket(b)
+                .expected_bucket_owner(owner)
                 .ownership_controls(c.clone())
                 .send()
         })
@@ -275,7 +372,11 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
     if state.needs(Field::TlsOnlyPolicy) {
         let doc = ctx.stack.bucket_policy().to_string();
         sdk::write(retryable(fresh), || {
-            s3.put_bucket_policy().bucket(b).policy(&doc).send()
+            let put = s3
+                .put_bucket_policy()
+                .bucket(b)
+                .expected_bucket_owner(owner);
+            put.policy(&doc).send()
         })
         .await
         .aws_context("PutBucketPolicy")?;
@@ -283,13 +384,18 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
     Ok(())
 }
 
-/// Creates the bucket; false when it already existed, owned by this account.
+/// Creates the bucket; false when it already existed, owned by this account, or may have: in
+/// us-east-1, re-creating a bucket you own answers 200 like a creation ("For legacy
+/// compatibility, if you re-create an existing bucket that you already own in the North
+/// Virginia Region, Amazon S3 returns 200 OK", S3 API reference, CreateBucket), so a 200
+/// there is looked at again like a BucketAlreadyOwnedByYou elsewhere: one made meanwhile by
+/// someone else is then not taken over.
 async fn create(ctx: &Ctx) -> Result<bool> {
     let s = &ctx.stack;
     // Tagging at creation closes the window in which the bucket exists untagged (where S3
     // supports it; the separate PutBucketTagging after it covers the rest).
     let mut config = CreateBucketConfiguration::builder().set_tags(Some(tags::s3(s)?));
-    if s.target.region != "us-east-1" {
+    if s.target.region != US_EAST_1 {
         config =
             config.location_constraint(BucketLocationConstraint::from(s.target.region.as_str()));
     }
@@ -301,7 +407,7 @@ async fn create(ctx: &Ctx) -> Result<bool> {
         .create_bucket_configuration(config.build());
     // A name deleted moments ago stays held (409 OperationAborted, like an overlapping write).
     match retry_on(NAME_HOLD_BUDGET, transient, || request.clone().send()).await {
-        Ok(_) => Ok(true),
+        Ok(_) => Ok(s.target.region != US_EAST_1),
         // Made meanwhile (by a concurrent tapctl run, or by someone else): look again.
         Err(e)
             if e.as_service_error()
@@ -328,33 +434,34 @@ async fn create(ctx: &Ctx) -> Result<bool> {
 }
 
 /// Puts tapctl's tags, keeping any other tags the bucket has (PutBucketTagging replaces all);
-/// nothing when they are there already (CreateBucket carried them).
+/// nothing when they are there already (CreateBucket carried them). Never DeleteBucketTagging:
+/// the set written always holds tapctl's tags.
 async fn put_tags(ctx: &Ctx, fresh: bool) -> Result<()> {
     let s3 = &ctx.aws.s3;
     let b = &ctx.stack.bucket_name;
+    let owner = &ctx.stack.target.account;
     let read = retry_on(sdk::WRITE_BUDGET, retryable(fresh), || {
-        s3.get_bucket_tagging().bucket(b).send()
+        s3.get_bucket_tagging()
+            .bucket(b)
+            .expected_bucket_owner(owner)
+            .send()
     });
-    let current = found(read.await, code(NO_SUCH_TAG_SET))
+    let current: Vec<(String, String)> = found(read.await, code(NO_SUCH_TAG_SET))
         .aws_context("GetBucketTagging")?
-        .map(|t| t.tag_set)
+        .map(|t| t.tag_set.into_iter().map(|t| (t.key, t.value)).collect())
         .unwrap_or_default();
-    let pairs: Vec<(String, String)> = current
-        .iter()
-        .map(|t| (t.key.clone(), t.value.clone()))
-        .collect();
-    if tags::drift(&ctx.stack, &pairs).is_none() {
+    if tags::drift(&ctx.stack, &current).is_none() {
         return Ok(());
     }
-    let mut tags: Vec<Tag> = current
-        .into_iter()
-        .filter(|t| !tags::is_ours(&ctx.stack, &t.key))
-        .collect();
-    tags.extend(tags::s3(&ctx.stack)?);
+    let tags = tags::retagged(&ctx.stack, current)
+        .iter()
+        .map(|(k, v)| tags::s3_tag(k, v))
+        .collect::<Result<Vec<_>>>()?;
     let tagging = Tagging::builder().set_tag_set(Some(tags)).build()?;
     sdk::write(retryable(fresh), || {
         s3.put_bucket_tagging()
             .bucket(b)
+            .expected_bucket_owner(owner)
             .tagging(tagging.clone())
             .send()
     })
@@ -376,7 +483,8 @@ pub async fn delete(ctx: &Ctx) -> Result<()> {
         }
         let deleted = sdk::write(transient, || {
             let s3 = &ctx.aws.s3;
-            s3.delete_bucket().bucket(&ctx.stack.bucket_name).send()
+            let del = s3.delete_bucket().bucket(&ctx.stack.bucket_name);
+            del.expected_bucket_owner(&ctx.stack.target.account).send()
         });
         match deleted.await {
             Ok(_) => return Ok(()),
@@ -411,7 +519,8 @@ pub async fn list(aws: &Clients, t: &Target) -> Result<Vec<String>> {
     }
     let mut out = Vec::new();
     for name in names {
-        let read = aws.s3.get_bucket_tagging().bucket(&name).send().await;
+        let read = aws.s3.get_bucket_tagging().bucket(&name);
+        let read = read.expected_bucket_owner(&t.account).send().await;
         // No tags at all, or gone since it was listed: not a stack to report.
         let untagged = |e: &_| has_code(e, NO_SUCH_TAG_SET) || no_such_bucket(e);
         let Some(tags) = found(read, untagged)

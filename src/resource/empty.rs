@@ -123,6 +123,8 @@ pub fn url_decode(s: &str) -> String {
 pub async fn empty(ctx: &Ctx) -> Result<()> {
     let s3 = &ctx.aws.s3;
     let b = &ctx.stack.bucket_name;
+    // Every call names the bucket's expected owner: another account's bucket is never emptied.
+    let owner = &ctx.stack.target.account;
     let pace = Arc::new(Pace::new());
     let mut deletes: JoinSet<Result<()>> = JoinSet::new();
     // The SDK has no paginator for ListObjectVersions (it pages on two markers).
@@ -131,6 +133,7 @@ pub async fn empty(ctx: &Ctx) -> Result<()> {
         let page = match s3
             .list_object_versions()
             .bucket(b)
+            .expected_bucket_owner(owner)
             .encoding_type(EncodingType::Url)
             .max_keys(DELETE_BATCH as i32)
             .set_key_marker(key_marker.take())
@@ -153,7 +156,7 @@ pub async fn empty(ctx: &Ctx) -> Result<()> {
                 continue;
             };
             if !xml_safe(&key) {
-                delete_one(s3, b, &key, version).await?;
+                delete_one(s3, (b, owner), &key, version).await?;
                 continue;
             }
             ids.push(
@@ -167,8 +170,8 @@ pub async fn empty(ctx: &Ctx) -> Result<()> {
             while deletes.len() >= pace.limit() {
                 join_one(&mut deletes).await?;
             }
-            let (s3, b, pace) = (s3.clone(), b.clone(), pace.clone());
-            deletes.spawn(async move { delete_batch(&s3, &b, ids, &pace).await });
+            let (s3, b, owner, pace) = (s3.clone(), b.clone(), owner.clone(), pace.clone());
+            deletes.spawn(async move { delete_batch(&s3, (&b, &owner), ids, &pace).await });
         }
         if page.is_truncated() != Some(true) {
             break;
@@ -186,7 +189,13 @@ pub async fn empty(ctx: &Ctx) -> Result<()> {
 }
 
 /// One DeleteObjects batch, resubmitting the keys S3 answered with a retryable error.
-async fn delete_batch(s3: &Client, b: &str, ids: Vec<ObjectIdentifier>, pace: &Pace) -> Result<()> {
+/// `(b, owner)`: the bucket and its expected owner's account.
+async fn delete_batch(
+    s3: &Client,
+    (b, owner): (&str, &str),
+    ids: Vec<ObjectIdentifier>,
+    pace: &Pace,
+) -> Result<()> {
     let mut todo = ids;
     let mut backoff = Backoff::between(
         Duration::from_millis(200),
@@ -198,7 +207,8 @@ async fn delete_batch(s3: &Client, b: &str, ids: Vec<ObjectIdentifier>, pace: &P
             .set_objects(Some(todo))
             .quiet(true)
             .build()?;
-        let call = s3.delete_objects().bucket(b).delete(delete);
+        let call = s3.delete_objects().bucket(b).expected_bucket_owner(owner);
+        let call = call.delete(delete);
         let out = match sdk::write(transient, || call.clone().send()).await {
             Ok(out) => out,
             // Another run (a second `down`) emptied and deleted it meanwhile.
@@ -250,10 +260,16 @@ async fn delete_batch(s3: &Client, b: &str, ids: Vec<ObjectIdentifier>, pace: &P
 }
 
 /// Deletes one version by DeleteObject (the key travels in the URL).
-async fn delete_one(s3: &Client, b: &str, key: &str, version: Option<&str>) -> Result<()> {
+async fn delete_one(
+    s3: &Client,
+    (b, owner): (&str, &str),
+    key: &str,
+    version: Option<&str>,
+) -> Result<()> {
     let deleted = sdk::write(transient, || {
         s3.delete_object()
             .bucket(b)
+            .expected_bucket_owner(owner)
             .key(key)
             .set_version_id(version.map(str::to_string))
             .send()
@@ -271,12 +287,14 @@ async fn delete_one(s3: &Client, b: &str, key: &str, version: Option<&str>) -> R
 async fn abort_uploads(ctx: &Ctx) -> Result<()> {
     let s3 = &ctx.aws.s3;
     let b = &ctx.stack.bucket_name;
+    let owner = &ctx.stack.target.account;
     // No SDK paginator here either (key and upload-id markers).
     let (mut key_marker, mut upload_marker): (Option<String>, Option<String>) = (None, None);
     loop {
         let page = match s3
             .list_multipart_uploads()
             .bucket(b)
+            .expected_bucket_owner(owner)
             .set_key_marker(key_marker.take())
             .set_upload_id_marker(upload_marker.take())
             .send()
@@ -293,6 +311,7 @@ async fn abort_uploads(ctx: &Ctx) -> Result<()> {
             let aborted = sdk::write(transient, || {
                 s3.abort_multipart_upload()
                     .bucket(b)
+                    .expected_bucket_owner(owner)
                     .key(key)
                     .upload_id(id)
                     .send()

@@ -120,6 +120,9 @@ pub enum Field {
     Encryption,
     TlsOnlyPolicy,
     ObjectOwnership,
+    /// The bucket's ABAC status, read only when tapctl's tags need writing: with ABAC on, S3
+    /// refuses PutBucketTagging, so `up` stops before any write.
+    Abac,
     // role
     TrustPolicy,
     ManagedPolicies,
@@ -160,6 +163,7 @@ impl Field {
             Field::Encryption => "encryption",
             Field::TlsOnlyPolicy => "tls_only_policy",
             Field::ObjectOwnership => "object_ownership",
+            Field::Abac => "abac",
             Field::TrustPolicy => "trust_policy",
             Field::ManagedPolicies => "managed_policies",
             Field::InlinePolicy => "inline_policy",

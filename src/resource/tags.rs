@@ -6,12 +6,17 @@ use crate::spec::{MANAGED_TAG, MANAGED_VALUE, REGION_TAG, SUFFIX_TAG, Stack, Tar
 use anyhow::{Context, Result};
 use std::collections::HashMap;
 
+/// The prefix of AWS's own tags (`aws:cloudformation:stack-name`, ...): nobody else may add,
+/// change or remove one.
+pub const SYSTEM_PREFIX: &str = "aws:";
+
 /// S3 (CreateBucketConfiguration, PutBucketTagging): a list of built `Tag`s.
 pub fn s3(s: &Stack) -> Result<Vec<aws_sdk_s3::types::Tag>> {
     s.tags().into_iter().map(|(k, v)| s3_tag(&k, &v)).collect()
 }
 
-fn s3_tag(k: &str, v: &str) -> Result<aws_sdk_s3::types::Tag> {
+/// One S3 tag.
+pub fn s3_tag(k: &str, v: &str) -> Result<aws_sdk_s3::types::Tag> {
     aws_sdk_s3::types::Tag::builder()
         .key(k)
         .value(v)
@@ -121,6 +126,25 @@ pub fn listed(kind: Kind, t: &Target, name: &str, tag_suffix: Option<String>) ->
 /// settings): replaced, not kept, when tapctl re-tags. Any other tag is left as it is.
 pub fn is_ours(s: &Stack, key: &str) -> bool {
     key.starts_with("tapctl:") || s.settings.tags.iter().any(|(k, _)| k == key)
+}
+
+/// The tag set that gives a bucket tapctl's tags (PutBucketTagging replaces the whole set):
+/// every tag tapctl does not set stays as it is — the system tags CloudFormation / CDK leave
+/// (`aws:cloudformation:stack-name`, ...) too, which PutBucketTagging must resend unchanged
+/// (S3 refuses a set that drops or changes one: cloud-custodian #2834, terraform-provider-aws
+/// #7323) — and tapctl's own are added. No `aws:` key is ever written but those resent (S3
+/// refuses new ones; the settings refuse the prefix for extra tags).
+pub fn retagged(s: &Stack, current: Vec<(String, String)>) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = current
+        .into_iter()
+        .filter(|(k, _)| !is_ours(s, k))
+        .collect();
+    out.extend(
+        s.tags()
+            .into_iter()
+            .filter(|(k, _)| !k.starts_with(SYSTEM_PREFIX)),
+    );
+    out
 }
 
 #[cfg(test)]
@@ -269,6 +293,31 @@ mod tests {
             drift(&s, &fixed),
             None,
             "a tag tapctl did not set is no drift"
+        );
+    }
+
+    #[test]
+    fn retagging_resends_system_tags_and_replaces_tapctls() {
+        let s = stack();
+        let pair = |k: &str, v: &str| (k.to_string(), v.to_string());
+        let current = vec![
+            pair("aws:cloudformation:stack-name", "legacy"),
+            pair("aws:cloudformation:logical-id", "Bucket"),
+            pair("owner", "bob"),
+            pair("tapctl:suffix", "old"),
+        ];
+        let mut want = vec![
+            pair("aws:cloudformation:stack-name", "legacy"),
+            pair("aws:cloudformation:logical-id", "Bucket"),
+            pair("owner", "bob"),
+        ];
+        want.extend(s.tags());
+        assert_eq!(retagged(&s, current), want);
+        // Nothing of tapctl's own is an aws: key.
+        assert!(
+            retagged(&s, vec![])
+                .iter()
+                .all(|(k, _)| !k.starts_with("aws:"))
         );
     }
 }

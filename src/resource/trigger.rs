@@ -134,6 +134,7 @@ async fn notifications(ctx: &Ctx, missing_ok: bool) -> Result<Option<Notificatio
         .s3
         .get_bucket_notification_configuration()
         .bucket(&ctx.stack.bucket_name)
+        .expected_bucket_owner(&ctx.stack.target.account)
         .send()
         .await;
     let missing = |e: &_| missing_ok && no_such_bucket(e);
@@ -270,6 +271,7 @@ async fn put_notifications(ctx: &Ctx, entry: Option<LambdaFunctionConfiguration>
         .s3
         .put_bucket_notification_configuration()
         .bucket(&ctx.stack.bucket_name)
+        .expected_bucket_owner(&ctx.stack.target.account)
         .notification_configuration(config.clone())
         .set_skip_destination_validation(removing.then_some(true))
         .send()
