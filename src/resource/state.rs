@@ -125,6 +125,7 @@ pub enum Field {
     ManagedPolicies,
     InlinePolicy,
     OtherInlinePolicies,
+    PermissionsBoundary,
     // log group (and the queue's message retention)
     Retention,
     // function
@@ -164,6 +165,7 @@ impl Field {
             Field::ManagedPolicies => "managed_policies",
             Field::InlinePolicy => "inline_policy",
             Field::OtherInlinePolicies => "other_inline_policies",
+            Field::PermissionsBoundary => "permissions_boundary",
             Field::Retention => "retention",
             Field::Runtime => "runtime",
             Field::Architecture => "architecture",
