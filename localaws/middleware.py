@@ -196,6 +196,8 @@ class Control:
                                   (shims/s3_system_tags)
     POST /_localaws/lambda/failed    {"function": NAME[, "reason": R][, "update": true]}:
                                   State (or LastUpdateStatus) Failed with that reason
+    POST /_localaws/lambda/tags-denied  {"function": NAME[, "denied": false]}: the caller
+                                  lacks lambda:ListTags on it (shims/lambda_tags)
     """
 
     def __init__(self, config: Config, runner: Any, region: str = "us-west-2"):
@@ -252,6 +254,13 @@ class Control:
                 return _json(start_response, 200, self._make_failed(spec))
             except (LookupError, ValueError, TypeError) as e:
                 return _json(start_response, 400, {"error": f"lambda/failed: {e!r}"})
+        if path == "/_localaws/lambda/tags-denied" and method == "POST":
+            from .shims.lambda_tags import set_denied
+            try:
+                spec = _json_body(environ)
+                return _json(start_response, 200, set_denied(spec, self.region))
+            except (LookupError, ValueError, TypeError) as e:
+                return _json(start_response, 400, {"error": f"lambda/tags-denied: {e!r}"})
         if path == "/_localaws/invocations" and method == "GET":
             return _json(start_response, 200, self.runner.records() if self.runner else [])
         return _json(start_response, 404, {"error": f"no such control path: {method} {path}"})

@@ -10,7 +10,8 @@
 //! returns the tags only with `lambda:ListTags`.
 
 use crate::spec::{
-    BUCKET_PREFIX, FUNCTION_PREFIX, LOG_GROUP_PREFIX, QUEUE_PREFIX, ROLE_PREFIX, TABLE_PREFIX,
+    BUCKET_PREFIX, FUNCTION_PREFIX, LOG_GROUP_PREFIX, MANAGED_TAG, MANAGED_VALUE, QUEUE_PREFIX,
+    ROLE_PREFIX, TABLE_PREFIX,
 };
 use serde_json::{Value, json};
 
@@ -20,7 +21,8 @@ pub struct Scope {
     pub partition: String,
     pub account: String,
     pub region: String,
-    /// When set, roles may only be created with this permissions boundary.
+    /// When set, roles may only be created with this permissions boundary, and no boundary
+    /// may be removed; when unset, tapctl may remove a boundary from its own (tagged) role.
     pub permissions_boundary: Option<String>,
 }
 
@@ -62,7 +64,7 @@ pub fn policy(s: &Scope) -> Value {
             json!({"StringEquals": {"iam:PermissionsBoundary": boundary}}),
         );
     }
-    let statements = vec![
+    let mut statements = vec![
         statement("WhoAmI", &["sts:GetCallerIdentity"], json!("*")),
         statement(
             "DiscoverStacks",
@@ -235,6 +237,19 @@ pub fn policy(s: &Scope) -> Value {
             json!(queue_arn),
         ),
     ];
+    // Without a boundary setting, `up` removes a boundary someone put on tapctl's role (the
+    // setting is the truth); only from a role tagged as tapctl's. With one, the deployer may
+    // never remove it: that is what the boundary guards.
+    if s.permissions_boundary.is_none() {
+        statements.push(with_condition(
+            statement(
+                "RemoveBoundary",
+                &["iam:DeleteRolePermissionsBoundary"],
+                json!(role_arn),
+            ),
+            json!({"StringEquals": {format!("aws:ResourceTag/{MANAGED_TAG}"): MANAGED_VALUE}}),
+        ));
+    }
     json!({"Version": "2012-10-17", "Statement": statements})
 }
 
@@ -352,6 +367,17 @@ mod tests {
             create["Condition"]["StringEquals"]["iam:PermissionsBoundary"],
             "arn:aws:iam::123456789012:policy/Boundary"
         );
+        // A bounded deployer can never remove the boundary; an unbounded one only from a
+        // role tagged as tapctl's.
+        assert!(
+            !bounded
+                .to_string()
+                .contains("DeleteRolePermissionsBoundary")
+        );
+        assert_eq!(
+            by_sid("RemoveBoundary")["Condition"]["StringEquals"]["aws:ResourceTag/tapctl:managed"],
+            "true"
+        );
     }
 
     #[test]
@@ -377,7 +403,7 @@ mod tests {
             doc,
             document(&scope("aws", "*", "*")),
             "docs/deployer-policy.json is out of date: regenerate it with \
-             `tapctl deployer-policy --partition aws --account '*' --region '*'`"
+             `tapctl deployer-policy --partition aws --account '*'` (the region is then any)"
         );
     }
 }

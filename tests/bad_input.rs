@@ -380,6 +380,28 @@ async fn foreign_resources_and_a_taken_bucket_name() {
     assert_eq!(run.code, 2, "{run:?}");
     assert_eq!(run.json()["resources"][1]["state"], "other_account");
     assert_eq!(aws.writes_since(mark), Vec::<String>::new());
+
+    // tapctl's own function, read by a deployer without lambda:ListTags: GetFunction has a
+    // TagsError and no tags. An error naming the permission, never "not tapctl's".
+    let s3 = suffix("notags");
+    let function = aws.stack(&s3).function_name;
+    aws.tapctl(&["up", "--suffix", &s3]).ok();
+    aws.control(
+        "lambda/tags-denied",
+        &serde_json::json!({"function": function}),
+    );
+    let mark = aws.mark();
+    let arn = format!("arn:aws:lambda:{region}:{ACCOUNT}:function:{function}");
+    let want = format!(
+        "reading the function: GetFunction returned no tags of {function}: AccessDeniedException: User: \
+         arn:aws:iam::{ACCOUNT}:user/moto is not authorized to perform: lambda:ListTags on \
+         resource: {arn} because no identity-based policy allows the lambda:ListTags action \
+         (tapctl needs lambda:ListTags)"
+    );
+    for command in ["status", "up"] {
+        fails(aws.tapctl(&[command, "--suffix", &s3]), 1, &want);
+    }
+    assert_eq!(aws.writes_since(mark), Vec::<String>::new());
 }
 
 /// An endpoint that accepts connections and never answers: an error within 30 s, for https

@@ -430,3 +430,61 @@ async fn a_bucket_in_another_region_is_reported_not_touched() {
         .await
         .expect("the other region's bucket survives");
 }
+
+/// DynamoDB's limit on switches back to on-demand (4 per table and 24 h; the knob makes it
+/// 1): `up` repairs a PROVISIONED table once; the next time it meets the limit, which is
+/// final: one UpdateTable (no retry, the SDK's included), exit 1, one line that says what
+/// happened and when to run `up` again.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_on_demand_switch_limit_is_final() {
+    let aws = LocalAws::start_with(&[("LOCAL_AWS_DYNAMODB_ON_DEMAND_SWITCHES", "1")]);
+    let sfx = suffix("switch");
+    let s = aws.stack(&sfx);
+    let c = aws.clients().await;
+    aws.tapctl(&["up", "--suffix", &sfx]).ok();
+    let throughput = aws_sdk_dynamodb::types::ProvisionedThroughput::builder()
+        .read_capacity_units(1)
+        .write_capacity_units(1)
+        .build()
+        .unwrap();
+    let provisioned = || {
+        let update = c.dynamodb.update_table().table_name(&s.table_name);
+        let update = update.billing_mode(aws_sdk_dynamodb::types::BillingMode::Provisioned);
+        update.provisioned_throughput(throughput.clone()).send()
+    };
+    provisioned().await.unwrap();
+    aws.tapctl(&["up", "--suffix", &sfx]).ok();
+    provisioned().await.unwrap();
+    let status = aws.tapctl(&["status", "--suffix", &sfx, "--output", "json"]);
+    let doc = status.code(2).json();
+    assert_eq!(
+        doc["resources"][0]["drift"][0]["field"], "billing_mode",
+        "{doc}"
+    );
+
+    let mark = aws.mark();
+    let up = aws.tapctl(&["up", "--suffix", &sfx]).code(1);
+    let line = one_line_error(&up);
+    for part in [
+        format!(
+            "error: table {}: DynamoDB allows switching a table to on-demand only 4 times",
+            s.table_name
+        ),
+        "(UpdateTable: LimitExceededException: Subscriber limit exceeded: Update to \
+         PayPerRequest mode are limited to once in 1 day(s)."
+            .to_string(),
+        format!(
+            "run `tapctl up --suffix {sfx} --region {}` again after ",
+            s.target.region
+        ),
+    ] {
+        assert!(line.contains(&part), "{part:?} not in {line}");
+    }
+    assert_eq!(line.matches(&s.table_name).count(), 1, "{line}");
+    let updates = answers(&aws, mark, "dynamodb");
+    let updates: Vec<_> = updates
+        .iter()
+        .filter(|a| a.starts_with("UpdateTable"))
+        .collect();
+    assert_eq!(updates, ["UpdateTable 400"], "no retry");
+}

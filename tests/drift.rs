@@ -9,7 +9,7 @@ use aws_sdk_s3::types::{
     OwnershipControls, OwnershipControlsRule, PublicAccessBlockConfiguration, ServerSideEncryption,
     ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
 };
-use common::{LocalAws, suffix};
+use common::{ACCOUNT, LocalAws, suffix};
 use serde_json::{Value, json};
 use tapctl::aws::Clients;
 use tapctl::resource::function::CODE_ZIP;
@@ -171,6 +171,15 @@ async fn make(c: &Clients, s: &Stack, drift: &str) {
                 .role_name(&s.role_name)
                 .policy_name(tapctl::spec::INLINE_POLICY_NAME)
                 .policy_document(p.to_string())
+                .send()
+                .await
+                .unwrap();
+        }
+        "boundary_added" => {
+            c.iam
+                .put_role_permissions_boundary()
+                .role_name(&s.role_name)
+                .permissions_boundary(format!("arn:aws:iam::{ACCOUNT}:policy/someone-elses"))
                 .send()
                 .await
                 .unwrap();
@@ -368,6 +377,7 @@ const CASES: &[(&str, &str, &str)] = &[
     ("trust", "role", "trust_policy"),
     ("inline_policy", "role", "inline_policy"),
     ("extra_inline_policy", "role", "other_inline_policies"),
+    ("boundary_added", "role", "permissions_boundary"),
     ("managed_detached", "role", "managed_policies"),
     ("managed_extra", "role", "managed_policies"),
     ("runtime", "function", "runtime"),
@@ -521,4 +531,58 @@ async fn foreign_notification_entries_are_kept() {
         ["someone-elses-entry", tapctl::spec::NOTIFICATION_ID]
     );
     aws.tapctl(&["status", "--suffix", &sfx]).code(0);
+}
+
+/// The permissions boundary setting: the role is created with it; another boundary put
+/// behind tapctl's back is drift that `up` puts back (the one write), and then `up` writes
+/// nothing. (A boundary on a stack without the setting is the `boundary_added` case.)
+#[tokio::test(flavor = "multi_thread")]
+async fn the_permissions_boundary_is_applied_and_kept() {
+    let aws = LocalAws::start();
+    let sfx = suffix("bound");
+    let c = aws.clients().await;
+    // A boundary is a managed policy of the account.
+    let mut arns = Vec::new();
+    for name in ["tapctl-boundary", "other-boundary"] {
+        let doc = json!({"Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]});
+        let created = c.iam.create_policy().policy_name(name);
+        let out = created.policy_document(doc.to_string()).send().await;
+        arns.push(out.unwrap().policy.unwrap().arn.unwrap());
+    }
+    let mut s = aws.stack(&sfx);
+    s.settings.permissions_boundary = Some(arns[0].clone());
+    let flags = [
+        "--suffix",
+        &sfx,
+        "--permissions-boundary",
+        &arns[0],
+        "--output",
+        "json",
+    ];
+    let run = |command: &str| aws.tapctl(&[&[command][..], &flags].concat());
+    run("up").ok();
+    common::expect::role(&c, &s).await;
+
+    c.iam
+        .put_role_permissions_boundary()
+        .role_name(&s.role_name)
+        .permissions_boundary(&arns[1])
+        .send()
+        .await
+        .unwrap();
+    let status = run("status").code(2).json();
+    let want = json!([{"field": "permissions_boundary", "want": arns[0], "have": arns[1]}]);
+    assert_eq!(resource(&status, "role")["drift"], want, "{status}");
+    let mark = aws.mark();
+    let up = run("up").ok().json();
+    assert_eq!(
+        resource(&up, "role")["fields"],
+        json!(["permissions_boundary"])
+    );
+    assert_eq!(aws.writes_since(mark), ["iam:PutRolePermissionsBoundary"]);
+    common::expect::role(&c, &s).await;
+    let mark = aws.mark();
+    run("up").ok();
+    assert_eq!(aws.writes_since(mark), Vec::<String>::new());
 }

@@ -646,13 +646,25 @@ async fn deployer_policy_covers_a_full_cycle() {
     let sfx = suffix("policy");
     let s = aws.stack(&sfx);
     let c = aws.clients().await;
-    // The log windows of tapctl's own runs: the test's drift-making calls are left out.
+    // The cycle runs under a permissions boundary (a managed policy of the account), as a
+    // guard-railed deployer must: the role is created with it, a change repaired.
+    let doc = serde_json::json!({"Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]});
+    let created = c.iam.create_policy().policy_name("deployer-boundary");
+    let out = created.policy_document(doc.to_string()).send().await;
+    let boundary = out.unwrap().policy.unwrap().arn.unwrap();
+    let bounded = [("TAPCTL_PERMISSIONS_BOUNDARY", boundary.as_str())];
+    // The log windows of tapctl's own runs: the test's drift-making calls are left out. Each
+    // with the boundary setting or without (its calls are judged by that policy).
     let mut windows = Vec::new();
-    let mut run = |args: &[&str], code: i32| {
+    let mut run_with = |args: &[&str], code: i32, env: &[(&str, &str)]| {
         let from = aws.mark();
-        aws.tapctl(args).code(code);
-        windows.push((from, aws.mark()));
+        let mut cmd = aws.tapctl_cmd(args);
+        cmd.envs(env.iter().copied());
+        aws.run(cmd, args).code(code);
+        windows.push((from, aws.mark(), !env.is_empty()));
     };
+    let mut run = |args: &[&str], code: i32| run_with(args, code, &bounded);
     run(&["plan", "--suffix", &sfx], 2);
     run(&["up", "--suffix", &sfx], 0);
     run(&["up", "--suffix", &sfx], 0);
@@ -708,32 +720,49 @@ async fn deployer_policy_covers_a_full_cycle() {
         .send()
         .await
         .unwrap();
+    let removed = c.iam.delete_role_permissions_boundary();
+    removed.role_name(&s.role_name).send().await.unwrap();
     run(&["status", "--suffix", &sfx], 2);
     run(&["up", "--suffix", &sfx], 0);
-    run(&["down", "--yes", "--suffix", &sfx], 0);
-    run(&["down", "--yes", "--suffix", &sfx], 0);
+    // Without the setting, `up` removes the boundary (under the unbounded policy).
+    run_with(&["up", "--suffix", &sfx], 0, &[]);
+    run_with(&["down", "--yes", "--suffix", &sfx], 0, &bounded);
+    run_with(&["down", "--yes", "--suffix", &sfx], 0, &bounded);
 
     // The policy `tapctl deployer-policy` prints for this account and region, evaluated for
     // each call: action, resource and the condition keys tapctl's request carries.
-    let printed = aws
-        .tapctl(&["deployer-policy", "--output", "json"])
-        .ok()
-        .json();
-    assert_eq!(printed["account"], s.target.account);
-    let policy = printed["policy"].clone();
+    let printed = |env: &[(&str, &str)]| {
+        let args = ["deployer-policy", "--output", "json"];
+        let mut cmd = aws.tapctl_cmd(&args);
+        cmd.envs(env.iter().copied());
+        let printed = aws.run(cmd, &args).ok().json();
+        assert_eq!(printed["account"], s.target.account);
+        printed["policy"].clone()
+    };
+    let policies = [printed(&[]), printed(&bounded)];
     let basic = format!(
         "arn:{}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
         s.target.partition
     );
-    let context = [
-        ("s3:ResourceAccount", s.target.account.as_str()),
-        ("iam:PassedToService", "lambda.amazonaws.com"),
-        ("iam:PolicyARN", basic.as_str()),
-        ("lambda:Principal", "s3.amazonaws.com"),
-    ];
+    // Every role tapctl changes is tagged as tapctl's; CreateRole and
+    // PutRolePermissionsBoundary carry the boundary of the setting.
+    let context = |bounded: bool| {
+        let mut context = vec![
+            ("s3:ResourceAccount", s.target.account.as_str()),
+            ("iam:PassedToService", "lambda.amazonaws.com"),
+            ("iam:PolicyARN", basic.as_str()),
+            ("lambda:Principal", "s3.amazonaws.com"),
+            ("aws:ResourceTag/tapctl:managed", "true"),
+        ];
+        if bounded {
+            context.push(("iam:PermissionsBoundary", boundary.as_str()));
+        }
+        context
+    };
     let requests = aws.requests();
     let mut called = BTreeSet::new();
-    for (from, to) in windows {
+    for (from, to, bounded) in windows {
+        let (policy, context) = (&policies[usize::from(bounded)], context(bounded));
         for r in &requests[from..to] {
             if r["source"] != "client" {
                 continue;
@@ -746,7 +775,7 @@ async fn deployer_policy_covers_a_full_cycle() {
             for action in iam_actions(svc, op) {
                 let resource = call_resource(&s, &action);
                 assert!(
-                    allows(&policy, &action, &resource, &context),
+                    allows(policy, &action, &resource, &context),
                     "{svc}:{op} needs {action} on {resource}, which `tapctl deployer-policy` \
                      does not grant"
                 );
@@ -787,6 +816,8 @@ async fn deployer_policy_covers_a_full_cycle() {
         "sqs:ChangeMessageVisibilityBatch",
         "lambda:Invoke",
         "lambda:PutFunctionEventInvokeConfig",
+        "iam:PutRolePermissionsBoundary",
+        "iam:DeleteRolePermissionsBoundary",
     ] {
         assert!(called.contains(must), "{must} not called: {called:?}");
     }

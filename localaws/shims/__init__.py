@@ -21,6 +21,7 @@ IAM       iam_propagation      young role cannot be assumed by Lambda (CreateFun
 Lambda    lambda_states        Pending / InProgress / Inactive
           lambda_invoke        invocations run python for real (lambda_runner)
           lambda_destinations  event invoke config, on-failure destination records
+          lambda_tags          no lambda:ListTags: GetFunction TagsError, ListTags 403
 DynamoDB  dynamodb_states      CREATING / DELETING, DescribeTable lag after create
           dynamodb_tags        eventually consistent, paged, overwritten tags
           dynamodb_billing     4 switches to PAY_PER_REQUEST per 24 h -> LimitExceededException
@@ -44,8 +45,8 @@ def install(runner: Any, config: Any) -> None:
     if moto.__version__ != "5.2.5":
         raise RuntimeError(f"localaws shims are written for moto 5.2.5, found {moto.__version__}")
     from . import (dynamodb_billing, dynamodb_states, dynamodb_tags, iam_propagation,
-                   lambda_destinations, lambda_invoke, lambda_states, logs_tags, s3_abac,
-                   s3_bucket_policy, s3_delete_objects, s3_events, s3_notifications,
+                   lambda_destinations, lambda_invoke, lambda_states, lambda_tags, logs_tags,
+                   s3_abac, s3_bucket_policy, s3_delete_objects, s3_events, s3_notifications,
                    s3_ownership, s3_system_tags, s3_versions, sqs_deletion)
 
     s3_bucket_policy.install(runner, config)
@@ -65,6 +66,7 @@ def install(runner: Any, config: Any) -> None:
     lambda_states.install(runner, config)
     lambda_invoke.install(runner, config)
     lambda_destinations.install(runner, config)
+    lambda_tags.install(runner, config)
     dynamodb_states.install(runner, config)
     dynamodb_tags.install(runner, config)
     dynamodb_billing.install(runner, config)

@@ -6,6 +6,7 @@ import base64
 import json
 import os
 import time
+import urllib.request
 
 import pytest
 from botocore.exceptions import ClientError
@@ -218,3 +219,38 @@ def test_invoke_unknown_function_is_not_found(client):
     with pytest.raises(ClientError) as e:
         client("lambda").invoke(FunctionName="does-not-exist")
     assert e.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_without_list_tags_get_function_has_tags_error_and_list_tags_is_denied(instance, client,
+                                                                                role):
+    """POST /_localaws/lambda/tags-denied (shims/lambda_tags.py)."""
+    fn = create_function(client, role, "def handler(e, c):\n    return 1\n")
+    name, arn = fn["FunctionName"], fn["FunctionArn"]
+    lam = client("lambda")
+    lam.tag_resource(Resource=arn, Tags={"team": "data"})
+    assert lam.get_function(FunctionName=name)["Tags"] == {"team": "data"}
+
+    def deny(denied: bool) -> dict:
+        req = urllib.request.Request(
+            instance["LOCAL_AWS_HTTP_URL"] + "/_localaws/lambda/tags-denied",
+            data=json.dumps({"function": name, "denied": denied}).encode(), method="POST")
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.loads(r.read())
+
+    assert deny(True)["list_tags_denied"] is True
+    out = lam.get_function(FunctionName=name)
+    assert "Tags" not in out and out["Configuration"]["FunctionName"] == name
+    err = out["TagsError"]
+    assert err["ErrorCode"] == "AccessDeniedException"
+    assert f"lambda:ListTags on resource: {arn}" in err["Message"]
+    assert 84 <= len(err["Message"]) <= 1000
+    with pytest.raises(ClientError) as e:
+        lam.list_tags(Resource=arn)
+    assert e.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    # another function is not affected; lifting the denial gives the tags back
+    other = create_function(client, role, "def handler(e, c):\n    return 1\n")
+    assert "TagsError" not in lam.get_function(FunctionName=other["FunctionName"])
+    deny(False)
+    assert lam.get_function(FunctionName=name)["Tags"] == {"team": "data"}
+    assert lam.list_tags(Resource=arn)["Tags"] == {"team": "data"}

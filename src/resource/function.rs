@@ -199,6 +199,27 @@ pub async fn get(aws: &Clients, s: &Stack) -> Result<Option<GetFunctionOutput>> 
     found(read, GetFunctionError::is_resource_not_found_exception).aws_context("GetFunction")
 }
 
+/// The tags GetFunction returned. Lambda returns them only to a caller allowed
+/// `lambda:ListTags`, and otherwise says so in `TagsError` (Lambda API reference,
+/// GetFunction): an error, never a function without tags (which would read as not tapctl's).
+pub fn tags_of(s: &Stack, out: &GetFunctionOutput) -> Result<Vec<(String, String)>> {
+    if let Some(e) = out.tags_error() {
+        let hint = if e.error_code().starts_with("AccessDenied") {
+            " (tapctl needs lambda:ListTags)"
+        } else {
+            ""
+        };
+        bail!(
+            "GetFunction returned no tags of {}: {}: {}{hint}",
+            s.function_name,
+            e.error_code(),
+            e.message().split_whitespace().collect::<Vec<_>>().join(" ")
+        );
+    }
+    let tags = out.tags().into_iter().flatten();
+    Ok(tags.map(|(k, v)| (k.clone(), v.clone())).collect())
+}
+
 /// GetFunctionEventInvokeConfig; `None` when the function has none (or is gone).
 async fn get_invoke_config(aws: &Clients, s: &Stack) -> Result<Option<InvokeConfig>> {
     let read = aws
@@ -229,6 +250,7 @@ pub async fn observe(ctx: &Ctx) -> Result<State> {
     let Some(out) = out? else {
         return Ok(State::Missing);
     };
+    let tags = tags_of(s, &out)?;
     let c = out
         .configuration
         .context("GetFunction returned no configuration")?;
@@ -257,7 +279,7 @@ pub async fn observe(ctx: &Ctx) -> Result<State> {
             .into_iter()
             .collect(),
         code_sha256: c.code_sha256.clone().unwrap_or_default(),
-        tags: out.tags.unwrap_or_default().into_iter().collect(),
+        tags,
         invoke: invoke?,
     };
     Ok(tags::judge(s, &observed.tags, diff(s, &observed)))
@@ -594,6 +616,31 @@ pub async fn invoke(aws: &Clients, s: &Stack, payload: Vec<u8>) -> Result<Invoke
 mod tests {
     use super::*;
     use crate::spec::{MEMORY_MB, RUNTIME, TIMEOUT_SECONDS, test_stack as stack};
+
+    #[test]
+    fn a_tags_error_is_an_error_that_names_the_permission() {
+        use aws_sdk_lambda::types::TagsError;
+        let s = stack();
+        let tagged = GetFunctionOutput::builder().tags("k", "v").build();
+        assert_eq!(tags_of(&s, &tagged).unwrap(), [("k".into(), "v".into())]);
+        let denied = GetFunctionOutput::builder()
+            .tags_error(
+                TagsError::builder()
+                    .error_code("AccessDeniedException")
+                    .message("User: u is not authorized\nto perform: lambda:ListTags")
+                    .build()
+                    .unwrap(),
+            )
+            .build();
+        assert_eq!(
+            tags_of(&s, &denied).unwrap_err().to_string(),
+            format!(
+                "GetFunction returned no tags of {}: AccessDeniedException: User: u is not authorized \
+                 to perform: lambda:ListTags (tapctl needs lambda:ListTags)",
+                s.function_name
+            )
+        );
+    }
 
     fn good(s: &Stack) -> Observed {
         Observed {

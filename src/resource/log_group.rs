@@ -96,10 +96,7 @@ pub fn lambda_made(o: &Observed) -> bool {
 async fn function_not_foreign(ctx: &Ctx) -> Result<bool> {
     let s = &ctx.stack;
     Ok(match function::get(&ctx.aws, s).await? {
-        Some(out) => {
-            let tags: Vec<(String, String)> = out.tags.unwrap_or_default().into_iter().collect();
-            tags::owned(s, &tags)
-        }
+        Some(out) => tags::owned(s, &function::tags_of(s, &out)?),
         None => true,
     })
 }

@@ -23,6 +23,8 @@ pub struct Observed {
     pub inline_names: Vec<String>,
     pub inline: Option<Value>,
     pub tags: Vec<(String, String)>,
+    /// The permissions boundary's policy ARN (GetRole's `PermissionsBoundary`).
+    pub boundary: Option<String>,
 }
 
 /// IAM hands policy documents back URL-encoded.
@@ -78,6 +80,16 @@ pub fn diff(stack: &Stack, o: &Observed) -> Vec<Drift> {
             extra.join(","),
         ));
     }
+    // tapctl owns the role: its boundary is the setting's, none when the setting is unset.
+    let boundary = &stack.settings.permissions_boundary;
+    if o.boundary != *boundary {
+        let show = |b: &Option<String>| b.clone().unwrap_or_else(|| "(none)".into());
+        drift.push(Drift::new(
+            Field::PermissionsBoundary,
+            show(boundary),
+            show(&o.boundary),
+        ));
+    }
     drift.extend(tags::drift(stack, &o.tags));
     drift
 }
@@ -103,6 +115,9 @@ pub async fn observe(ctx: &Ctx) -> Result<State> {
         return Ok(State::Missing);
     };
     let role = role.role.context("GetRole returned no role")?;
+    let boundary = role
+        .permissions_boundary
+        .and_then(|b| b.permissions_boundary_arn);
     // The reads are no snapshot: a role created or deleted while they ran shows in some and
     // not in others. It then counts as missing; creating it meets it (EntityAlreadyExists)
     // and looks again.
@@ -125,6 +140,7 @@ pub async fn observe(ctx: &Ctx) -> Result<State> {
         inline_names,
         inline,
         tags: tags.tags.into_iter().map(|t| (t.key, t.value)).collect(),
+        boundary,
     };
     Ok(tags::judge(s, &observed.tags, diff(s, &observed)))
 }
@@ -184,6 +200,7 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
             .role_name(&s.role_name)
             .assume_role_policy_document(s.trust_policy().to_string())
             .description(format!("tapctl: runs {}", s.function_name))
+            .set_permissions_boundary(s.settings.permissions_boundary.clone())
             .set_tags(Some(tags::iam(s)?));
         match sdk::write(transient, || request.clone().send()).await {
             Ok(_) => {}
@@ -217,6 +234,9 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
             })
             .await
             .aws_context("UpdateAssumeRolePolicy")?;
+        }
+        if state.drifted(Field::PermissionsBoundary) {
+            repair_boundary(ctx).await?;
         }
     }
     if state.needs(Field::ManagedPolicies) {
@@ -253,6 +273,32 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
         delete_inline_policies(ctx, |n| n != INLINE_POLICY_NAME).await?;
     }
     Ok(())
+}
+
+/// Sets the role's permissions boundary to the setting's, or removes it when none is set.
+async fn repair_boundary(ctx: &Ctx) -> Result<()> {
+    let (iam, s) = (&ctx.aws.iam, &ctx.stack);
+    match &s.settings.permissions_boundary {
+        Some(arn) => sdk::write(transient, || {
+            iam.put_role_permissions_boundary()
+                .role_name(&s.role_name)
+                .permissions_boundary(arn)
+                .send()
+        })
+        .await
+        .map(drop)
+        .aws_context("PutRolePermissionsBoundary"),
+        None => {
+            let deleted = sdk::write(transient, || {
+                iam.delete_role_permissions_boundary()
+                    .role_name(&s.role_name)
+                    .send()
+            });
+            found(deleted.await, no_such_entity)
+                .map(drop)
+                .aws_context("DeleteRolePermissionsBoundary")
+        }
+    }
 }
 
 /// Detaches one managed policy; one already detached counts as detached.
@@ -348,6 +394,7 @@ mod tests {
             inline_names: vec![INLINE_POLICY_NAME.into()],
             inline: Some(s.inline_policy()),
             tags: s.tags(),
+            boundary: None,
         }
     }
 
@@ -378,6 +425,7 @@ mod tests {
         o.inline = None;
         o.inline_names = vec!["backdoor".into()];
         o.tags.clear();
+        o.boundary = Some("arn:aws:iam::123456789012:policy/Other".into());
         let fields: Vec<_> = diff(&s, &o).iter().map(|d| d.field.as_str()).collect();
         assert_eq!(
             fields,
@@ -386,8 +434,29 @@ mod tests {
                 "managed_policies",
                 "inline_policy",
                 "other_inline_policies",
+                "permissions_boundary",
                 "tags"
             ]
+        );
+    }
+
+    #[test]
+    fn the_boundary_is_the_settings_and_none_when_unset() {
+        let mut s = stack();
+        let arn = "arn:aws:iam::123456789012:policy/Boundary";
+        let mut o = good(&s);
+        assert!(diff(&s, &o).is_empty());
+        o.boundary = Some(arn.into());
+        assert_eq!(
+            diff(&s, &o),
+            [Drift::new(Field::PermissionsBoundary, "(none)", arn)]
+        );
+        s.settings.permissions_boundary = Some(arn.into());
+        assert!(diff(&s, &o).is_empty());
+        o.boundary = None;
+        assert_eq!(
+            diff(&s, &o),
+            [Drift::new(Field::PermissionsBoundary, arn, "(none)")]
         );
     }
 }

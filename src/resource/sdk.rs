@@ -115,10 +115,21 @@ pub mod s3 {
 pub mod dynamodb {
     use crate::resource::retry::{Transient, is_transient};
     use crate::resource::sdk::has_code;
+    use aws_sdk_dynamodb::operation::update_table::UpdateTableError;
+    use aws_smithy_runtime_api::client::interceptors::context::InterceptorContext;
+    use aws_smithy_runtime_api::client::orchestrator::OrchestratorError;
+    use aws_smithy_runtime_api::client::retries::classifiers::{
+        ClassifyRetry, RetryAction, RetryClassifierPriority,
+    };
     use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
     pub const CONTINUOUS_BACKUPS_UNAVAILABLE: &str = "ContinuousBackupsUnavailableException";
     pub const RESOURCE_IN_USE: &str = "ResourceInUseException";
+    pub const LIMIT_EXCEEDED: &str = "LimitExceededException";
+    /// The message fragment of the limit on switches to on-demand: "Subscriber limit
+    /// exceeded: Update to PayPerRequest mode are limited to ..." (other LimitExceeded
+    /// answers, e.g. too many table operations at once, pass).
+    pub const ON_DEMAND_SWITCHES: &str = "PayPerRequest";
 
     /// What DynamoDB writes retry.
     pub const TRANSIENT: &[Transient] = &[
@@ -133,6 +144,43 @@ pub mod dynamodb {
     /// The table is being created, updated or deleted.
     pub fn in_use<E: ProvideErrorMetadata + ?Sized>(e: &E) -> bool {
         has_code(e, RESOURCE_IN_USE)
+    }
+
+    /// The table switched to on-demand as often as DynamoDB allows ("up to four times in a
+    /// 24-hour rolling window": developer guide, "Considerations when switching capacity
+    /// modes in DynamoDB"): final until the window moves on.
+    pub fn on_demand_limit<E: ProvideErrorMetadata + ?Sized>(e: &E) -> bool {
+        has_code(e, LIMIT_EXCEEDED) && e.message().is_some_and(|m| m.contains(ON_DEMAND_SWITCHES))
+    }
+
+    /// A retry classifier for UpdateTable that forbids retrying [`on_demand_limit`]: the
+    /// SDK's standard retry counts every `LimitExceededException` as throttling and would
+    /// try again, in vain, up to its attempt limit.
+    #[derive(Debug)]
+    pub struct OnDemandLimitIsFinal;
+
+    impl ClassifyRetry for OnDemandLimitIsFinal {
+        fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
+            let limited = ctx
+                .output_or_error()
+                .and_then(|r| r.err())
+                .and_then(OrchestratorError::as_operation_error)
+                .and_then(|e| e.downcast_ref::<UpdateTableError>())
+                .is_some_and(on_demand_limit);
+            if limited {
+                RetryAction::RetryForbidden
+            } else {
+                RetryAction::NoActionIndicated
+            }
+        }
+
+        fn name(&self) -> &'static str {
+            "on-demand switch limit is final"
+        }
+
+        fn priority(&self) -> RetryClassifierPriority {
+            RetryClassifierPriority::run_after(RetryClassifierPriority::transient_error_classifier())
+        }
     }
 }
 
@@ -350,6 +398,17 @@ mod tests {
         assert!(!is_transient_put(&e(
             lambda::INVALID_PARAMETER_VALUE,
             "bad"
+        )));
+        let limit = "Subscriber limit exceeded: Update to PayPerRequest mode are limited to 4 \
+                     times in 1 day(s). Last update at x. Next update can be made at y";
+        assert!(dynamodb::on_demand_limit(&e(
+            dynamodb::LIMIT_EXCEEDED,
+            limit
+        )));
+        assert!(!dynamodb::transient(&e(dynamodb::LIMIT_EXCEEDED, limit)));
+        assert!(!dynamodb::on_demand_limit(&e(
+            dynamodb::LIMIT_EXCEEDED,
+            "Too many operations for a given subscriber"
         )));
         assert!(sqs::no_such_queue(&e(sqs::NON_EXISTENT_QUEUE, "")));
         assert!(sqs::no_such_queue(&e(sqs::QUEUE_DOES_NOT_EXIST, "")));

@@ -128,6 +128,7 @@ pub enum Field {
     ManagedPolicies,
     InlinePolicy,
     OtherInlinePolicies,
+    PermissionsBoundary,
     // log group (and the queue's message retention)
     Retention,
     // function
@@ -168,6 +169,7 @@ impl Field {
             Field::ManagedPolicies => "managed_policies",
             Field::InlinePolicy => "inline_policy",
             Field::OtherInlinePolicies => "other_inline_policies",
+            Field::PermissionsBoundary => "permissions_boundary",
             Field::Retention => "retention",
             Field::Runtime => "runtime",
             Field::Architecture => "architecture",

@@ -9,7 +9,7 @@
 //! otherwise exactly tapctl's is read again before it is called not tapctl's).
 
 use super::retry::{Backoff, poll, wait_until};
-use super::sdk::{self, dynamodb::in_use, dynamodb::transient, found};
+use super::sdk::{self, dynamodb, dynamodb::in_use, dynamodb::transient, found};
 use super::state::{Ctx, Drift, Field, Kind, State, created_meanwhile};
 use super::table_index;
 use super::tags;
@@ -25,6 +25,7 @@ use aws_sdk_dynamodb::operation::{
 use aws_sdk_dynamodb::types::{
     BillingMode, KeySchemaElement, KeyType, PointInTimeRecoverySpecification, TableStatus,
 };
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
@@ -254,15 +255,7 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
             .aws_context("TagResource")?;
         }
         if state.drifted(Field::BillingMode) {
-            sdk::write(transient, || {
-                db.update_table()
-                    .table_name(&s.table_name)
-                    .billing_mode(BillingMode::PayPerRequest)
-                    .send()
-            })
-            .await
-            .aws_context("UpdateTable")?;
-            wait_active(ctx, None).await?;
+            switch_to_on_demand(ctx).await?;
         }
     }
     if state.drifted(Field::ObjectIndex) {
@@ -278,6 +271,39 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
         table_index::repair_ttl(ctx).await?;
     }
     Ok(())
+}
+
+/// Switches the table back to on-demand and waits until it is ACTIVE. DynamoDB's limit on
+/// such switches is final (no retry): one line that says what happened and when to retry.
+async fn switch_to_on_demand(ctx: &Ctx) -> Result<()> {
+    let s = &ctx.stack;
+    let final_limit = || {
+        aws_sdk_dynamodb::config::Builder::default()
+            .retry_classifier(dynamodb::OnDemandLimitIsFinal)
+    };
+    let switched = sdk::write(transient, || {
+        let request = ctx.aws.dynamodb.update_table().table_name(&s.table_name);
+        let request = request.billing_mode(BillingMode::PayPerRequest).customize();
+        request.config_override(final_limit()).send()
+    })
+    .await;
+    match switched {
+        Err(e) if e.as_service_error().is_some_and(dynamodb::on_demand_limit) => {
+            let e = crate::error::AwsError::new(e);
+            let next = e
+                .message()
+                .and_then(|m| m.split("Next update can be made at ").nth(1))
+                .map_or("the oldest of those switches is 24 hours old", str::trim);
+            // (The step's error is prefixed with the table's name.)
+            bail!(
+                "DynamoDB allows switching a table to on-demand only 4 times in 24 hours, and \
+                 this table has used them (UpdateTable: {e}); run `{}` again after {next}",
+                s.command("up")
+            );
+        }
+        switched => switched.map(drop).aws_context("UpdateTable")?,
+    }
+    wait_active(ctx, None).await
 }
 
 /// Creates the table and waits until it is ACTIVE; false when it already existed (made

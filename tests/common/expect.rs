@@ -219,6 +219,12 @@ pub async fn role(c: &Clients, s: &Stack) {
         .unwrap()
         .role
         .unwrap();
+    let boundary = role.permissions_boundary.as_ref();
+    assert_eq!(
+        boundary.and_then(|b| b.permissions_boundary_arn.as_ref()),
+        s.settings.permissions_boundary.as_ref(),
+        "the role's permissions boundary"
+    );
     let trust = percent_decode(role.assume_role_policy_document.as_deref().unwrap());
     assert!(spec::same_policy(
         &serde_json::from_str(&trust).unwrap(),
