@@ -37,7 +37,7 @@ pub struct Cli {
     pub global: Global,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct Global {
     /// Environment suffix: names every resource of the stack.
     #[arg(

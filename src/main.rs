@@ -102,8 +102,13 @@ fn init_tracing(verbose: u8) {
 async fn run(cli: Cli) -> Result<u8> {
     let g = &cli.global;
     if let Command::DeployerPolicy { partition, account } = &cli.command {
-        // The boundary as the settings give it (flag, TAPCTL_PERMISSIONS_BOUNDARY, file).
-        let (_, settings) = settings(g)?;
+        // The boundary as the settings give it (flag, TAPCTL_PERMISSIONS_BOUNDARY, file);
+        // `--region '*'` (any region) is for the policy only, not a region to load settings for.
+        let mut for_settings = g.clone();
+        if g.region.as_deref() == Some("*") {
+            for_settings.region = None;
+        }
+        let (_, settings) = settings(&for_settings)?;
         let boundary = settings.permissions_boundary.value.clone();
         return deployer_policy(g, partition.clone(), account.clone(), boundary).await;
     }

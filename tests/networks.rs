@@ -249,6 +249,22 @@ fn deployer_policy_per_partition() {
             "{text}"
         );
     }
+    // Any account and any region, as the README and --help show it.
+    let out = Command::new(env!("CARGO_BIN_EXE_tapctl"))
+        .args(["deployer-policy", "--account", "*", "--region", "*"])
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("arn:aws:dynamodb:*:*:table/lambda-invocation-logs-*"),
+        "{text}"
+    );
     let out = Command::new(env!("CARGO_BIN_EXE_tapctl"))
         .args([
             "deployer-policy",
