@@ -394,6 +394,24 @@ impl Stack {
             .map(|(_, v)| v.to_string())
     }
 
+    /// The region of the stack a role was made for, read from its inline policy: it grants
+    /// PutItem on that stack's table, whose ARN names the region. For a role tagged before
+    /// tapctl recorded regions (no `tapctl:region` tag), which would otherwise be claimed by
+    /// whichever region ran first.
+    pub fn region_of_role_policy(&self, policy: &Value) -> Option<String> {
+        let table = format!(":table/{}", self.table_name);
+        let mut strings = Vec::new();
+        collect_strings(policy, &mut strings);
+        strings.into_iter().find_map(|arn| {
+            let rest = arn.strip_suffix(table.as_str())?;
+            // arn:PARTITION:dynamodb:REGION:ACCOUNT
+            match rest.split(':').collect::<Vec<_>>()[..] {
+                ["arn", _, "dynamodb", region, _] if !region.is_empty() => Some(region.to_string()),
+                _ => None,
+            }
+        })
+    }
+
     /// Whether a resource's tags mark it as this stack's: tapctl's managed tag, and no suffix
     /// tag naming another stack. (A lost suffix tag on a resource that carries tapctl's name
     /// and managed tag is drift that `up` repairs; without the managed tag it is not ours.)
@@ -528,6 +546,16 @@ fn normalize(v: &Value) -> Value {
 
 /// The stack the unit tests of every module use: suffix `dev` in account 123456789012,
 /// us-west-2.
+/// Every string in a JSON document, depth first.
+fn collect_strings<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+    match v {
+        Value::String(s) => out.push(s),
+        Value::Array(a) => a.iter().for_each(|v| collect_strings(v, out)),
+        Value::Object(o) => o.values().for_each(|v| collect_strings(v, out)),
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 pub(crate) fn test_stack() -> Stack {
     Stack::new(Target {
@@ -549,6 +577,29 @@ mod tests {
             region: "us-west-2".into(),
             partition: "aws".into(),
         })
+    }
+
+    #[test]
+    fn a_role_policy_names_the_region_of_its_stack() {
+        let home = stack("dev");
+        assert_eq!(
+            home.region_of_role_policy(&home.inline_policy()).as_deref(),
+            Some("us-west-2")
+        );
+        let away = Stack::new(Target {
+            region: "eu-west-1".into(),
+            ..home.target.clone()
+        });
+        assert_eq!(
+            away.region_of_role_policy(&home.inline_policy()).as_deref(),
+            Some("us-west-2")
+        );
+        // another suffix's table (a prefix of this name) or no table: nothing to say
+        assert_eq!(
+            stack("dev-2").region_of_role_policy(&home.inline_policy()),
+            None
+        );
+        assert_eq!(home.region_of_role_policy(&json!({"Statement": []})), None);
     }
 
     #[test]

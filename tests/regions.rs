@@ -93,6 +93,59 @@ async fn one_suffix_in_two_regions() {
     assert_eq!(listed(&home), 1);
     assert_eq!(listed(away), 0);
 
+    // A stack tagged before tapctl recorded regions: no region tag on the role or the bucket.
+    // The role's policy and the bucket's location still say where it lives.
+    c.iam
+        .untag_role()
+        .role_name(&stack.role_name)
+        .tag_keys("tapctl:region")
+        .send()
+        .await
+        .unwrap();
+    let kept: Vec<_> =
+        c.s3.get_bucket_tagging()
+            .bucket(&stack.bucket_name)
+            .send()
+            .await
+            .unwrap()
+            .tag_set
+            .into_iter()
+            .filter(|t| t.key != "tapctl:region")
+            .collect();
+    c.s3.put_bucket_tagging()
+        .bucket(&stack.bucket_name)
+        .tagging(
+            aws_sdk_s3::types::Tagging::builder()
+                .set_tag_set(Some(kept))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let run = aws.tapctl(&[
+        "status", "--suffix", &s, "--region", away, "--output", "json",
+    ]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let role = run.json()["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["resource"] == "role")
+        .unwrap()["state"]
+        .clone();
+    assert_eq!(role, "other_region");
+    let mark = aws.mark();
+    aws.tapctl(&["down", "--suffix", &s, "--region", away, "--yes"])
+        .ok();
+    assert_eq!(aws.writes_since(mark), Vec::<String>::new());
+    // At home the missing tags are drift, and up puts them back.
+    aws.tapctl(&["status", "--suffix", &s, "--region", &home])
+        .code(2);
+    aws.tapctl(&["up", "--suffix", &s, "--region", &home]).ok();
+    aws.tapctl(&["status", "--suffix", &s, "--region", &home])
+        .ok();
+
     aws.tapctl(&["down", "--suffix", &s, "--region", &home, "--yes"])
         .ok();
 }

@@ -6,7 +6,7 @@ use super::state::{Ctx, Drift, Field, Kind, State, created_meanwhile};
 use super::tags;
 use crate::aws::Clients;
 use crate::error::AwsContext;
-use crate::spec::{INLINE_POLICY_NAME, ROLE_PREFIX, Stack, Target, same_policy};
+use crate::spec::{INLINE_POLICY_NAME, REGION_TAG, ROLE_PREFIX, Stack, Target, same_policy};
 use anyhow::{Context, Result};
 use aws_sdk_iam::operation::{
     get_role::GetRoleError, get_role_policy::GetRolePolicyError,
@@ -142,7 +142,18 @@ pub async fn observe(ctx: &Ctx) -> Result<State> {
         tags: tags.tags.into_iter().map(|t| (t.key, t.value)).collect(),
         boundary,
     };
-    Ok(tags::judge(s, &observed.tags, diff(s, &observed)))
+    // A role tagged before tapctl recorded regions: its policy says which region's stack
+    // it serves, so another region's run does not claim it.
+    let mut judged = observed.tags.clone();
+    if !judged.iter().any(|(k, _)| k == REGION_TAG)
+        && let Some(region) = observed
+            .inline
+            .as_ref()
+            .and_then(|p| s.region_of_role_policy(p))
+    {
+        judged.push((REGION_TAG.to_string(), region));
+    }
+    Ok(tags::judge(s, &judged, diff(s, &observed)))
 }
 
 /// The role's attached policy ARNs; `None` when the role does not exist.
