@@ -208,6 +208,18 @@ fn ca_bundles_and_profiles() {
     .code(2);
 }
 
+/// `tapctl deployer-policy ARGS` with no environment at all: (exit code, stdout, stderr).
+fn deployer_policy(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tapctl"))
+        .arg("deployer-policy")
+        .args(args)
+        .env_clear()
+        .output()
+        .unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
+}
+
 /// `tapctl deployer-policy` for each partition, offline (an account given: no AWS call).
 #[test]
 fn deployer_policy_per_partition() {
@@ -216,23 +228,9 @@ fn deployer_policy_per_partition() {
         ("aws-cn", "cn-north-1"),
         ("aws-us-gov", "us-gov-west-1"),
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_tapctl"))
-            .args([
-                "deployer-policy",
-                "--account",
-                "123456789012",
-                "--region",
-                region,
-            ])
-            .env_clear()
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let (code, out, err) = deployer_policy(&["--account", "123456789012", "--region", region]);
+        assert_eq!(code, Some(0), "{err}");
+        let doc: Value = serde_json::from_str(&out).unwrap();
         let text = doc.to_string();
         assert!(
             text.contains(&format!(
@@ -250,35 +248,16 @@ fn deployer_policy_per_partition() {
         );
     }
     // Any account and any region, as the README and --help show it.
-    let out = Command::new(env!("CARGO_BIN_EXE_tapctl"))
-        .args(["deployer-policy", "--account", "*", "--region", "*"])
-        .env_clear()
-        .output()
-        .unwrap();
+    let (code, out, err) = deployer_policy(&["--account", "*", "--region", "*"]);
+    assert_eq!(code, Some(0), "{err}");
     assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        out.contains("arn:aws:dynamodb:*:*:table/lambda-invocation-logs-*"),
+        "{out}"
     );
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.contains("arn:aws:dynamodb:*:*:table/lambda-invocation-logs-*"),
-        "{text}"
-    );
-    let out = Command::new(env!("CARGO_BIN_EXE_tapctl"))
-        .args([
-            "deployer-policy",
-            "--account",
-            "12",
-            "--region",
-            "us-west-2",
-        ])
-        .env_clear()
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    let (code, _, err) = deployer_policy(&["--account", "12", "--region", "us-west-2"]);
+    assert_eq!(code, Some(1));
     assert_eq!(
-        String::from_utf8_lossy(&out.stderr),
+        err,
         "tapctl: error: --account \"12\": an account id is 12 digits (or * for any)\n"
     );
 }
