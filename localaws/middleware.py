@@ -189,6 +189,8 @@ class Control:
     GET  /_localaws/invocations   Lambda invocation records (sync, async, retries)
     POST /_localaws/s3/fill       put many real object versions at once (localaws.bulk)
     POST /_localaws/dynamodb/fill put many log items into a table at once (localaws.bulk)
+    GET  /_localaws/dynamodb/index-stats  per table: Queries, items examined, items indexed
+                                  (shims/dynamodb_index)
     POST /_localaws/lambda/inactive  {"function": NAME[, "region": R][, "account": A]}:
                                   the function is Inactive now (shims/lambda_states)
     POST /_localaws/s3/system-tags   {"bucket": B, "tags": {"aws:...": V}[, "account": A]}:
@@ -233,6 +235,9 @@ class Control:
                 return _json(start_response, 200, fill_table(spec, self.region))
             except (FillError, ValueError) as e:
                 return _json(start_response, 400, {"error": str(e)})
+        if path == "/_localaws/dynamodb/index-stats" and method == "GET":
+            from .shims.dynamodb_index import stats
+            return _json(start_response, 200, stats())
         if path == "/_localaws/lambda/inactive" and method == "POST":
             try:
                 spec = _json_body(environ)

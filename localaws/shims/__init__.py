@@ -25,6 +25,8 @@ Lambda    lambda_states        Pending / InProgress / Inactive
 DynamoDB  dynamodb_states      CREATING / DELETING, DescribeTable lag after create
           dynamodb_tags        eventually consistent, paged, overwritten tags
           dynamodb_billing     4 switches to PAY_PER_REQUEST per 24 h -> LimitExceededException
+          dynamodb_index       Query reads only the named partition (index or table), not
+                               every item (GET /_localaws/dynamodb/index-stats)
 Logs      logs_tags            tags die with their log group
 SQS       sqs_deletion         a deleted queue answers a while, its name stays held
 """
@@ -44,8 +46,9 @@ def install(runner: Any, config: Any) -> None:
 
     if moto.__version__ != "5.2.5":
         raise RuntimeError(f"localaws shims are written for moto 5.2.5, found {moto.__version__}")
-    from . import (dynamodb_billing, dynamodb_states, dynamodb_tags, iam_propagation,
-                   lambda_destinations, lambda_invoke, lambda_states, lambda_tags, logs_tags,
+    from . import (dynamodb_billing, dynamodb_index, dynamodb_states, dynamodb_tags,
+                   iam_propagation, lambda_destinations, lambda_invoke, lambda_states,
+                   lambda_tags, logs_tags,
                    s3_abac, s3_bucket_policy, s3_delete_objects, s3_events, s3_notifications,
                    s3_ownership, s3_system_tags, s3_versions, sqs_deletion)
 
@@ -70,5 +73,6 @@ def install(runner: Any, config: Any) -> None:
     dynamodb_states.install(runner, config)
     dynamodb_tags.install(runner, config)
     dynamodb_billing.install(runner, config)
+    dynamodb_index.install(runner, config)
     sqs_deletion.install(runner, config)
     _installed = True
