@@ -132,6 +132,19 @@ pub fn partition_of_region(region: &str) -> &'static str {
         .map_or("aws", |(_, partition)| partition)
 }
 
+/// The DNS suffix of a partition's service endpoints (the SDK's partitions.json).
+pub fn dns_suffix(partition: &str) -> &'static str {
+    match partition {
+        "aws-cn" => "amazonaws.com.cn",
+        "aws-iso" => "c2s.ic.gov",
+        "aws-iso-b" => "sc2s.sgov.gov",
+        "aws-iso-e" => "cloud.adc-e.uk",
+        "aws-iso-f" => "csp.hci.ic.gov",
+        "aws-eusc" => "amazonaws.eu",
+        _ => "amazonaws.com",
+    }
+}
+
 /// The partition named by an ARN (`arn:PARTITION:...`).
 pub fn partition_of_arn(arn: &str) -> Option<&str> {
     let mut parts = arn.split(':');
@@ -285,6 +298,11 @@ pub struct Stack {
     /// The failure queue: the function's on-failure destination for async invocations.
     pub queue_name: String,
     pub queue_arn: String,
+    /// The URL SQS gives the queue (`https://sqs.REGION.DNS-SUFFIX/ACCOUNT/NAME`), known before
+    /// GetQueueUrl answers; SQS identifies the queue by account and name. A reader may use it
+    /// and fall back to GetQueueUrl's answer (another endpoint shape behind a proxy or an
+    /// emulator).
+    pub queue_url: String,
     pub basic_execution_policy_arn: String,
     pub settings: StackSettings,
     /// The flags beyond `--suffix` and `--region` that select this stack and its settings
@@ -318,6 +336,7 @@ impl Stack {
             function_arn: format!("arn:{p}:lambda:{r}:{a}:function:{function_name}"),
             log_group_arn: target.log_group_arn(&log_group_name),
             queue_arn: target.queue_arn(&queue_name),
+            queue_url: format!("https://sqs.{r}.{}/{a}/{queue_name}", dns_suffix(p)),
             basic_execution_policy_arn: format!(
                 "arn:{p}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
             ),
@@ -619,6 +638,10 @@ mod tests {
         assert_eq!(s.log_group_name, "/aws/lambda/s3-processor-dev");
         assert_eq!(s.queue_name, "s3-processor-failures-dev");
         assert_eq!(
+            s.queue_url,
+            "https://sqs.us-west-2.amazonaws.com/123456789012/s3-processor-failures-dev"
+        );
+        assert_eq!(
             s.queue_arn,
             "arn:aws:sqs:us-west-2:123456789012:s3-processor-failures-dev"
         );
@@ -668,6 +691,10 @@ mod tests {
         ] {
             assert!(arn.starts_with("arn:aws-cn:"), "{arn}");
         }
+        assert_eq!(
+            s.queue_url,
+            "https://sqs.cn-north-1.amazonaws.com.cn/123456789012/s3-processor-failures-x"
+        );
         assert_eq!(partition_of_region("us-gov-west-1"), "aws-us-gov");
         assert_eq!(partition_of_region("eu-west-1"), "aws");
         assert_eq!(partition_of_region("eusc-de-east-1"), "aws-eusc");

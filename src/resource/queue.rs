@@ -119,22 +119,54 @@ async fn read_tags(aws: &Clients, url: &str) -> Result<Option<Vec<(String, Strin
     Ok(out.map(|o| o.tags.unwrap_or_default().into_iter().collect()))
 }
 
+/// Runs `read` on the queue: at once with the URL SQS gives it ([`Stack::queue_url`]) while
+/// GetQueueUrl runs beside it, so a read costs one round trip, not two; again with
+/// GetQueueUrl's URL only when the first try found nothing or failed (another endpoint shape).
+/// `None` when there is no such queue, or it went while it was read.
+async fn read_queue<T, F, Fut>(aws: &Clients, s: &Stack, read: F) -> Result<Option<T>>
+where
+    F: Fn(String) -> Fut,
+    Fut: Future<Output = Result<Option<T>>>,
+{
+    read_at(s.queue_url.clone(), url(aws, s), read).await
+}
+
+/// [`read_queue`]'s rule, over any URL lookup: `read` at `guess` beside `lookup`, then at the
+/// looked-up URL unless the first read found the queue.
+async fn read_at<T, F, Fut>(
+    guess: String,
+    lookup: impl Future<Output = Result<Option<String>>>,
+    read: F,
+) -> Result<Option<T>>
+where
+    F: Fn(String) -> Fut,
+    Fut: Future<Output = Result<Option<T>>>,
+{
+    let (real, early) = tokio::join!(lookup, read(guess));
+    let Some(real) = real? else {
+        return Ok(None);
+    };
+    match early {
+        Ok(Some(found)) => Ok(Some(found)),
+        _ => read(real).await,
+    }
+}
+
 pub async fn observe(ctx: &Ctx) -> Result<State> {
     let s = &ctx.stack;
-    let Some(url) = url(&ctx.aws, s).await? else {
-        return Ok(State::Missing);
-    };
+    let aws = &ctx.aws;
     let wanted = [
         Attr::MessageRetentionPeriod,
         Attr::SqsManagedSseEnabled,
         Attr::KmsMasterKeyId,
     ];
-    let (attrs, tags) = tokio::join!(
-        attributes(&ctx.aws, &url, &wanted),
-        read_tags(&ctx.aws, &url)
-    );
-    // Deleted while it was being read.
-    let (Some(attrs), Some(tags)) = (attrs?, tags?) else {
+    let wanted = &wanted;
+    let read = |url: String| async move {
+        let (attrs, tags) = tokio::join!(attributes(aws, &url, wanted), read_tags(aws, &url));
+        // Deleted while it was being read: nothing.
+        Ok(attrs?.zip(tags?))
+    };
+    let Some((attrs, tags)) = read_queue(aws, s, read).await? else {
         return Ok(State::Missing);
     };
     let observed = Observed {
@@ -313,14 +345,13 @@ pub async fn list(aws: &Clients, t: &Target) -> Result<Vec<String>> {
 
 /// The failed events waiting in the queue (visible and in flight); `None` without a queue.
 pub async fn failed_events(aws: &Clients, s: &Stack) -> Result<Option<u64>> {
-    let Some(url) = url(aws, s).await? else {
-        return Ok(None);
-    };
     let counts = [
         Attr::ApproximateNumberOfMessages,
         Attr::ApproximateNumberOfMessagesNotVisible,
     ];
-    let Some(attrs) = attributes(aws, &url, &counts).await? else {
+    let wanted = &counts;
+    let read = |url: String| async move { attributes(aws, &url, wanted).await };
+    let Some(attrs) = read_queue(aws, s, read).await? else {
         return Ok(None);
     };
     let count = |a: &Attr| {
@@ -452,6 +483,57 @@ pub async fn release(aws: &Clients, url: &str, receipts: &[String]) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `read_at` with a lookup answering `real` and reads answering per URL; the URLs read.
+    fn read_at_with(
+        real: Result<Option<&str>, &str>,
+        answers: &[(&str, Result<Option<u32>, &str>)],
+    ) -> (Result<Option<u32>, String>, Vec<String>) {
+        let seen = std::sync::Mutex::new(Vec::new());
+        let lookup = async move {
+            real.map(|r| r.map(str::to_string))
+                .map_err(|e| anyhow::anyhow!("{e}"))
+        };
+        let read = |url: String| {
+            seen.lock().unwrap().push(url.clone());
+            let answer = answers
+                .iter()
+                .find(|(u, _)| *u == url)
+                .map(|(_, a)| *a)
+                .unwrap_or(Ok(None));
+            async move { answer.map_err(|e| anyhow::anyhow!("{e}")) }
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let out = rt.block_on(read_at("guess".into(), lookup, read));
+        (out.map_err(|e| e.to_string()), seen.into_inner().unwrap())
+    }
+
+    #[test]
+    fn a_queue_read_at_its_known_url_takes_one_round_trip() {
+        let (out, seen) = read_at_with(Ok(Some("real")), &[("guess", Ok(Some(7)))]);
+        assert_eq!((out, seen), (Ok(Some(7)), vec!["guess".to_string()]));
+    }
+
+    #[test]
+    fn a_queue_behind_another_url_is_read_again_there() {
+        // Found nothing, or failed, at the known URL: read again at GetQueueUrl's.
+        for early in [Ok(None), Err("InvalidAddress")] {
+            let (out, seen) =
+                read_at_with(Ok(Some("real")), &[("guess", early), ("real", Ok(Some(3)))]);
+            assert_eq!(out, Ok(Some(3)));
+            assert_eq!(seen, vec!["guess".to_string(), "real".to_string()]);
+        }
+    }
+
+    #[test]
+    fn no_queue_is_none_and_a_failed_lookup_is_the_error() {
+        let (out, _) = read_at_with(Ok(None), &[("guess", Err("QueueDoesNotExist"))]);
+        assert_eq!(out, Ok(None));
+        let (out, _) = read_at_with(Err("GetQueueUrl: AccessDenied"), &[("guess", Ok(Some(1)))]);
+        assert_eq!(out, Err("GetQueueUrl: AccessDenied".to_string()));
+    }
     use crate::spec::test_stack as stack;
 
     fn good(s: &Stack) -> Observed {
