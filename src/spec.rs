@@ -563,8 +563,6 @@ fn normalize(v: &Value) -> Value {
     }
 }
 
-/// The stack the unit tests of every module use: suffix `dev` in account 123456789012,
-/// us-west-2.
 /// Every string in a JSON document, depth first.
 fn collect_strings<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
     match v {
@@ -575,6 +573,8 @@ fn collect_strings<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
     }
 }
 
+/// The stack the unit tests of every module use: suffix `dev` in account 123456789012,
+/// us-west-2.
 #[cfg(test)]
 pub(crate) fn test_stack() -> Stack {
     Stack::new(Target {
