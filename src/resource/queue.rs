@@ -4,7 +4,7 @@
 //! 14 days (SQS's maximum), tagged like every other resource, created before the function
 //! and deleted after it. Also the data-plane calls `status` and `redrive` make on it.
 
-use super::retry::{Backoff, retry_on};
+use super::retry::{Backoff, poll, retry_on};
 use super::sdk::{self, found, sqs::deleted_recently, sqs::no_such_queue, sqs::transient};
 use super::state::{Ctx, Drift, Field, Kind, State, created_meanwhile};
 use super::tags;
@@ -17,6 +17,7 @@ use aws_sdk_sqs::types::{
     QueueAttributeName as Attr,
 };
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 /// SQS holds a deleted queue's name for 60 s (CreateQueue answers `QueueDeletedRecently`,
@@ -285,25 +286,28 @@ pub async fn delete(ctx: &Ctx) -> Result<()> {
         ctx.aws.sqs.delete_queue().queue_url(&queue_url).send()
     });
     found(deleted.await, no_such_queue).aws_context("DeleteQueue")?;
-    let mut backoff = Backoff::between(
+    let backoff = Backoff::between(
         Duration::from_millis(200),
         Duration::from_secs(2),
         DELETE_BUDGET,
     );
-    let mut absent = 0;
-    while absent < GONE_ANSWERS {
-        absent = match url(&ctx.aws, s).await? {
+    // Not-found answers in a row so far (one answer during the deletion is not trusted).
+    let absent = AtomicU32::new(0);
+    let gone = poll(backoff, || async {
+        let seen = match url(&ctx.aws, s).await? {
             Some(_) => 0,
-            None => absent + 1,
+            None => absent.load(Ordering::Relaxed) + 1,
         };
-        if absent < GONE_ANSWERS && !backoff.wait().await {
-            bail!(
-                "queue {}: SQS still shows it {}s after DeleteQueue (a deletion takes up to \
-                 60 s); run down again",
-                s.queue_name,
-                DELETE_BUDGET.as_secs()
-            );
-        }
+        absent.store(seen, Ordering::Relaxed);
+        Ok((seen >= GONE_ANSWERS).then_some(()))
+    });
+    if gone.await?.is_none() {
+        bail!(
+            "queue {}: SQS still shows it {}s after DeleteQueue (a deletion takes up to 60 s); \
+             run down again",
+            s.queue_name,
+            DELETE_BUDGET.as_secs()
+        );
     }
     Ok(())
 }
