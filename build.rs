@@ -1,4 +1,4 @@
-//! Embeds the default handler: zips `handler/*.py` byte-stably with the same code the binary
+//! Embeds the default handler: zips `handler/` byte-stably with the same code the binary
 //! uses for a handler folder (`src/package.rs`) and records its `CodeSha256`, so `up` can
 //! tell whether the deployed code is this code without a handler folder at run time.
 
@@ -6,34 +6,14 @@
 #[allow(dead_code)]
 mod package;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 fn main() {
-    let handler = Path::new("handler");
     println!("cargo:rerun-if-changed=handler");
-    let mut entries = BTreeMap::new();
-    for entry in std::fs::read_dir(handler).expect("handler/ is readable") {
-        let path = entry.expect("handler/ entry").path();
-        if !(path.is_file() && path.extension().is_some_and(|e| e == "py")) {
-            continue;
-        }
-        println!("cargo:rerun-if-changed={}", path.display());
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .expect("utf-8 file name")
-            .to_string();
-        entries.insert(
-            name,
-            std::fs::read(&path).expect("handler file is readable"),
-        );
-    }
-    assert!(
-        entries.contains_key(package::ENTRY_FILE),
-        "handler/index.py is missing"
-    );
-    let p = package::Package::new(&entries).expect("zip the handler");
+    // The same package a `handler = "handler"` setting gives at run time (tests/, caches and
+    // hidden files left out), so both have one CodeSha256.
+    let p = package::from_folder(Path::new("handler"), &package::Exclude::default())
+        .unwrap_or_else(|e| panic!("{e}"));
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("OUT_DIR"));
     std::fs::write(out.join("handler.zip"), &p.zip).expect("write handler.zip");
     std::fs::write(out.join("handler.sha256"), &p.sha256).expect("write handler.sha256");

@@ -73,6 +73,23 @@ async fn profile_set() -> Result<ProfileSet> {
         })
 }
 
+/// The profile the SDK would use (`profile`, else AWS_PROFILE, else `default`) and its
+/// `region`, read from the AWS config files without any AWS call (for `tapctl config`).
+pub async fn profile_region(profile: Option<&str>) -> (String, Option<String>) {
+    let name = profile
+        .map(str::to_string)
+        .or_else(|| env_var("AWS_PROFILE"))
+        .unwrap_or_else(|| "default".into());
+    let region = match profile_set().await {
+        Ok(set) => set
+            .get_profile(&name)
+            .and_then(|p| p.get("region"))
+            .map(str::to_string),
+        Err(_) => None,
+    };
+    (name, region)
+}
+
 fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
@@ -358,7 +375,7 @@ pub async fn connect(opts: &Options, suffix: &str) -> Result<(Clients, Target)> 
 /// (lowercase words, a number last). The SDK would turn anything else into endpoints that do
 /// not exist; new regions keep this shape, so no fixed list is needed.
 pub fn check_region(region: &str) -> Result<()> {
-    if crate::config::is_region_name(region) {
+    if crate::settings::is_region_name(region) {
         Ok(())
     } else {
         Err(anyhow!(

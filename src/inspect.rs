@@ -7,24 +7,124 @@ use crate::spec::{NOTIFICATION_ID, Stack};
 use anyhow::{Result, bail};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Value, json};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-/// `90s`, `10m`, `1h`, `2d` (a bare number is seconds).
-pub fn parse_since(text: &str) -> Result<Duration> {
+const SINCE_FORMS: &str = "a duration such as 90s, 10m, 1.5h, 2d or 1w, or a UTC time such \
+                           as 2026-12-04T10:00:00Z";
+
+/// `--since`: a duration back from `now_ms` (`90s`, `10m`, `1.5h`, `2d`, `1w`; a bare number is
+/// seconds) or an ISO 8601 time (`2026-12-04`, `2026-12-04T10:00`, `2026-12-04T10:00:00.123Z`,
+/// `...+02:00`), as every document prints `since`, so a printed value can be passed back.
+/// The start as milliseconds since the epoch.
+pub fn since_ms(text: &str, now_ms: i64) -> Result<i64> {
     let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    if let Some(ms) = parse_iso(t) {
+        return Ok(ms);
+    }
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
     let (n, unit) = t.split_at(split);
-    let Ok(n) = n.parse::<u64>() else {
-        bail!("--since {text:?}: expected a duration such as 90s, 10m, 1h or 2d");
+    let n: f64 = match n.parse() {
+        Ok(n) if f64::is_finite(n) && n >= 0.0 => n,
+        _ => bail!("--since {text:?}: expected {SINCE_FORMS}"),
     };
     let secs = match unit {
-        "" | "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
-        _ => bail!("--since {text:?}: the unit must be s, m, h or d"),
+        "" | "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        "d" => 86_400.0,
+        "w" => 604_800.0,
+        _ => bail!("--since {text:?}: the unit must be s, m, h, d or w (or give a UTC time)"),
     };
-    Ok(Duration::from_secs(secs))
+    let ago = (n * secs * 1000.0).round();
+    if ago > 1e15 {
+        bail!("--since {text:?}: too far back");
+    }
+    Ok(now_ms - ago as i64)
+}
+
+/// `YYYY-MM-DD[THH:MM[:SS[.fff]]][Z|±HH:MM]` (a space may stand for `T`; no zone is UTC).
+fn parse_iso(t: &str) -> Option<i64> {
+    let b = t.as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let s = t.get(r)?;
+        s.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| s.parse().ok())?
+    };
+    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let mut ms = days_from_civil(y, mo, d) * 86_400_000;
+    let mut rest = &t[10..];
+    if rest.is_empty() {
+        return Some(ms);
+    }
+    rest = rest.strip_prefix('T').or_else(|| rest.strip_prefix(' '))?;
+    let hm = rest.get(0..5)?;
+    let (h, mi) = (
+        hm.get(0..2)?.parse::<i64>().ok()?,
+        hm.get(3..5)?.parse::<i64>().ok()?,
+    );
+    if hm.as_bytes()[2] != b':' || h > 23 || mi > 59 {
+        return None;
+    }
+    ms += (h * 3600 + mi * 60) * 1000;
+    rest = &rest[5..];
+    if let Some(r) = rest.strip_prefix(':') {
+        let sec: i64 = r.get(0..2)?.parse().ok()?;
+        if sec > 60 {
+            return None;
+        }
+        ms += sec * 1000;
+        rest = &r[2..];
+        if let Some(r) = rest.strip_prefix('.') {
+            let digits = r.find(|c: char| !c.is_ascii_digit()).unwrap_or(r.len());
+            let frac = &r[..digits];
+            if frac.is_empty() {
+                return None;
+            }
+            let milli: String = frac.chars().chain("000".chars()).take(3).collect();
+            ms += milli.parse::<i64>().ok()?;
+            rest = &r[digits..];
+        }
+    }
+    match rest {
+        "" | "Z" | "z" => Some(ms),
+        zone => {
+            let sign = match zone.as_bytes()[0] {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            let z = &zone[1..];
+            let (zh, zm) = match z.len() {
+                5 if z.as_bytes()[2] == b':' => {
+                    (z[0..2].parse::<i64>().ok()?, z[3..5].parse::<i64>().ok()?)
+                }
+                4 => (z[0..2].parse::<i64>().ok()?, z[2..4].parse::<i64>().ok()?),
+                2 => (z.parse::<i64>().ok()?, 0),
+                _ => return None,
+            };
+            Some(ms - sign * (zh * 3600 + zm * 60) * 1000)
+        }
+    }
+}
+
+/// Days since 1970-01-01 of a civil date (Howard Hinnant's days_from_civil).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 /// Milliseconds since the epoch, now.
@@ -112,13 +212,52 @@ mod tests {
     use crate::spec::test_stack;
 
     #[test]
-    fn since_reads_units() {
-        assert_eq!(parse_since("90").unwrap(), Duration::from_secs(90));
-        assert_eq!(parse_since("10m").unwrap(), Duration::from_secs(600));
-        assert_eq!(parse_since("1h").unwrap(), Duration::from_secs(3600));
-        assert_eq!(parse_since("2d").unwrap(), Duration::from_secs(172_800));
-        for bad in ["", "h", "1w", "-1h", "1.5h"] {
-            let e = parse_since(bad).unwrap_err().to_string();
+    fn since_reads_durations_and_times_and_takes_back_what_it_prints() {
+        let now = 1_764_806_400_000; // 2025-12-04T00:00:00Z
+        let ago = |t: &str| now - since_ms(t, now).unwrap();
+        assert_eq!(ago("90"), 90_000);
+        assert_eq!(ago("10m"), 600_000);
+        assert_eq!(ago("1h"), 3_600_000);
+        assert_eq!(ago("1.5h"), 5_400_000);
+        assert_eq!(ago("2d"), 172_800_000);
+        assert_eq!(ago("1w"), 604_800_000);
+        assert_eq!(ago("0.5s"), 500);
+        assert_eq!(
+            since_ms("2024-05-01T12:00:00.123Z", now).unwrap(),
+            1_714_564_800_123
+        );
+        assert_eq!(
+            since_ms("2024-05-01T12:00:00Z", now).unwrap(),
+            1_714_564_800_000
+        );
+        assert_eq!(
+            since_ms("2024-05-01T12:00", now).unwrap(),
+            1_714_564_800_000
+        );
+        assert_eq!(
+            since_ms("2024-05-01 14:00:00+02:00", now).unwrap(),
+            1_714_564_800_000
+        );
+        assert_eq!(
+            since_ms("2024-05-01T07:30:00-0430", now).unwrap(),
+            1_714_564_800_000
+        );
+        assert_eq!(since_ms("2024-05-01", now).unwrap(), 1_714_521_600_000);
+        // What the documents print as `since` reads back as the same time.
+        for ms in [0, 951_782_400_000, 1_714_564_800_123] {
+            assert_eq!(since_ms(&iso_utc(ms), now).unwrap(), ms);
+        }
+        for bad in [
+            "",
+            "h",
+            "1y",
+            "-1h",
+            "2024-13-01",
+            "2024-05-01T25:00",
+            "1.2.3h",
+            "nan",
+        ] {
+            let e = since_ms(bad, now).unwrap_err().to_string();
             assert!(e.starts_with("--since"), "{bad}: {e}");
         }
     }

@@ -4,20 +4,23 @@
 pub mod aws;
 pub mod calls;
 pub mod cli;
-pub mod config;
+pub mod commands;
 pub mod deployer;
 pub mod engine;
 pub mod error;
 pub mod inspect;
+pub mod invocation;
 pub mod list;
 #[cfg(test)]
 mod module_graph;
+pub mod out;
 pub mod package;
 pub mod plan;
 pub mod progress;
 pub mod redrive;
 pub mod report;
 pub mod resource;
+pub mod settings;
 pub mod show;
 pub mod smoke;
 pub mod spec;

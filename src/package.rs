@@ -2,8 +2,8 @@
 //! timestamps and permissions, stored), so an unchanged handler always gives the same
 //! `CodeSha256` (base64 of the zip's SHA-256, as Lambda reports it) and `up` uploads nothing.
 //!
-//! `build.rs` includes this file to embed `handler/*.py` in the binary; at run time
-//! [`from_folder`] zips a handler folder (`--handler DIR` or the `handler` setting).
+//! `build.rs` includes this file to embed the repository's `handler/` in the binary, left out
+//! what [`Exclude`] leaves out; at run time [`from_folder`] zips the `handler` setting's folder.
 
 use base64::Engine;
 use sha2::{Digest, Sha256};
@@ -71,22 +71,98 @@ impl fmt::Display for PackageError {
 
 impl std::error::Error for PackageError {}
 
-/// Whether a file or folder name is left out of a package: hidden entries, Python's caches.
+/// What is left out of a package: hidden entries, Python's caches (`__pycache__`, `*.pyc`) and
+/// a top-level `tests/` folder always; beside them the `exclude` setting's glob patterns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Exclude {
+    /// A pattern without `/` matches any one component of the path; with `/`, the whole path
+    /// below the folder (`*` and `?` within a component, `**` any number of components).
+    pub patterns: Vec<String>,
+}
+
+/// The top-level folder of a handler's own tests, never shipped.
+pub const TESTS_FOLDER: &str = "tests";
+
+impl Exclude {
+    pub fn new(patterns: &[String]) -> Self {
+        Exclude {
+            patterns: patterns.to_vec(),
+        }
+    }
+
+    /// Whether a path below a handler folder (`/`-separated) is left out of the package.
+    pub fn excludes(&self, rel: &str) -> bool {
+        let parts: Vec<&str> = rel.split('/').filter(|p| !p.is_empty()).collect();
+        if parts.iter().any(|c| skipped(c)) || parts.first() == Some(&TESTS_FOLDER) {
+            return true;
+        }
+        self.patterns.iter().any(|p| {
+            let pat: Vec<&str> = p.split('/').filter(|c| !c.is_empty()).collect();
+            if pat.len() == 1 {
+                parts.iter().any(|c| glob(pat[0], c))
+            } else {
+                // A folder matched by the pattern leaves out everything below it.
+                (1..=parts.len()).any(|n| glob_path(&pat, &parts[..n]))
+            }
+        })
+    }
+}
+
+/// Whether a file or folder name is always left out: hidden entries, Python's caches.
 fn skipped(name: &str) -> bool {
     name.starts_with('.') || name == "__pycache__" || name.ends_with(".pyc")
 }
 
-/// Whether a path below a handler folder would go into its package (no component of it is
-/// left out): `watch` ignores saves of editors' swap files and Python's caches.
-pub fn is_packaged(rel: &Path) -> bool {
-    rel.components()
-        .all(|c| !skipped(&c.as_os_str().to_string_lossy()))
+/// `*` and `?` within one path component.
+fn glob(pat: &str, name: &str) -> bool {
+    let (p, n): (Vec<char>, Vec<char>) = (pat.chars().collect(), name.chars().collect());
+    // Classic wildcard matching with one backtrack point for the last `*`.
+    let (mut i, mut j, mut star, mut mark) = (0, 0, None, 0);
+    while j < n.len() {
+        if i < p.len() && (p[i] == '?' || p[i] == n[j]) {
+            i += 1;
+            j += 1;
+        } else if i < p.len() && p[i] == '*' {
+            star = Some(i);
+            mark = j;
+            i += 1;
+        } else if let Some(s) = star {
+            i = s + 1;
+            mark += 1;
+            j = mark;
+        } else {
+            return false;
+        }
+    }
+    p[i..].iter().all(|c| *c == '*')
 }
 
-/// Zips every file below `dir` (hidden entries and `__pycache__` left out). Refuses a missing
-/// folder, a folder without `index.py`, a link that leads outside the folder, and a package
-/// over Lambda's direct-upload limit.
-pub fn from_folder(dir: &Path) -> Result<Package, PackageError> {
+/// Path components against pattern components, `**` matching any number of them.
+fn glob_path(pat: &[&str], parts: &[&str]) -> bool {
+    match pat.split_first() {
+        None => parts.is_empty(),
+        Some((&"**", rest)) => (0..=parts.len()).any(|k| glob_path(rest, &parts[k..])),
+        Some((first, rest)) => parts
+            .split_first()
+            .is_some_and(|(p, tail)| glob(first, p) && glob_path(rest, tail)),
+    }
+}
+
+/// Whether a path below a handler folder would go into its package: `watch` ignores saves of
+/// editors' swap files, Python's caches and excluded files.
+pub fn is_packaged(rel: &Path, exclude: &Exclude) -> bool {
+    let rel = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/");
+    !exclude.excludes(&rel)
+}
+
+/// Zips every file below `dir` but those `exclude` leaves out. Refuses a missing folder, a
+/// folder without `index.py`, a link that leads outside the folder, and a package over
+/// Lambda's direct-upload limit.
+pub fn from_folder(dir: &Path, exclude: &Exclude) -> Result<Package, PackageError> {
     let fail = |why: String| PackageError(format!("handler folder {}: {why}", dir.display()));
     let root = dir.canonicalize().map_err(|e| {
         fail(match e.kind() {
@@ -108,10 +184,10 @@ pub fn from_folder(dir: &Path) -> Result<Package, PackageError> {
         for entry in listing {
             let entry = entry.map_err(|e| fail(e.to_string()))?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if skipped(&name) {
+            let rel = format!("{prefix}{name}");
+            if exclude.excludes(&rel) {
                 continue;
             }
-            let rel = format!("{prefix}{name}");
             let real = entry
                 .path()
                 .canonicalize()
@@ -192,13 +268,26 @@ mod tests {
         d.write("lib/util.py", "X = 1\n");
         d.write("__pycache__/index.cpython-311.pyc", "junk");
         d.write(".env", "SECRET=1");
-        let a = from_folder(&d.0).unwrap();
-        let b = from_folder(&d.0).unwrap();
+        let a = from_folder(&d.0, &Exclude::default()).unwrap();
+        let b = from_folder(&d.0, &Exclude::default()).unwrap();
         assert_eq!(a, b);
         assert_eq!(a.files, 2, "hidden files and caches are left out");
+        d.write("tests/test_index.py", "def test(): pass\n");
+        assert_eq!(
+            from_folder(&d.0, &Exclude::default()).unwrap(),
+            a,
+            "the handler's tests are never shipped"
+        );
+        d.write("notes.md", "# notes\n");
+        assert_eq!(from_folder(&d.0, &Exclude::default()).unwrap().files, 3);
+        let more = from_folder(&d.0, &Exclude::new(&["*.md".into()])).unwrap();
+        assert_eq!(more, a, "the exclude setting leaves out more");
         assert_eq!(a.sha256, code_sha256(&a.zip));
         d.write("lib/util.py", "X = 2\n");
-        assert_ne!(from_folder(&d.0).unwrap().sha256, a.sha256);
+        assert_ne!(
+            from_folder(&d.0, &Exclude::default()).unwrap().sha256,
+            a.sha256
+        );
         let names: Vec<String> = {
             let mut z = zip::ZipArchive::new(std::io::Cursor::new(a.zip.clone())).unwrap();
             (0..z.len())
@@ -211,15 +300,17 @@ mod tests {
     #[test]
     fn refusals_are_one_line_and_name_the_folder() {
         let missing = std::env::temp_dir().join("tapctl-package-no-such-folder");
-        let e = from_folder(&missing).unwrap_err().0;
+        let e = from_folder(&missing, &Exclude::default()).unwrap_err().0;
         assert!(e.ends_with(": no such folder"), "{e}");
         let d = TempDir::new("noindex");
         d.write("main.py", "x");
-        let e = from_folder(&d.0).unwrap_err().0;
+        let e = from_folder(&d.0, &Exclude::default()).unwrap_err().0;
         assert!(e.contains("no index.py"), "{e}");
         let file = TempDir::new("file");
         file.write("index.py", "x");
-        let e = from_folder(&file.0.join("index.py")).unwrap_err().0;
+        let e = from_folder(&file.0.join("index.py"), &Exclude::default())
+            .unwrap_err()
+            .0;
         assert!(e.ends_with("not a folder"), "{e}");
     }
 
@@ -231,25 +322,38 @@ mod tests {
         let d = TempDir::new("links");
         d.write("index.py", "x");
         std::os::unix::fs::symlink(outside.0.join("secret.txt"), d.0.join("secret.txt")).unwrap();
-        let e = from_folder(&d.0).unwrap_err().0;
+        let e = from_folder(&d.0, &Exclude::default()).unwrap_err().0;
         assert!(e.contains("secret.txt links to"), "{e}");
         assert!(e.contains("outside the folder"), "{e}");
         std::fs::remove_file(d.0.join("secret.txt")).unwrap();
         // A link inside the folder is packaged as the file it points to.
         d.write("real.py", "y");
         std::os::unix::fs::symlink(d.0.join("real.py"), d.0.join("alias.py")).unwrap();
-        assert_eq!(from_folder(&d.0).unwrap().files, 3);
+        assert_eq!(from_folder(&d.0, &Exclude::default()).unwrap().files, 3);
         // A link to a sibling folder is packaged under both names; a loop is refused.
         d.write("lib/util.py", "z");
         std::os::unix::fs::symlink(d.0.join("lib"), d.0.join("lib2")).unwrap();
-        let p = from_folder(&d.0).unwrap();
+        let p = from_folder(&d.0, &Exclude::default()).unwrap();
         assert_eq!(p.files, 5);
         std::os::unix::fs::symlink(&d.0, d.0.join("lib/loop")).unwrap();
-        let e = from_folder(&d.0).unwrap_err().0;
+        let e = from_folder(&d.0, &Exclude::default()).unwrap_err().0;
         assert!(e.contains("links back"), "{e}");
-        assert!(is_packaged(Path::new("lib/util.py")));
-        assert!(!is_packaged(Path::new("lib/.util.py.swp")));
-        assert!(!is_packaged(Path::new("__pycache__/x.pyc")));
+        let none = Exclude::default();
+        assert!(is_packaged(Path::new("lib/util.py"), &none));
+        assert!(!is_packaged(Path::new("lib/.util.py.swp"), &none));
+        assert!(!is_packaged(Path::new("__pycache__/x.pyc"), &none));
+        assert!(!is_packaged(Path::new("tests/test_index.py"), &none));
+        assert!(
+            is_packaged(Path::new("lib/tests/data.py"), &none),
+            "only the top tests/"
+        );
+        let more = Exclude::new(&["*.md".into(), "fixtures/**".into(), "lib/gen_?.py".into()]);
+        assert!(!is_packaged(Path::new("README.md"), &more));
+        assert!(!is_packaged(Path::new("docs/a.md"), &more));
+        assert!(!is_packaged(Path::new("fixtures/a/b.json"), &more));
+        assert!(!is_packaged(Path::new("lib/gen_1.py"), &more));
+        assert!(is_packaged(Path::new("lib/gen_10.py"), &more));
+        assert!(is_packaged(Path::new("lib/fixtures.py"), &more));
     }
 
     #[test]
@@ -260,7 +364,7 @@ mod tests {
         for i in 0..7 {
             std::fs::write(d.0.join(format!("blob{i}.bin")), &chunk).unwrap();
         }
-        let e = from_folder(&d.0).unwrap_err().0;
+        let e = from_folder(&d.0, &Exclude::default()).unwrap_err().0;
         assert!(e.contains("at most 50 MB"), "{e}");
     }
 }

@@ -15,15 +15,19 @@
 use crate::aws::Clients;
 use crate::error::one_line_anyhow;
 use crate::resource::{function, queue};
-use crate::spec::{Stack, TIMEOUT_SECONDS};
+use crate::spec::Stack;
 use anyhow::{Context, Result};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 use tokio::task::JoinSet;
 
-/// How long a received message stays hidden: longer than one invocation may run.
-const VISIBILITY: Duration = Duration::from_secs(TIMEOUT_SECONDS as u64 + 30);
+/// How long a received message stays hidden: longer than one invocation of the deployed
+/// function may run (its timeout, up to 900 s, plus the call's margin), so a slow invocation's
+/// message cannot show again and be taken twice.
+pub fn visibility(deployed_timeout_s: i32) -> Duration {
+    function::invoke_budget(deployed_timeout_s) + Duration::from_secs(30)
+}
 /// The long poll: SQS answers at once when messages are there.
 const WAIT: Duration = Duration::from_secs(1);
 
@@ -213,7 +217,13 @@ pub fn judge(invoked: &function::Invoked) -> Outcome {
 }
 
 /// Runs one message: parse, invoke (its deletion is the caller's).
-async fn redrive_one(aws: &Clients, s: &Stack, m: &queue::Message, dry_run: bool) -> Event {
+async fn redrive_one(
+    aws: &Clients,
+    s: &Stack,
+    timeout_s: i32,
+    m: &queue::Message,
+    dry_run: bool,
+) -> Event {
     let record = parse(&m.body, &s.function_arn);
     let mut event = Event {
         message_id: m.id.clone(),
@@ -235,7 +245,8 @@ async fn redrive_one(aws: &Clients, s: &Stack, m: &queue::Message, dry_run: bool
     if dry_run {
         return event;
     }
-    let invoked = function::invoke(aws, s, record.payload.to_string().into_bytes()).await;
+    let invoked =
+        function::invoke(aws, s, timeout_s, record.payload.to_string().into_bytes()).await;
     event.outcome = match invoked {
         Ok(invoked) => judge(&invoked),
         Err(e) => Outcome::StillFailing(one_line_anyhow(&e)),
@@ -261,14 +272,22 @@ async fn delete_done(aws: &Clients, url: &str, done: &mut [(String, Event)]) -> 
 
 /// Takes every failed event from the queue and runs it (or, dry, lists it).
 pub async fn run(aws: &Clients, s: &Stack, dry_run: bool) -> Result<Report> {
-    let url = queue::url(aws, s).await?.with_context(|| {
+    let (url, timeout) = tokio::join!(queue::url(aws, s), function::deployed_timeout(aws, s));
+    let url = url?.with_context(|| {
         format!(
-            "stack {} has no failure queue {}: run `tapctl up --suffix {}`",
+            "stack {} has no failure queue {}: run `{}`",
             s.suffix(),
             s.queue_name,
-            s.suffix()
+            s.command("up")
         )
     })?;
+    // --dry-run invokes nothing: the longest timeout Lambda allows hides its messages enough.
+    let timeout = match timeout {
+        Ok(t) => t,
+        Err(_) if dry_run => crate::settings::TIMEOUT_S.1,
+        Err(e) => return Err(e),
+    };
+    let hidden = visibility(timeout);
     let mut report = Report {
         queue: s.queue_name.clone(),
         dry_run,
@@ -279,7 +298,7 @@ pub async fn run(aws: &Clients, s: &Stack, dry_run: bool) -> Result<Report> {
     let mut held: HashMap<String, String> = HashMap::new();
     let result = async {
         loop {
-            let batch = queue::receive(aws, &url, VISIBILITY, WAIT).await?;
+            let batch = queue::receive(aws, &url, hidden, WAIT).await?;
             let (fresh, again): (Vec<_>, Vec<_>) =
                 batch.into_iter().partition(|m| seen.insert(m.id.clone()));
             // A message seen before came back (its visibility ran out): this run is done.
@@ -291,7 +310,7 @@ pub async fn run(aws: &Clients, s: &Stack, dry_run: bool) -> Result<Report> {
             for m in fresh {
                 let (aws, s) = (aws.clone(), s.clone());
                 set.spawn(async move {
-                    let e = redrive_one(&aws, &s, &m, dry_run).await;
+                    let e = redrive_one(&aws, &s, timeout, &m, dry_run).await;
                     (m.receipt, e)
                 });
             }
@@ -316,7 +335,7 @@ pub async fn run(aws: &Clients, s: &Stack, dry_run: bool) -> Result<Report> {
         tracing::warn!(
             "the events left in queue {} show again within {}s: {}",
             s.queue_name,
-            VISIBILITY.as_secs(),
+            hidden.as_secs(),
             one_line_anyhow(&e)
         );
     }
@@ -328,6 +347,20 @@ pub async fn run(aws: &Clients, s: &Stack, dry_run: bool) -> Result<Report> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_message_stays_hidden_longer_than_the_deployed_function_may_run() {
+        // The deployed timeout decides, not a compiled-in 30 s: a 900 s function's message
+        // must not show again (and be taken twice) while its invocation still runs.
+        for t in [1, 30, 300, 900] {
+            let run = function::invoke_budget(t);
+            assert!(run >= Duration::from_secs(t as u64), "{t}");
+            assert!(visibility(t) > run, "{t}");
+        }
+        assert!(visibility(900) > Duration::from_secs(930));
+        // SQS's limit for a visibility timeout is 12 hours.
+        assert!(visibility(900) < Duration::from_secs(12 * 3600));
+    }
 
     const ARN: &str = "arn:aws:lambda:us-west-2:123456789012:function:s3-processor-dev";
 

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 mod settings;
-pub use settings::{config_text, watch_line};
+pub use settings::{config_text, watch_json, watch_line};
 
 /// The version of the JSON documents' shape (docs/cli.md); bumped only on a breaking change.
 pub const SCHEMA: u32 = 1;
@@ -109,12 +109,7 @@ pub fn status_text(s: &Stack, snapshot: &Snapshot, failed_events: Option<u64>) -
     }
     match failed_events {
         Some(0) | None => {}
-        Some(n) => {
-            out += &format!(
-                "failed events waiting: {n} (tapctl redrive --suffix {})\n",
-                s.suffix()
-            )
-        }
+        Some(n) => out += &format!("failed events waiting: {n} ({})\n", s.command("redrive")),
     }
     out
 }
@@ -519,7 +514,7 @@ pub fn list_text(account: &str, region: &str, found: &[Found]) -> String {
 pub fn config_json(
     suffix: &str,
     file: Option<&std::path::Path>,
-    s: &crate::config::Settings,
+    s: &crate::settings::Settings,
 ) -> Value {
     json!({
         "schema": SCHEMA,
@@ -548,7 +543,8 @@ mod tests {
 
     #[test]
     fn status_json_shape() {
-        let s = stack();
+        let mut s = stack();
+        s.flags = vec!["--profile".into(), "ops".into()];
         let mut plan = Snapshot::default();
         for k in Kind::ALL {
             plan.states.insert(k, State::present(true, vec![]));
@@ -581,7 +577,9 @@ mod tests {
         assert_eq!(v["failed_events"], 3);
         let text = status_text(&s, &plan, Some(3));
         assert!(text.contains("point_in_time_recovery: want enabled, have disabled"));
-        assert!(text.contains("failed events waiting: 3 (tapctl redrive --suffix dev)"));
+        assert!(text.contains(
+            "failed events waiting: 3 (tapctl redrive --suffix dev --region us-west-2 --profile ops)"
+        ));
         assert!(!status_text(&s, &plan, Some(0)).contains("failed events"));
     }
 

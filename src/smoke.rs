@@ -239,10 +239,10 @@ async fn clean_up(
                 Ok(_) => {
                     break Err(format!(
                         "the log item of probe {:?} had not arrived after {}s: remove it later \
-                         (tapctl events --key {:?})",
+                         ({})",
                         p.key,
                         grace.as_secs(),
-                        p.key
+                        s.command_with("events", &["--key", &p.key])
                     ));
                 }
                 Err(e) => break Err(one_line_anyhow(&e)),

@@ -1,8 +1,8 @@
 //! The desired stack for one (suffix, account, region, partition): names, ARNs, policy
 //! documents and settings. Pure: no AWS calls, everything here is unit-tested.
 
-use crate::config::{self, Architecture};
 use crate::package::Package;
+use crate::settings::{self, Architecture};
 use serde_json::{Value, json};
 use std::fmt;
 use std::path::PathBuf;
@@ -17,20 +17,12 @@ pub const SUFFIX_TAG: &str = "tapctl:suffix";
 /// global: this tag tells one region's stack from the same suffix's stack in another.
 pub const REGION_TAG: &str = "tapctl:region";
 
-/// Python runtime of the function (3.8 is deprecated; 3.13 is current).
-pub const RUNTIME: &str = "python3.13";
+/// The function's entry point (`index.py`'s `lambda_handler`).
 pub const HANDLER: &str = "index.lambda_handler";
-pub const TIMEOUT_SECONDS: i32 = 30;
-pub const MEMORY_MB: i32 = 128;
-pub const LOG_LEVEL: &str = "INFO";
-pub const LOG_RETENTION_DAYS: i32 = 14;
 /// How long the failure queue keeps an event: 14 days, SQS's maximum.
 pub const QUEUE_RETENTION_SECONDS: i32 = 1_209_600;
-/// Lambda's own defaults for asynchronous invocations, set explicitly (the settings file's
-/// `retry_attempts` and `max_event_age_s`): 2 retries, events up to 6 hours old.
-pub const DEFAULT_RETRY_ATTEMPTS: i32 = 2;
-pub const DEFAULT_MAX_EVENT_AGE_S: i32 = 21_600;
-pub const DEFAULT_REGION: &str = "us-west-2";
+/// The region when nothing names one.
+pub use crate::settings::DEFAULT_REGION;
 
 /// The function's variable saying how many days a log item is kept (set only when > 0).
 pub const ITEM_RETENTION_ENV: &str = "ITEM_RETENTION_DAYS";
@@ -215,10 +207,12 @@ pub enum Code {
     Folder {
         path: PathBuf,
         package: Arc<Package>,
+        /// What the `exclude` setting leaves out (watch packages the folder again).
+        exclude: crate::package::Exclude,
     },
 }
 
-/// The effective settings a stack is built with (`config::Settings` without provenance).
+/// The effective settings a stack is built with (`settings::Settings` without provenance).
 /// The default is what tapctl deploys without a settings file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StackSettings {
@@ -231,7 +225,7 @@ pub struct StackSettings {
     pub log_retention_days: i32,
     /// 0: log items are kept forever (no TTL on the table).
     pub item_retention_days: i32,
-    /// The role's permissions boundary (applied by issue 11's role step).
+    /// The role's permissions boundary.
     pub permissions_boundary: Option<String>,
     /// Extra tags on every resource, beside tapctl's own.
     pub tags: Vec<(String, String)>,
@@ -243,27 +237,15 @@ pub struct StackSettings {
 }
 
 impl Default for StackSettings {
+    /// The built-in defaults, as the settings declare them (no second copy here).
     fn default() -> Self {
-        StackSettings {
-            runtime: RUNTIME.into(),
-            architecture: Architecture::X86_64,
-            memory_mb: MEMORY_MB,
-            timeout_s: TIMEOUT_SECONDS,
-            log_level: LOG_LEVEL.into(),
-            log_retention_days: LOG_RETENTION_DAYS,
-            item_retention_days: 0,
-            permissions_boundary: None,
-            tags: Vec::new(),
-            code: Code::Embedded,
-            retry_attempts: DEFAULT_RETRY_ATTEMPTS,
-            max_event_age_s: DEFAULT_MAX_EVENT_AGE_S,
-        }
+        Self::from_config(&settings::Settings::default(), Code::Embedded)
     }
 }
 
 impl StackSettings {
     /// The effective settings, with the code they name (zipped by the caller).
-    pub fn from_config(s: &config::Settings, code: Code) -> Self {
+    pub fn from_config(s: &settings::Settings, code: Code) -> Self {
         StackSettings {
             runtime: s.runtime.value.clone(),
             architecture: s.architecture.value,
@@ -365,6 +347,11 @@ impl Stack {
     /// The command line of `tapctl VERB` for this same stack, as tapctl suggests it: the
     /// suffix, the region and every flag that selected the stack or its settings.
     pub fn command(&self, verb: &str) -> String {
+        self.command_with(verb, &[])
+    }
+
+    /// [`Stack::command`] with the command's own arguments after the selecting flags.
+    pub fn command_with(&self, verb: &str, args: &[&str]) -> String {
         let mut words = vec![
             "tapctl".to_string(),
             verb.to_string(),
@@ -374,6 +361,7 @@ impl Stack {
             self.target.region.clone(),
         ];
         words.extend(self.flags.iter().cloned());
+        words.extend(args.iter().map(|a| a.to_string()));
         words
             .iter()
             .map(|w| shell_quote(w))
@@ -855,7 +843,7 @@ mod tests {
 
     #[test]
     fn no_settings_file_means_todays_defaults() {
-        let from_file = StackSettings::from_config(&config::Settings::default(), Code::Embedded);
+        let from_file = StackSettings::from_config(&settings::Settings::default(), Code::Embedded);
         assert_eq!(from_file, StackSettings::default());
         let s = stack("dev");
         assert_eq!(s.tags().len(), 3);

@@ -6,7 +6,7 @@
 //! code is live; a folder whose zip did not change uploads nothing.
 
 use crate::aws::Clients;
-use crate::package;
+use crate::package::{self, Exclude};
 use crate::resource::function;
 use crate::resource::log_group::{LogLine, Tail};
 use crate::spec::{Code, Stack};
@@ -64,6 +64,7 @@ pub async fn run(
     aws: &Clients,
     stack: &Stack,
     dir: &Path,
+    exclude: &Exclude,
     stop: impl Future<Output = ()>,
     mut on: impl FnMut(Event<'_>),
 ) -> Result<Stopped> {
@@ -103,13 +104,13 @@ pub async fn run(
             _ = &mut stop => return Ok(Stopped::Idle),
             event = rx.recv() => {
                 let Some(event) = event else { bail!("the file watcher stopped") };
-                if relevant(&root, event) {
+                if relevant(&root, exclude, event) {
                     due = Some(Instant::now() + DEBOUNCE);
                 }
             }
             _ = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
                 due = None;
-                let deploy = deploy(aws, stack, dir, &mut deployed, first, &mut on);
+                let deploy = deploy(aws, stack, (dir, exclude), &mut deployed, first, &mut on);
                 first = false;
                 tokio::select! {
                     _ = &mut stop => return Ok(Stopped::MidDeploy),
@@ -128,12 +129,13 @@ pub async fn run(
 
 /// Whether a file event may change the package: not a mere read (packaging the folder reads
 /// every file), and about a file that goes into the package.
-fn relevant(root: &Path, event: notify::Result<notify::Event>) -> bool {
+fn relevant(root: &Path, exclude: &Exclude, event: notify::Result<notify::Event>) -> bool {
     match event {
         Ok(e) if matches!(e.kind, EventKind::Access(_)) => false,
         Ok(e) => e.paths.iter().any(|p| {
             let path: PathBuf = p.canonicalize().unwrap_or_else(|_| p.clone());
-            path.strip_prefix(root).map_or(true, package::is_packaged)
+            path.strip_prefix(root)
+                .map_or(true, |rel| package::is_packaged(rel, exclude))
         }),
         // The watcher lost track (e.g. an overflow): look at the folder anyway.
         Err(_) => true,
@@ -144,12 +146,12 @@ fn relevant(root: &Path, event: notify::Result<notify::Event>) -> bool {
 async fn deploy(
     aws: &Clients,
     stack: &Stack,
-    dir: &Path,
+    (dir, exclude): (&Path, &Exclude),
     deployed: &mut String,
     first: bool,
     on: &mut impl FnMut(Event<'_>),
 ) {
-    let package = match package::from_folder(dir) {
+    let package = match package::from_folder(dir, exclude) {
         Ok(p) => p,
         Err(e) => return on(Event::Failed(e.to_string())),
     };
@@ -164,6 +166,7 @@ async fn deploy(
     next.settings.code = Code::Folder {
         path: dir.to_path_buf(),
         package: Arc::new(package),
+        exclude: exclude.clone(),
     };
     match function::deploy_code(aws, &next).await {
         Ok(took) => {

@@ -1,7 +1,7 @@
 //! `tapctl config` (the effective settings and where each came from) and `tapctl watch`'s
 //! lines.
 
-use crate::config::{Settings, Source};
+use crate::settings::{Settings, Source};
 use crate::spec::Stack;
 use crate::watch::Event;
 use serde_json::{Value, json};
@@ -9,44 +9,37 @@ use std::path::Path;
 use std::time::Duration;
 
 fn source_json(s: &Source) -> Value {
-    let (kind, origin) = match s {
-        Source::Default => ("default", "default".to_string()),
-        Source::File { .. } => ("file", s.to_string()),
-        Source::Env(var) => ("environment", var.clone()),
-        Source::Flag(flag) => ("flag", flag.clone()),
+    let origin = match s {
+        Source::Env(var) => var.clone(),
+        Source::Flag(flag) => flag.clone(),
+        Source::Profile(p) => p.clone(),
+        Source::Default | Source::Found(_) | Source::File { .. } => s.to_string(),
     };
-    json!({"source": kind, "from": origin})
-}
-
-fn entry(value: Value, source: &Source) -> Value {
-    let mut v = source_json(source);
-    v["value"] = value;
-    v
+    json!({"source": s.kind(), "from": origin})
 }
 
 /// `config --output json`'s `settings`: each key's value and source (`tags` maps each tag to
-/// its own).
+/// its own), made from the declarations.
 pub fn settings_json(s: &Settings) -> Value {
-    let tags: serde_json::Map<String, Value> = s
-        .tags
-        .iter()
-        .map(|(k, v)| (k.clone(), entry(json!(v.value), &v.source)))
-        .collect();
-    json!({
-        "region": entry(json!(s.region.value), &s.region.source),
-        "runtime": entry(json!(s.runtime.value), &s.runtime.source),
-        "architecture": entry(json!(s.architecture.value.as_str()), &s.architecture.source),
-        "memory_mb": entry(json!(s.memory_mb.value), &s.memory_mb.source),
-        "timeout_s": entry(json!(s.timeout_s.value), &s.timeout_s.source),
-        "log_level": entry(json!(s.log_level.value), &s.log_level.source),
-        "log_retention_days": entry(json!(s.log_retention_days.value), &s.log_retention_days.source),
-        "handler": entry(json!(s.handler.value), &s.handler.source),
-        "item_retention_days": entry(json!(s.item_retention_days.value), &s.item_retention_days.source),
-        "permissions_boundary": entry(json!(s.permissions_boundary.value), &s.permissions_boundary.source),
-        "retry_attempts": entry(json!(s.retry_attempts.value), &s.retry_attempts.source),
-        "max_event_age_s": entry(json!(s.max_event_age_s.value), &s.max_event_age_s.source),
-        "tags": Value::Object(tags),
-    })
+    let mut out = serde_json::Map::new();
+    let mut tags = serde_json::Map::new();
+    for row in s.rows() {
+        let mut v = source_json(&row.source);
+        if row.key == "tags" {
+            if let Value::Object(one) = row.json {
+                for (k, value) in one {
+                    let mut t = v.clone();
+                    t["value"] = value;
+                    tags.insert(k, t);
+                }
+            }
+            continue;
+        }
+        v["value"] = row.json;
+        out.insert(row.key.to_string(), v);
+    }
+    out.insert("tags".into(), Value::Object(tags));
+    Value::Object(out)
 }
 
 pub fn config_text(suffix: &str, file: Option<&Path>, s: &Settings) -> String {
@@ -57,10 +50,34 @@ pub fn config_text(suffix: &str, file: Option<&Path>, s: &Settings) -> String {
         ),
         None => format!("Settings of stack {suffix} (no settings file):\n"),
     };
-    for (key, value, source) in s.rows() {
-        out += &format!("  {key:<22} {value:<36} {source}\n");
+    for row in s.rows() {
+        out += &format!("  {:<22} {:<36} {}\n", row.key, row.value, row.source);
     }
     out
+}
+
+/// One `watch --output json` line: the event as one JSON object.
+pub fn watch_json(s: &Stack, e: &Event<'_>, since_start: Duration) -> Value {
+    let mut v = json!({
+        "command": "watch",
+        "function": s.function_name,
+        "at_s": (since_start.as_secs_f64() * 1000.0).round() / 1000.0,
+    });
+    let (event, extra) = match e {
+        Event::Watching { dir } => ("watching", json!({"folder": dir.display().to_string()})),
+        Event::Unchanged => ("unchanged", json!({})),
+        Event::Deployed { took, sha256 } => (
+            "deployed",
+            json!({"took_s": took.as_secs_f64(), "code_sha256": sha256}),
+        ),
+        Event::Failed(why) => ("failed", json!({"error": why})),
+        Event::Log(l) => ("log", json!({"message": l.message.trim_end()})),
+    };
+    v["event"] = json!(event);
+    if let (Value::Object(m), Value::Object(x)) = (&mut v, extra) {
+        m.extend(x);
+    }
+    v
 }
 
 /// One line of `watch` output and whether it goes to stderr (failures) or stdout.
@@ -95,7 +112,7 @@ pub fn watch_line(s: &Stack, e: &Event<'_>, since_start: Duration) -> (String, b
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Flags, resolve};
+    use crate::settings::{Flags, resolve};
 
     #[test]
     fn config_document_names_every_source() {

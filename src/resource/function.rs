@@ -554,15 +554,48 @@ pub struct Invoked {
     pub log_tail: String,
 }
 
+/// The deployed function's timeout in seconds (GetFunctionConfiguration): what an invocation
+/// may really last, whatever the local settings say now.
+pub async fn deployed_timeout(aws: &Clients, s: &Stack) -> Result<i32> {
+    let out = aws
+        .lambda
+        .get_function_configuration()
+        .function_name(&s.function_name)
+        .send()
+        .await;
+    match out {
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            bail!(
+                "function {} does not exist: is the stack deployed? ({})",
+                s.function_name,
+                s.command("status")
+            )
+        }
+        other => Ok(other
+            .aws_context("GetFunctionConfiguration")?
+            .timeout()
+            .unwrap_or(crate::settings::TIMEOUT_S.1)),
+    }
+}
+
+/// How long to wait for one invocation of a function whose timeout is `timeout_s`: that plus a
+/// margin for the call itself.
+pub fn invoke_budget(timeout_s: i32) -> Duration {
+    Duration::from_secs(u64::try_from(timeout_s).unwrap_or(900) + 30)
+}
+
 /// Runs the function once, synchronously (`RequestResponse`, `LogType=Tail`), on `payload`.
-/// Not retried (the function has side effects); the call may last as long as the function's
-/// timeout, so its own timeouts are that plus a margin.
-pub async fn invoke(aws: &Clients, s: &Stack, payload: Vec<u8>) -> Result<Invoked> {
+/// Not retried (the function has side effects); the call may last as long as the deployed
+/// function's timeout (`timeout_s`), so its own timeouts are that plus a margin.
+pub async fn invoke(aws: &Clients, s: &Stack, timeout_s: i32, payload: Vec<u8>) -> Result<Invoked> {
     use aws_config::retry::RetryConfig;
     use aws_config::timeout::TimeoutConfig;
     use aws_sdk_lambda::types::{InvocationType, LogType};
     use base64::Engine;
-    let budget = Duration::from_secs(u64::try_from(s.settings.timeout_s).unwrap_or(900) + 30);
+    let budget = invoke_budget(timeout_s);
     let overrides = aws_sdk_lambda::config::Builder::default()
         .retry_config(RetryConfig::disabled())
         .timeout_config(
@@ -590,8 +623,9 @@ pub async fn invoke(aws: &Clients, s: &Stack, payload: Vec<u8>) -> Result<Invoke
                 .is_some_and(|e| e.is_resource_not_found_exception()) =>
         {
             bail!(
-                "function {} does not exist: is the stack deployed? (tapctl status)",
-                s.function_name
+                "function {} does not exist: is the stack deployed? ({})",
+                s.function_name,
+                s.command("status")
             )
         }
         other => other.aws_context("Invoke")?,
@@ -615,7 +649,10 @@ pub async fn invoke(aws: &Clients, s: &Stack, payload: Vec<u8>) -> Result<Invoke
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::{MEMORY_MB, RUNTIME, TIMEOUT_SECONDS, test_stack as stack};
+    use crate::spec::test_stack as stack;
+    const RUNTIME: &str = crate::settings::RUNTIME;
+    const MEMORY_MB: i32 = 128;
+    const TIMEOUT_SECONDS: i32 = 30;
 
     #[test]
     fn a_tags_error_is_an_error_that_names_the_permission() {
@@ -737,8 +774,8 @@ mod tests {
 
     #[test]
     fn drift_is_relative_to_the_settings() {
-        use crate::config::Architecture;
         use crate::package::Package;
+        use crate::settings::Architecture;
         let mut s = stack();
         let mut o = good(&s);
         s.settings.memory_mb = 256;
@@ -749,6 +786,7 @@ mod tests {
         s.settings.code = Code::Folder {
             path: "h".into(),
             package: std::sync::Arc::new(package.clone()),
+            exclude: Default::default(),
         };
         let fields: Vec<_> = diff(&s, &o).iter().map(|d| d.field.as_str()).collect();
         assert_eq!(

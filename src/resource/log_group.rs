@@ -231,8 +231,9 @@ pub async fn events_since(
                     .is_some_and(FilterLogEventsError::is_resource_not_found_exception) =>
             {
                 anyhow::bail!(
-                    "log group {} does not exist: is the stack deployed? (tapctl status)",
-                    s.log_group_name
+                    "log group {} does not exist: is the stack deployed? ({})",
+                    s.log_group_name,
+                    s.command("status")
                 )
             }
             other => other.aws_context("FilterLogEvents")?,
@@ -301,7 +302,8 @@ impl Tail {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::{LOG_RETENTION_DAYS, test_stack as stack};
+    use crate::spec::test_stack as stack;
+    const LOG_RETENTION_DAYS: i32 = 14;
 
     #[test]
     fn retention_is_the_settings() {

@@ -333,8 +333,8 @@ pub async fn function(c: &Clients, s: &Stack) {
         .await
         .unwrap();
     let cfg = f.configuration.unwrap();
-    assert_eq!(cfg.runtime.unwrap().as_str(), spec::RUNTIME);
-    assert!(!spec::RUNTIME.ends_with("3.8"));
+    assert_eq!(cfg.runtime.unwrap().as_str(), tapctl::settings::RUNTIME);
+    assert!(!tapctl::settings::RUNTIME.ends_with("3.8"));
     assert_eq!(cfg.handler.as_deref(), Some("index.lambda_handler"));
     assert_eq!((cfg.timeout, cfg.memory_size), (Some(30), Some(128)));
     assert_eq!(cfg.role.as_deref(), Some(s.role_arn.as_str()));

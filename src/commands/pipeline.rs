@@ -1,0 +1,182 @@
+//! The running pipeline's commands: smoke, events, logs, invoke, redrive, watch.
+
+use super::run::{EXIT_ERROR, EXIT_INTERRUPTED, EXIT_PENDING, Run};
+use crate::cli::Output;
+use crate::resource::{function, items, log_group};
+use crate::spec::Code;
+use crate::{
+    inspect, out, redrive as redrive_events, report, show, smoke as probe, watch as watching,
+};
+use anyhow::{Result, bail};
+use std::time::Duration;
+
+pub async fn smoke(run: Run, timeout: Duration) -> Result<u8> {
+    let s = run.stack();
+    let phase = run
+        .display
+        .phase("uploading a probe object and waiting for its log item");
+    let r = probe::run(&run.ctx.aws, s, timeout).await;
+    run.display.done(phase);
+    run.emit(|| report::smoke_json(s, &r), || report::smoke_text(s, &r));
+    Ok(match &r.error {
+        None => 0,
+        Some(e) => {
+            eprintln!("tapctl: error: smoke test failed: {e}");
+            EXIT_ERROR
+        }
+    })
+}
+
+/// `--since` as the start time: milliseconds and the ISO form every document prints (which
+/// `--since` takes back).
+fn since_time(since: &str) -> Result<(i64, String)> {
+    let ms = inspect::since_ms(since, inspect::now_ms())?;
+    Ok((ms, inspect::iso_utc(ms)))
+}
+
+pub async fn events(
+    run: Run,
+    key: Option<String>,
+    since: Option<String>,
+    limit: u32,
+) -> Result<u8> {
+    let s = run.stack();
+    let since = since
+        .as_deref()
+        .map(since_time)
+        .transpose()?
+        .map(|(_, t)| t);
+    let limit = limit as usize;
+    let aws = &run.ctx.aws;
+    let (read, found) = match &key {
+        Some(k) => (
+            show::Read::Index,
+            items::for_object(aws, s, k, since.as_deref(), limit).await?,
+        ),
+        None => (
+            show::Read::Scan,
+            items::recent(aws, s, since.as_deref(), limit).await?,
+        ),
+    };
+    run.emit(
+        || show::events_json(s, key.as_deref(), since.as_deref(), read, &found),
+        || show::events_text(s, read, &found),
+    );
+    Ok(0)
+}
+
+pub async fn logs(run: Run, since: &str, follow: bool, filter: Option<String>) -> Result<u8> {
+    let s = run.stack();
+    let (from_ms, from) = since_time(since)?;
+    let aws = &run.ctx.aws;
+    if !follow {
+        let lines = log_group::events_since(aws, s, from_ms, filter.as_deref()).await?;
+        run.emit(
+            || show::logs_json(s, &from, filter.as_deref(), &lines),
+            || show::logs_text(&lines),
+        );
+        return Ok(0);
+    }
+    let mut tail = log_group::Tail::new(from_ms);
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        let lines = tail.next(aws, s, filter.as_deref()).await?;
+        for l in &lines {
+            match run.output {
+                Output::Json => out::json(&show::log_line_json(l)),
+                Output::Text => out::text(&show::logs_text(std::slice::from_ref(l))),
+            }
+        }
+        tokio::select! {
+            _ = &mut ctrl_c => return Ok(0),
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+pub async fn invoke(run: Run, key: &str) -> Result<u8> {
+    let s = run.stack();
+    let event = inspect::s3_put_event(s, key, inspect::now_ms());
+    let phase = run.display.phase("invoking the function");
+    let invoked = async {
+        // The wait is the deployed function's timeout, not the local setting's.
+        let timeout = function::deployed_timeout(&run.ctx.aws, s).await?;
+        function::invoke(&run.ctx.aws, s, timeout, serde_json::to_vec(&event)?).await
+    }
+    .await;
+    run.display.done(phase);
+    let invoked = invoked?;
+    run.emit(
+        || show::invoke_json(s, key, &event, &invoked),
+        || show::invoke_text(s, key, &invoked),
+    );
+    Ok(match show::function_error(&invoked) {
+        None => 0,
+        Some(e) => {
+            eprintln!("tapctl: error: function {} failed: {e}", s.function_name);
+            EXIT_ERROR
+        }
+    })
+}
+
+/// Exit 2 when events are left in the queue (or, dry, would be redriven).
+pub async fn redrive(run: Run, dry_run: bool) -> Result<u8> {
+    let s = run.stack();
+    let phase = run.display.phase(if dry_run {
+        "reading the failure queue"
+    } else {
+        "redriving the failed events"
+    });
+    let r = redrive_events::run(&run.ctx.aws, s, dry_run).await;
+    run.display.done(phase);
+    let r = r?;
+    run.emit(
+        || report::redrive_json(s, &r),
+        || report::redrive_text(s, &r),
+    );
+    Ok(if r.pending() { EXIT_PENDING } else { 0 })
+}
+
+/// Redeploys the handler folder on every save until Ctrl-C; with `--output json`, one JSON
+/// object per line.
+pub async fn watch(run: Run) -> Result<u8> {
+    let s = run.stack();
+    let Code::Folder { path, exclude, .. } = &s.settings.code else {
+        bail!("watch needs a handler folder");
+    };
+    let stop = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let output = run.output;
+    let stopped = watching::run(&run.ctx.aws, s, path, exclude, stop, |e| {
+        let at = run.start.elapsed();
+        match output {
+            Output::Json => out::json(&report::watch_json(s, &e, at)),
+            Output::Text => {
+                let (line, to_stderr) = report::watch_line(s, &e, at);
+                if to_stderr {
+                    eprintln!("{line}");
+                } else {
+                    out::line(&line);
+                }
+            }
+        }
+    })
+    .await?;
+    Ok(match stopped {
+        watching::Stopped::Idle => {
+            eprintln!("tapctl: watch stopped");
+            0
+        }
+        watching::Stopped::MidDeploy => {
+            eprintln!(
+                "tapctl: interrupted: watch stopped while deploying {}; the function runs the \
+                 old or the new code: run `{}` to converge",
+                path.display(),
+                s.command("up")
+            );
+            EXIT_INTERRUPTED
+        }
+    })
+}
