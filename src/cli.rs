@@ -58,8 +58,8 @@ pub struct Global {
     /// Override one setting, e.g. --set memory_mb=256 or --set tags.team=data (repeatable).
     #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
     pub set: Vec<String>,
-    /// Deploy the handler from this folder (zipped at run time; it needs index.py) instead of
-    /// the one built into tapctl.
+    /// Deploy the handler from this folder (zipped at run time; it needs index.py); else the
+    /// `handler` setting, else ./handler when it holds index.py, else the built-in handler.
     #[arg(long, global = true, value_name = "DIR")]
     pub handler: Option<PathBuf>,
     /// IAM policy ARN to use as the role's permissions boundary.
@@ -151,7 +151,7 @@ pub enum Command {
                             tapctl smoke --suffix dev --timeout 30 --output json")]
     Smoke {
         /// How long to wait for a log item, in seconds (cleanup comes after it).
-        #[arg(long, default_value_t = crate::smoke::DEFAULT_TIMEOUT_S)]
+        #[arg(long, default_value_t = crate::ops::smoke::DEFAULT_TIMEOUT_S)]
         timeout: u64,
     },
     /// The effective settings of a stack and where each came from (default, settings file,
@@ -164,7 +164,8 @@ pub enum Command {
     /// each deploy and the function's new log lines, until Ctrl-C.
     #[command(
         after_help = "Examples:\n  tapctl watch --suffix dev --handler handler/\n  \
-                            tapctl watch --suffix dev          the folder of the `handler` setting"
+                            tapctl watch --suffix dev          the folder of the `handler` setting\n  \
+                            tapctl watch --suffix dev --output json   one JSON object per line"
     )]
     Watch,
     /// The log table's items, newest first: time, event, key, size.
@@ -182,8 +183,9 @@ pub enum Command {
         /// The object's key, as uploaded (not URL-encoded).
         #[arg(long)]
         key: Option<String>,
-        /// Only events of the last DURATION: 90s, 10m, 1h, 2d.
-        #[arg(long, value_name = "DURATION")]
+        /// Only events since then: a duration back (90s, 10m, 1.5h, 2d, 1w) or a UTC time
+        /// (2026-12-04T10:00:00Z), as the documents print `since`.
+        #[arg(long, value_name = "WHEN")]
         since: Option<String>,
         /// At most this many items.
         #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10_000))]
@@ -197,8 +199,9 @@ pub enum Command {
                             With --output json: one document; with --follow, one JSON object per \
                             line (JSON Lines).")]
     Logs {
-        /// Events of the last DURATION: 90s, 10m, 1h, 2d.
-        #[arg(long, value_name = "DURATION", default_value = "10m")]
+        /// Events since then: a duration back (90s, 10m, 1.5h, 2d, 1w) or a UTC time
+        /// (2026-12-04T10:00:00Z), as the documents print `since`.
+        #[arg(long, value_name = "WHEN", default_value = "10m")]
         since: String,
         /// Keep printing new events (polling every second) until Ctrl-C.
         #[arg(long, short)]

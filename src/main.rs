@@ -17,7 +17,9 @@ fn main() -> ExitCode {
         Err(e) => return usage_error(e),
     };
     if let Command::Completions { shell } = cli.command {
-        clap_complete::generate(shell, &mut Cli::command(), "tapctl", &mut std::io::stdout());
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "tapctl", &mut script);
+        out::text(&String::from_utf8_lossy(&script));
         return ExitCode::SUCCESS;
     }
     init_tracing(cli.global.verbose);

@@ -2,14 +2,15 @@
 
 use crate::engine::{Action, Outcome};
 use crate::list::Found;
+use crate::ops::redrive;
+use crate::ops::smoke;
 use crate::plan::{Change, Mode};
-use crate::redrive;
 use crate::resource::{Kind, Owner, Snapshot, State};
-use crate::smoke;
 use crate::spec::Stack;
 use serde_json::{Value, json};
 use std::time::Duration;
 
+pub mod pipeline;
 mod settings;
 pub use settings::{config_text, watch_json, watch_line};
 

@@ -448,3 +448,31 @@ async fn a_silent_endpoint_fails_within_30_seconds() {
     );
     assert!(took < Duration::from_secs(30), "took {took:?}");
 }
+
+/// `tapctl logs | head`: a reader that stops early closes stdout. Every command ends quietly
+/// then, exit 0 and nothing on stderr (it panicked: exit 101, with a backtrace under
+/// RUST_BACKTRACE). No AWS needed: `config` and `completions` print without a call.
+#[test]
+fn a_closed_stdout_ends_every_command_quietly() {
+    use std::process::{Command, Stdio};
+    for args in [
+        &["config", "--suffix", "pipe"][..],
+        &["config", "--suffix", "pipe", "--output", "json"][..],
+        &["completions", "bash"][..],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tapctl"))
+            .args(args)
+            .env("RUST_BACKTRACE", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run tapctl");
+        // The reader is gone before tapctl writes its first byte.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("wait for tapctl");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert_eq!(stderr, "", "{args:?}");
+    }
+}

@@ -111,7 +111,7 @@ async fn exhausted_events_are_kept_and_redriven(aws: &LocalAws, c: &Clients, sfx
     assert_eq!(doc["in_sync"], true, "{doc}");
     assert_eq!(doc["failed_events"], OBJECTS, "{doc}");
     let text = aws.tapctl(&["status", "--suffix", sfx]).code(2).stdout;
-    let line = format!("failed events waiting: {OBJECTS} (tapctl redrive --suffix {sfx})");
+    let line = format!("failed events waiting: {OBJECTS} (tapctl redrive --suffix {sfx} --region ");
     assert!(text.contains(&line), "{text}");
     let lost = items(c, &st).await;
     assert!(

@@ -414,6 +414,20 @@ async fn drift_is_relative_to_the_settings_and_a_handler_folder_deploys_code_onl
         .ok();
     assert_eq!(aws.writes_since(mark), Vec::<String>::new());
 
+    // Where the code comes from is one setting every command reads: a `handler/` folder beside
+    // the settings file is its default, so a plain `status` and a plain `up` compare with the
+    // code deployed from it (before, they compared with the built-in handler: code_sha256
+    // drift, and `up` put the built-in code back). Its tests and caches are not shipped.
+    let conventional = dir.handler("handler", "v2");
+    dir.write("handler/tests/test_index.py", "def test_x():\n    pass\n");
+    dir.write("handler/__pycache__/index.cpython-313.pyc", "junk");
+    aws.tapctl(&["status", "--suffix", &sfx, "--config", cfg])
+        .ok();
+    let mark = aws.mark();
+    aws.tapctl(&["up", "--suffix", &sfx, "--config", cfg]).ok();
+    assert_eq!(aws.writes_since(mark), Vec::<String>::new());
+    std::fs::remove_dir_all(&conventional).unwrap();
+
     // The commands tapctl suggests carry the flags that select this stack and its settings.
     std::fs::write(h.join("index.py"), mark_file(&h, "v3")).unwrap();
     let region = aws.var("AWS_REGION");

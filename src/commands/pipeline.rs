@@ -2,11 +2,13 @@
 
 use super::run::{EXIT_ERROR, EXIT_INTERRUPTED, EXIT_PENDING, Run};
 use crate::cli::Output;
-use crate::resource::{function, items, log_group};
-use crate::spec::Code;
-use crate::{
-    inspect, out, redrive as redrive_events, report, show, smoke as probe, watch as watching,
+use crate::ops::{
+    inspect, invoke as invoking, items, logs as log_lines, redrive as redrive_events,
+    smoke as probe, watch as watching,
 };
+use crate::report::pipeline as show;
+use crate::spec::Code;
+use crate::{out, report};
 use anyhow::{Result, bail};
 use std::time::Duration;
 
@@ -70,14 +72,14 @@ pub async fn logs(run: Run, since: &str, follow: bool, filter: Option<String>) -
     let (from_ms, from) = since_time(since)?;
     let aws = &run.ctx.aws;
     if !follow {
-        let lines = log_group::events_since(aws, s, from_ms, filter.as_deref()).await?;
+        let lines = log_lines::events_since(aws, s, from_ms, filter.as_deref()).await?;
         run.emit(
             || show::logs_json(s, &from, filter.as_deref(), &lines),
             || show::logs_text(&lines),
         );
         return Ok(0);
     }
-    let mut tail = log_group::Tail::new(from_ms);
+    let mut tail = log_lines::Tail::new(from_ms);
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     loop {
@@ -101,8 +103,8 @@ pub async fn invoke(run: Run, key: &str) -> Result<u8> {
     let phase = run.display.phase("invoking the function");
     let invoked = async {
         // The wait is the deployed function's timeout, not the local setting's.
-        let timeout = function::deployed_timeout(&run.ctx.aws, s).await?;
-        function::invoke(&run.ctx.aws, s, timeout, serde_json::to_vec(&event)?).await
+        let timeout = invoking::deployed_timeout(&run.ctx.aws, s).await?;
+        invoking::invoke(&run.ctx.aws, s, timeout, serde_json::to_vec(&event)?).await
     }
     .await;
     run.display.done(phase);

@@ -1,9 +1,9 @@
 //! `tapctl config` (the effective settings and where each came from) and `tapctl watch`'s
 //! lines.
 
+use crate::ops::watch::Event;
 use crate::settings::{Settings, Source};
 use crate::spec::Stack;
-use crate::watch::Event;
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Duration;

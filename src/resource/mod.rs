@@ -27,7 +27,6 @@
 pub mod bucket;
 pub mod empty;
 pub mod function;
-pub mod items;
 pub mod log_group;
 pub mod queue;
 pub mod retry;

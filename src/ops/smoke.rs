@@ -16,7 +16,7 @@
 
 use crate::aws::Clients;
 use crate::error::{AwsContext, AwsError, one_line_anyhow};
-use crate::resource::items::{self, LogItem};
+use crate::ops::items::{self, LogItem};
 use crate::resource::retry::Backoff;
 use crate::spec::Stack;
 use anyhow::Result;

@@ -6,9 +6,9 @@
 //! code is live; a folder whose zip did not change uploads nothing.
 
 use crate::aws::Clients;
+use crate::ops::logs::{LogLine, Tail};
 use crate::package::{self, Exclude};
 use crate::resource::function;
-use crate::resource::log_group::{LogLine, Tail};
 use crate::spec::{Code, Stack};
 use anyhow::{Context, Result, bail};
 use notify::{EventKind, RecursiveMode, Watcher};

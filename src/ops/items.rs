@@ -3,8 +3,8 @@
 //! table's size), or the latest events of the whole table (a Scan, bounded by a limit); and
 //! deleting an item (smoke's cleanup).
 
-use super::sdk::has_code;
 use crate::error::AwsError;
+use crate::resource::sdk::has_code;
 use crate::spec::{HASH_KEY, OBJECT_INDEX, RANGE_KEY, Stack, TTL_ATTRIBUTE};
 use anyhow::{Result, anyhow};
 use aws_sdk_dynamodb::types::AttributeValue;

@@ -14,7 +14,8 @@
 
 use crate::aws::Clients;
 use crate::error::one_line_anyhow;
-use crate::resource::{function, queue};
+use crate::ops::{invoke, messages};
+use crate::resource::queue;
 use crate::spec::Stack;
 use anyhow::{Context, Result};
 use serde_json::Value;
@@ -26,7 +27,7 @@ use tokio::task::JoinSet;
 /// function may run (its timeout, up to 900 s, plus the call's margin), so a slow invocation's
 /// message cannot show again and be taken twice.
 pub fn visibility(deployed_timeout_s: i32) -> Duration {
-    function::invoke_budget(deployed_timeout_s) + Duration::from_secs(30)
+    invoke::invoke_budget(deployed_timeout_s) + Duration::from_secs(30)
 }
 /// The long poll: SQS answers at once when messages are there.
 const WAIT: Duration = Duration::from_secs(1);
@@ -202,7 +203,7 @@ pub fn parse(body: &str, function_arn: &str) -> Result<Record, String> {
 }
 
 /// What a synchronous invocation's answer means for the event.
-pub fn judge(invoked: &function::Invoked) -> Outcome {
+pub fn judge(invoked: &invoke::Invoked) -> Outcome {
     let v: Value = serde_json::from_slice(&invoked.payload).unwrap_or(Value::Null);
     if let Some(kind) = &invoked.function_error {
         let why = error_text(&v).unwrap_or_else(|| kind.clone());
@@ -221,7 +222,7 @@ async fn redrive_one(
     aws: &Clients,
     s: &Stack,
     timeout_s: i32,
-    m: &queue::Message,
+    m: &messages::Message,
     dry_run: bool,
 ) -> Event {
     let record = parse(&m.body, &s.function_arn);
@@ -245,8 +246,7 @@ async fn redrive_one(
     if dry_run {
         return event;
     }
-    let invoked =
-        function::invoke(aws, s, timeout_s, record.payload.to_string().into_bytes()).await;
+    let invoked = invoke::invoke(aws, s, timeout_s, record.payload.to_string().into_bytes()).await;
     event.outcome = match invoked {
         Ok(invoked) => judge(&invoked),
         Err(e) => Outcome::StillFailing(one_line_anyhow(&e)),
@@ -261,7 +261,7 @@ async fn delete_done(aws: &Clients, url: &str, done: &mut [(String, Event)]) -> 
         .filter(|i| matches!(done[*i].1.outcome, Outcome::Redriven { .. }))
         .collect();
     let receipts: Vec<&str> = redriven.iter().map(|i| done[*i].0.as_str()).collect();
-    for (k, why) in queue::delete_messages(aws, url, &receipts).await? {
+    for (k, why) in messages::delete_messages(aws, url, &receipts).await? {
         if let Some(i) = redriven.get(k) {
             done[*i].1.outcome =
                 Outcome::StillFailing(format!("redriven, but its message stays: {why}"));
@@ -272,7 +272,7 @@ async fn delete_done(aws: &Clients, url: &str, done: &mut [(String, Event)]) -> 
 
 /// Takes every failed event from the queue and runs it (or, dry, lists it).
 pub async fn run(aws: &Clients, s: &Stack, dry_run: bool) -> Result<Report> {
-    let (url, timeout) = tokio::join!(queue::url(aws, s), function::deployed_timeout(aws, s));
+    let (url, timeout) = tokio::join!(queue::url(aws, s), invoke::deployed_timeout(aws, s));
     let url = url?.with_context(|| {
         format!(
             "stack {} has no failure queue {}: run `{}`",
@@ -298,7 +298,7 @@ pub async fn run(aws: &Clients, s: &Stack, dry_run: bool) -> Result<Report> {
     let mut held: HashMap<String, String> = HashMap::new();
     let result = async {
         loop {
-            let batch = queue::receive(aws, &url, hidden, WAIT).await?;
+            let batch = messages::receive(aws, &url, hidden, WAIT).await?;
             let (fresh, again): (Vec<_>, Vec<_>) =
                 batch.into_iter().partition(|m| seen.insert(m.id.clone()));
             // A message seen before came back (its visibility ran out): this run is done.
@@ -331,7 +331,7 @@ pub async fn run(aws: &Clients, s: &Stack, dry_run: bool) -> Result<Report> {
     // Whatever happened, what is left waits visibly for the next run (if this fails, it
     // shows again once its visibility timeout ends).
     let receipts: Vec<String> = held.into_values().collect();
-    if let Err(e) = queue::release(aws, &url, &receipts).await {
+    if let Err(e) = messages::release(aws, &url, &receipts).await {
         tracing::warn!(
             "the events left in queue {} show again within {}s: {}",
             s.queue_name,
@@ -353,7 +353,7 @@ mod tests {
         // The deployed timeout decides, not a compiled-in 30 s: a 900 s function's message
         // must not show again (and be taken twice) while its invocation still runs.
         for t in [1, 30, 300, 900] {
-            let run = function::invoke_budget(t);
+            let run = invoke::invoke_budget(t);
             assert!(run >= Duration::from_secs(t as u64), "{t}");
             assert!(visibility(t) > run, "{t}");
         }
@@ -399,7 +399,7 @@ mod tests {
 
     #[test]
     fn the_answer_decides() {
-        let ok = function::Invoked {
+        let ok = invoke::Invoked {
             status: 200,
             log_tail: String::new(),
             function_error: None,
@@ -413,7 +413,7 @@ mod tests {
                 skipped: 0
             }
         );
-        let failed = function::Invoked {
+        let failed = invoke::Invoked {
             status: 200,
             log_tail: String::new(),
             function_error: Some("Unhandled".into()),

@@ -1,11 +1,11 @@
 //! What `events`, `logs` and `invoke` print on stdout, as text or as JSON (docs/cli.md); the
 //! documents start with the same header as every other command's ([`report::header`]).
 
-use crate::inspect::iso_utc;
+use crate::ops::inspect::iso_utc;
+use crate::ops::invoke::Invoked;
+use crate::ops::items::{Found, LogItem};
+use crate::ops::logs::LogLine;
 use crate::report::header;
-use crate::resource::function::Invoked;
-use crate::resource::items::{Found, LogItem};
-use crate::resource::log_group::LogLine;
 use crate::spec::{OBJECT_INDEX, Stack};
 use serde_json::{Value, json};
 

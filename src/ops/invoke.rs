@@ -1,0 +1,112 @@
+//! Running the deployed function once, synchronously (`invoke`, `redrive`), for as long as
+//! the deployed function may run. The function itself is `resource::function`'s.
+
+use crate::aws::Clients;
+use crate::error::AwsContext;
+use crate::spec::Stack;
+use anyhow::{Result, bail};
+use aws_sdk_lambda::primitives::Blob;
+use std::time::Duration;
+
+/// What a synchronous invocation answered.
+#[derive(Debug, Clone)]
+pub struct Invoked {
+    pub status: i32,
+    /// `Unhandled` (or `Handled`) when the function failed; its payload then says why.
+    pub function_error: Option<String>,
+    pub payload: Vec<u8>,
+    /// The last 4 KB of the invocation's log (`LogType=Tail`, base64-decoded).
+    pub log_tail: String,
+}
+
+/// The deployed function's timeout in seconds (GetFunctionConfiguration): what an invocation
+/// may really last, whatever the local settings say now.
+pub async fn deployed_timeout(aws: &Clients, s: &Stack) -> Result<i32> {
+    let out = aws
+        .lambda
+        .get_function_configuration()
+        .function_name(&s.function_name)
+        .send()
+        .await;
+    match out {
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            bail!(
+                "function {} does not exist: is the stack deployed? ({})",
+                s.function_name,
+                s.command("status")
+            )
+        }
+        other => Ok(other
+            .aws_context("GetFunctionConfiguration")?
+            .timeout()
+            .unwrap_or(crate::settings::TIMEOUT_S.1)),
+    }
+}
+
+/// How long to wait for one invocation of a function whose timeout is `timeout_s`: that plus a
+/// margin for the call itself.
+pub fn invoke_budget(timeout_s: i32) -> Duration {
+    Duration::from_secs(u64::try_from(timeout_s).unwrap_or(900) + 30)
+}
+
+/// Runs the function once, synchronously (`RequestResponse`, `LogType=Tail`), on `payload`.
+/// Not retried (the function has side effects); the call may last as long as the deployed
+/// function's timeout (`timeout_s`), so its own timeouts are that plus a margin.
+pub async fn invoke(aws: &Clients, s: &Stack, timeout_s: i32, payload: Vec<u8>) -> Result<Invoked> {
+    use aws_config::retry::RetryConfig;
+    use aws_config::timeout::TimeoutConfig;
+    use aws_sdk_lambda::types::{InvocationType, LogType};
+    use base64::Engine;
+    let budget = invoke_budget(timeout_s);
+    let overrides = aws_sdk_lambda::config::Builder::default()
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .read_timeout(budget)
+                .operation_attempt_timeout(budget)
+                .operation_timeout(budget)
+                .build(),
+        );
+    let out = aws
+        .lambda
+        .invoke()
+        .function_name(&s.function_name)
+        .invocation_type(InvocationType::RequestResponse)
+        .log_type(LogType::Tail)
+        .payload(Blob::new(payload))
+        .customize()
+        .config_override(overrides)
+        .send()
+        .await;
+    let out = match out {
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            bail!(
+                "function {} does not exist: is the stack deployed? ({})",
+                s.function_name,
+                s.command("status")
+            )
+        }
+        other => other.aws_context("Invoke")?,
+    };
+    let log_tail = out
+        .log_result()
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    Ok(Invoked {
+        status: out.status_code(),
+        function_error: out.function_error().map(str::to_string),
+        payload: out
+            .payload()
+            .map(|p| p.as_ref().to_vec())
+            .unwrap_or_default(),
+        log_tail,
+    })
+}
