@@ -58,8 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     from . import registry
     from .certs import make_certs
     from .config import Config
+    from .control import Control
     from .lambda_runner import LambdaRunner
-    from .middleware import Control, LocalAwsMiddleware
+    from .middleware import LocalAwsMiddleware
     from .requestlog import RequestLogWriter
 
     ca_path, cert_path, key_path = make_certs(state_dir)
