@@ -5,8 +5,8 @@ CreateFunction naming a young role, and UpdateFunctionConfiguration switching to
 answer 400 ``InvalidParameterValueException``:
 
 - "The role defined for the function cannot be assumed by Lambda." (Lambda developer
-  guide, troubleshooting; DESIGN.md; terraform-provider-aws ``retryFunctionOp`` in
-  internal/service/lambda/function.go retries it);
+  guide, troubleshooting; docs/consistency.md, row 7; terraform-provider-aws
+  ``retryFunctionOp`` in internal/service/lambda/function.go retries it);
 - with ``role_env_kms_error`` on and a function that has environment variables: "Lambda
   was unable to configure access to your environment variables because the KMS key is
   invalid for CreateGrant. Please check your KMS key settings. KMS Exception:
