@@ -1,19 +1,20 @@
-"""Request hooks: behaviours decided per HTTP request, in front of moto, where
-overlap in time is visible (a write in flight, a window after a call). The
-middleware calls ``before(req)`` for every API call (after latency and fault
-injection); a hook answering a response short-cuts moto. ``after(req, status)``
-runs for every call that reached moto, whatever happened.
+"""Request hooks: the types. Behaviours decided per HTTP request, in front of moto, where
+overlap in time is visible (a write in flight, a window after a call). The middleware
+calls ``before(req)`` for every API call (after latency and fault injection); a hook
+answering a ``Response`` short-cuts moto. ``after(req, status)`` runs for every call that
+reached moto, whatever happened.
 
-The hooks live with the other behaviours in ``localaws/shims/`` (``s3_consistency``,
-``s3_region``, ``s3_expected_owner``, ``s3_bucket_policy``, ``iam_conflicts``,
-``scp_request_tags``): each names its knobs and the AWS source of what it emulates."""
+The hooks live with the other behaviours in ``localaws/shims/`` (each names its knobs and
+the AWS source of what it emulates); ``localaws.registry.HOOKS`` lists them in the order
+they are asked. This module imports nothing from localaws, so every shim can import it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 from urllib.parse import parse_qs
 
+# (status, headers, body)
 Response = tuple[int, list[tuple[str, str]], bytes]
 
 
@@ -46,17 +47,3 @@ class Request:
 class Hook(Protocol):
     def before(self, req: Request) -> Response | None: ...
     def after(self, req: Request, status: int) -> None: ...
-
-
-def install(config: Any) -> list[Hook]:
-    """The hooks of every behaviour, in the order they are asked."""
-    from .shims.iam_conflicts import IamConflicts
-    from .shims.s3_bucket_policy import S3ListBucketDeny
-    from .shims.s3_consistency import S3Consistency
-    from .shims.s3_expected_owner import S3ExpectedOwner
-    from .shims.s3_region import S3Region
-    from .shims.scp_request_tags import ScpRequestTags
-
-    return [ScpRequestTags(config), S3Region(config), S3ExpectedOwner(config),
-            S3ListBucketDeny(config),
-            S3Consistency(config), IamConflicts(config)]

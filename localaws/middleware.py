@@ -1,6 +1,7 @@
-"""WSGI middleware in front of moto: control endpoint, request classification,
-latency, fault injection (``faults.pick``), request hooks (``localaws.hooks``:
-consistency and conflict behaviours), request log, S3 AccessDenied bodies.
+"""WSGI middleware in front of moto: hands ``/_localaws/...`` to the control endpoint
+(``localaws.control``), then per API call: request classification, latency, fault
+injection (``faults.pick``), request hooks (``localaws.hooks``, in the order
+``localaws.registry.HOOKS`` gives), request log, S3 AccessDenied bodies.
 
 It never reads an S3 (or Lambda) request body: the SDKs send PutObject as
 aws-chunked with chunked transfer encoding and moto must get the stream as is.
@@ -10,16 +11,18 @@ Only IAM/STS form bodies (small, with a Content-Length) are read, and put back.
 from __future__ import annotations
 
 import io
-import json
 import time
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from . import LAMBDA_KEY_PREFIX, context
-from .config import Config, ConfigError
+from .config import Config
 from .faults import HANDLER_WRITE_FAULT, dynamodb_write_throttle, fault_response, pick
-from .hooks import Request
+from .hooks import Hook, Request
 from .operations import classify, credential_scope, needs_form_body, s3_bucket_and_key
 from .requestlog import RequestLogWriter, is_write
+
+if TYPE_CHECKING:
+    from .control import Control
 
 _ACCESS_DENIED = (
     '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -53,24 +56,9 @@ _REASONS = {200: "OK", 301: "Moved Permanently", 400: "Bad Request", 403: "Forbi
             503: "Slow Down"}
 
 
-def _json_body(environ: dict) -> Any:
-    """A control request's JSON body (an empty body reads as `{}`)."""
-    n = int(environ.get("CONTENT_LENGTH") or 0)
-    raw = environ["wsgi.input"].read(n) if n else b""
-    return json.loads(raw or b"{}")
-
-
-def _json(start_response: Callable, status: int, obj: Any) -> list[bytes]:
-    body = json.dumps(obj, indent=1).encode()
-    reason = {200: "OK", 400: "Bad Request", 404: "Not Found"}.get(status, "")
-    start_response(f"{status} {reason}", [("Content-Type", "application/json"),
-                                           ("Content-Length", str(len(body)))])
-    return [body]
-
-
 class LocalAwsMiddleware:
     def __init__(self, app: Callable, listener: str, config: Config,
-                 reqlog: RequestLogWriter, control: "Control", hooks: list | None = None):
+                 reqlog: RequestLogWriter, control: Control, hooks: list[Hook] | None = None):
         self.app = app
         self.hooks = hooks or []
         self.listener = listener
@@ -178,118 +166,3 @@ class LocalAwsMiddleware:
         record["fault"] = fault
         record["ts"] = round(time.time(), 3)
         self.reqlog.write(record)
-
-
-class Control:
-    """/_localaws/* on both listeners (not logged as API calls):
-
-    GET  /_localaws/health        {"ok": true}
-    GET  /_localaws/config        current knobs
-    POST /_localaws/config        JSON object of knobs to change; answers the new knobs
-    GET  /_localaws/invocations   Lambda invocation records (sync, async, retries)
-    POST /_localaws/s3/fill       put many real object versions at once (localaws.bulk)
-    POST /_localaws/dynamodb/fill put many log items into a table at once (localaws.bulk)
-    GET  /_localaws/dynamodb/index-stats  per table: Queries, items examined, items indexed
-                                  (shims/dynamodb_index)
-    POST /_localaws/lambda/inactive  {"function": NAME[, "region": R][, "account": A]}:
-                                  the function is Inactive now (shims/lambda_states)
-    POST /_localaws/s3/system-tags   {"bucket": B, "tags": {"aws:...": V}[, "account": A]}:
-                                  the bucket's aws: tags, as CloudFormation sets them
-                                  (shims/s3_system_tags)
-    POST /_localaws/lambda/failed    {"function": NAME[, "reason": R][, "update": true]}:
-                                  State (or LastUpdateStatus) Failed with that reason
-    POST /_localaws/lambda/tags-denied  {"function": NAME[, "denied": false]}: the caller
-                                  lacks lambda:ListTags on it (shims/lambda_tags)
-    """
-
-    def __init__(self, config: Config, runner: Any, region: str = "us-west-2"):
-        self.config = config
-        self.runner = runner
-        self.region = region
-
-    def handle(self, environ: dict, start_response: Callable) -> list[bytes]:
-        path = environ.get("PATH_INFO", "").rstrip("/")
-        method = environ.get("REQUEST_METHOD", "GET")
-        if path == "/_localaws/health":
-            return _json(start_response, 200, {"ok": True})
-        if path == "/_localaws/config":
-            if method == "GET":
-                return _json(start_response, 200, self.config.snapshot())
-            if method in ("POST", "PUT"):
-                try:
-                    changes = _json_body(environ)
-                    return _json(start_response, 200, self.config.update(changes))
-                except (ConfigError, ValueError) as e:
-                    return _json(start_response, 400, {"error": str(e)})
-        if path == "/_localaws/s3/fill" and method == "POST":
-            from .bulk import FillError, fill
-            try:
-                spec = _json_body(environ)
-                return _json(start_response, 200, fill(spec))
-            except (FillError, ValueError) as e:
-                return _json(start_response, 400, {"error": str(e)})
-        if path == "/_localaws/dynamodb/fill" and method == "POST":
-            from .bulk import FillError, fill_table
-            try:
-                spec = _json_body(environ)
-                return _json(start_response, 200, fill_table(spec, self.region))
-            except (FillError, ValueError) as e:
-                return _json(start_response, 400, {"error": str(e)})
-        if path == "/_localaws/dynamodb/index-stats" and method == "GET":
-            from .shims.dynamodb_index import stats
-            return _json(start_response, 200, stats())
-        if path == "/_localaws/lambda/inactive" and method == "POST":
-            try:
-                spec = _json_body(environ)
-                return _json(start_response, 200, self._make_inactive(spec))
-            except (LookupError, ValueError, TypeError) as e:
-                return _json(start_response, 400, {"error": f"lambda/inactive: {e!r}"})
-        if path == "/_localaws/s3/system-tags" and method == "POST":
-            from .shims.s3_system_tags import set_system_tags
-            try:
-                spec = _json_body(environ)
-                return _json(start_response, 200, set_system_tags(spec))
-            except LookupError as e:
-                return _json(start_response, 404, {"error": f"s3/system-tags: {e.args[0]}"})
-            except (ValueError, TypeError) as e:
-                return _json(start_response, 400, {"error": f"s3/system-tags: {e}"})
-        if path == "/_localaws/lambda/failed" and method == "POST":
-            try:
-                spec = _json_body(environ)
-                return _json(start_response, 200, self._make_failed(spec))
-            except (LookupError, ValueError, TypeError) as e:
-                return _json(start_response, 400, {"error": f"lambda/failed: {e!r}"})
-        if path == "/_localaws/lambda/tags-denied" and method == "POST":
-            from .shims.lambda_tags import set_denied
-            try:
-                spec = _json_body(environ)
-                return _json(start_response, 200, set_denied(spec, self.region))
-            except (LookupError, ValueError, TypeError) as e:
-                return _json(start_response, 400, {"error": f"lambda/tags-denied: {e!r}"})
-        if path == "/_localaws/invocations" and method == "GET":
-            return _json(start_response, 200, self.runner.records() if self.runner else [])
-        return _json(start_response, 404, {"error": f"no such control path: {method} {path}"})
-
-    def _make_inactive(self, spec: dict) -> dict:
-        from . import ACCOUNT_ID
-        from .shims.lambda_states import function_state, get_function, make_inactive
-
-        if not isinstance(spec, dict) or not isinstance(spec.get("function"), str):
-            raise ValueError('needs {"function": NAME}')
-        region = spec.get("region") or self.region
-        fn = get_function(str(spec.get("account") or ACCOUNT_ID), region, spec["function"])
-        make_inactive(fn)
-        return {"function": fn.function_name, "state": function_state(fn)}
-
-    def _make_failed(self, spec: dict) -> dict:
-        from . import ACCOUNT_ID
-        from .shims.lambda_states import get_function, make_failed
-
-        if not isinstance(spec, dict) or not isinstance(spec.get("function"), str):
-            raise ValueError('needs {"function": NAME}')
-        region = spec.get("region") or self.region
-        fn = get_function(str(spec.get("account") or ACCOUNT_ID), region, spec["function"])
-        reason = str(spec.get("reason") or "Lambda could not set up the function.")
-        make_failed(fn, reason, bool(spec.get("update")))
-        return {"function": fn.function_name, "failed": "update" if spec.get("update")
-                else "state", "reason": reason}

@@ -1,5 +1,5 @@
-"""A small forwarding HTTP proxy for tests (issue 11: tapctl must honour HTTPS_PROXY /
-HTTP_PROXY / NO_PROXY, as the SDKs' default clients do).
+"""A small forwarding HTTP proxy for tests (tapctl must honour HTTPS_PROXY / HTTP_PROXY /
+NO_PROXY, as the SDKs' default clients do).
 
     python -m localaws.proxy [--port 0] [--count-file PATH] [--host 127.0.0.1]
 

@@ -55,11 +55,12 @@ def main(argv: list[str] | None = None) -> int:
     from moto.moto_server.werkzeug_app import (DomainDispatcherApplication, MotoRequestHandler,
                                                create_backend_app)
 
-    from . import hooks, shims
+    from . import registry
     from .certs import make_certs
     from .config import Config
+    from .control import Control
     from .lambda_runner import LambdaRunner
-    from .middleware import Control, LocalAwsMiddleware
+    from .middleware import LocalAwsMiddleware
     from .requestlog import RequestLogWriter
 
     ca_path, cert_path, key_path = make_certs(state_dir)
@@ -108,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     endpoint = f"https://{HOST}:{tls_port}"
     http_url = f"http://{HOST}:{http_port}"
     runner = LambdaRunner(state_dir, endpoint, ca_path, config)
-    shims.install(runner, config)
+    registry.install(runner, config)
 
     moto_app = DomainDispatcherApplication(create_backend_app)
     for service in ("s3", "dynamodb", "iam", "sts", "awslambda", "logs", "sqs"):
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     reqlog = RequestLogWriter(os.path.join(state_dir, "requests.log"))
     runner.reqlog = reqlog
     control = Control(config, runner, args.region)
-    request_hooks = hooks.install(config)
+    request_hooks = registry.request_hooks(config)
     tls_server.app = LocalAwsMiddleware(moto_app, "tls", config, reqlog, control, request_hooks)
     http_server.app = LocalAwsMiddleware(moto_app, "http", config, reqlog, control, request_hooks)
 

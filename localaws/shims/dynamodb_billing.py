@@ -27,6 +27,7 @@ import time
 from typing import Any
 
 from .. import context
+from ..patching import replace
 
 _ATTR = "_localaws_on_demand_switches"
 _lock = threading.Lock()
@@ -81,4 +82,4 @@ def install(runner: Any, config: Any) -> None:
             setattr(table, _ATTR, history)
             return result
 
-    DynamoDBBackend.update_table = update_table
+    replace("moto.dynamodb.models", "DynamoDBBackend.update_table", update_table)

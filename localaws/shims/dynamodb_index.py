@@ -39,6 +39,8 @@ import threading
 import weakref
 from typing import Any
 
+from ..patching import replace
+
 _lock = threading.Lock()
 _local = threading.local()
 # Table -> _State; weak so a deleted table takes its index with it, and not an attribute
@@ -236,8 +238,8 @@ def install(runner: Any, config: Any) -> None:
         _mark(self.tables[table_name], (item.hash_key, item.range_key))
         return item
 
-    Table.all_items = all_items
-    Table.query = query
-    Table.put_item = put_item
-    Table.delete_item = delete_item
-    DynamoDBBackend.update_item = update_item
+    replace("moto.dynamodb.models.table", "Table.all_items", all_items)
+    replace("moto.dynamodb.models.table", "Table.query", query)
+    replace("moto.dynamodb.models.table", "Table.put_item", put_item)
+    replace("moto.dynamodb.models.table", "Table.delete_item", delete_item)
+    replace("moto.dynamodb.models", "DynamoDBBackend.update_item", update_item)

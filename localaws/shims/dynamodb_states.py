@@ -32,6 +32,7 @@ import time
 from typing import Any
 
 from .. import context
+from ..patching import replace
 
 ITEM_OPS = {
     "PutItem", "GetItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchWriteItem",
@@ -71,7 +72,7 @@ def install(runner: Any, config: Any) -> None:
         out[base_key]["TableStatus"] = table_status(self)
         return out
 
-    Table.describe = describe
+    replace("moto.dynamodb.models.table", "Table.describe", describe)
 
     orig_create = DynamoDBBackend.create_table
 
@@ -82,7 +83,7 @@ def install(runner: Any, config: Any) -> None:
         table._la_visible_at = now + config.get("table_describe_lag")
         return table
 
-    DynamoDBBackend.create_table = create_table
+    replace("moto.dynamodb.models", "DynamoDBBackend.create_table", create_table)
 
     orig_get_table = DynamoDBBackend.get_table
 
@@ -111,7 +112,7 @@ def install(runner: Any, config: Any) -> None:
                     f"Attempt to change a resource which is still in use: Table is being deleted: {table.name}")
         return table
 
-    DynamoDBBackend.get_table = get_table
+    replace("moto.dynamodb.models", "DynamoDBBackend.get_table", get_table)
 
     orig_delete = DynamoDBBackend.delete_table
 
@@ -133,7 +134,7 @@ def install(runner: Any, config: Any) -> None:
         t.start()
         return table
 
-    DynamoDBBackend.delete_table = delete_table
+    replace("moto.dynamodb.models", "DynamoDBBackend.delete_table", delete_table)
 
     def later(delay: float, action: Any) -> None:
         t = threading.Timer(delay, action)
@@ -152,7 +153,7 @@ def install(runner: Any, config: Any) -> None:
                 later(delay, lambda i=index: setattr(i, "status", "ACTIVE"))
         return table
 
-    DynamoDBBackend.update_table = update_table
+    replace("moto.dynamodb.models", "DynamoDBBackend.update_table", update_table)
 
     def not_found_as_aws_names_it(method: Any) -> Any:
         def wrapped(self: Any, table_name: str, *args: Any, **kwargs: Any) -> Any:
@@ -165,8 +166,8 @@ def install(runner: Any, config: Any) -> None:
                     f"Requested resource not found: Table: {table_name} not found") from None
         return wrapped
 
-    DynamoDBBackend.describe_time_to_live = not_found_as_aws_names_it(
-        DynamoDBBackend.describe_time_to_live)
+    replace("moto.dynamodb.models", "DynamoDBBackend.describe_time_to_live",
+            not_found_as_aws_names_it(DynamoDBBackend.describe_time_to_live))
     orig_ttl = not_found_as_aws_names_it(DynamoDBBackend.update_time_to_live)
 
     def update_time_to_live(self: Any, table_name: str, ttl_spec: dict[str, Any]) -> None:
@@ -178,4 +179,4 @@ def install(runner: Any, config: Any) -> None:
             ttl["TimeToLiveStatus"] = "ENABLING" if final == "ENABLED" else "DISABLING"
             later(delay, lambda: ttl.__setitem__("TimeToLiveStatus", final))
 
-    DynamoDBBackend.update_time_to_live = update_time_to_live
+    replace("moto.dynamodb.models", "DynamoDBBackend.update_time_to_live", update_time_to_live)

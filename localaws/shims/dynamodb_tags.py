@@ -18,6 +18,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from ..patching import replace
+
 
 def _snapshot(table: Any) -> None:
     hist = table.__dict__.setdefault("_la_tag_history", [])
@@ -60,7 +62,7 @@ def install(runner: Any, config: Any) -> None:
         _snapshot(table)
         return table
 
-    DynamoDBBackend.create_table = create_table
+    replace("moto.dynamodb.models", "DynamoDBBackend.create_table", create_table)
 
     def tag_resource(self: Any, arn: str, tags: dict[str, str]) -> None:
         table = _table_by_arn(self, arn)
@@ -70,7 +72,7 @@ def install(runner: Any, config: Any) -> None:
         table.tags = kept + [{"Key": k, "Value": v} for k, v in tags.items()]
         _snapshot(table)
 
-    DynamoDBBackend.tag_resource = tag_resource
+    replace("moto.dynamodb.models", "DynamoDBBackend.tag_resource", tag_resource)
 
     orig_untag = DynamoDBBackend.untag_resource
 
@@ -80,7 +82,7 @@ def install(runner: Any, config: Any) -> None:
         if table is not None:
             _snapshot(table)
 
-    DynamoDBBackend.untag_resource = untag_resource
+    replace("moto.dynamodb.models", "DynamoDBBackend.untag_resource", untag_resource)
 
     def list_tags_of_resource(self: Any) -> Any:
         arn = self.body["ResourceArn"]
@@ -99,4 +101,5 @@ def install(runner: Any, config: Any) -> None:
             out["NextToken"] = str(start + size)
         return ActionResult(out)
 
-    DynamoHandler.list_tags_of_resource = list_tags_of_resource
+    replace("moto.dynamodb.responses", "DynamoHandler.list_tags_of_resource",
+            list_tags_of_resource)

@@ -5,8 +5,8 @@ CreateFunction naming a young role, and UpdateFunctionConfiguration switching to
 answer 400 ``InvalidParameterValueException``:
 
 - "The role defined for the function cannot be assumed by Lambda." (Lambda developer
-  guide, troubleshooting; DESIGN.md; terraform-provider-aws ``retryFunctionOp`` in
-  internal/service/lambda/function.go retries it);
+  guide, troubleshooting; docs/consistency.md, row 7; terraform-provider-aws
+  ``retryFunctionOp`` in internal/service/lambda/function.go retries it);
 - with ``role_env_kms_error`` on and a function that has environment variables: "Lambda
   was unable to configure access to your environment variables because the KMS key is
   invalid for CreateGrant. Please check your KMS key settings. KMS Exception:
@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import time
 from typing import Any
+
+from ..patching import replace
 
 ROLE_MSG = "The role defined for the function cannot be assumed by Lambda."
 KMS_MSG = ("Lambda was unable to configure access to your environment variables because the "
@@ -43,7 +45,7 @@ def install(runner: Any, config: Any) -> None:
         role._la_created = time.monotonic()
         return role
 
-    IAMBackend.create_role = create_role
+    replace("moto.iam.models", "IAMBackend.create_role", create_role)
 
     orig_update_arp = IAMBackend.update_assume_role_policy
 
@@ -55,7 +57,8 @@ def install(runner: Any, config: Any) -> None:
             pass
         return out
 
-    IAMBackend.update_assume_role_policy = update_assume_role_policy
+    replace("moto.iam.models", "IAMBackend.update_assume_role_policy",
+            update_assume_role_policy)
 
     def check_role(role_arn: str | None, account_id: str, region: str, function: str,
                    has_env: bool) -> None:
@@ -82,7 +85,7 @@ def install(runner: Any, config: Any) -> None:
                    spec.get("FunctionName", ""), bool(env))
         return orig_create_function(self, spec)
 
-    LambdaBackend.create_function = create_function
+    replace("moto.awslambda.models", "LambdaBackend.create_function", create_function)
 
     orig_update_config = LambdaBackend.update_function_configuration
 
@@ -98,4 +101,5 @@ def install(runner: Any, config: Any) -> None:
                        bool(env))
         return orig_update_config(self, function_name, qualifier, body)
 
-    LambdaBackend.update_function_configuration = update_function_configuration
+    replace("moto.awslambda.models", "LambdaBackend.update_function_configuration",
+            update_function_configuration)

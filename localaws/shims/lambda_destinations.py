@@ -34,6 +34,8 @@ import json
 import time
 from typing import Any
 
+from ..patching import replace
+
 DEFAULT_RETRIES = 2
 DEFAULT_MAX_AGE = 21600
 AWS_RETRY_DELAYS = (60.0, 120.0)  # s: "one minute ... then two minutes"
@@ -154,8 +156,10 @@ def install(runner: Any, config: Any) -> None:
         merged.update(config_in or {})
         return _store(self, function_name, merged)
 
-    LambdaBackend.put_function_event_invoke_config = put_function_event_invoke_config
-    LambdaBackend.update_function_event_invoke_config = update_function_event_invoke_config
+    replace("moto.awslambda.models", "LambdaBackend.put_function_event_invoke_config",
+            put_function_event_invoke_config)
+    replace("moto.awslambda.models", "LambdaBackend.update_function_event_invoke_config",
+            update_function_event_invoke_config)
 
 
 # --------------------------------------------------------------- delivery --

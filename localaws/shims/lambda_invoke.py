@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from ..patching import replace
 from .lambda_states import function_state, touch
 
 # The invocation's request id for the answer's x-amzn-RequestId (moto draws a random one
@@ -63,7 +64,7 @@ def install(runner: Any, config: Any) -> None:
         response_headers["Content-Length"] = str(len(payload))
         return payload
 
-    LambdaBackend.invoke = invoke
+    replace("moto.awslambda.models", "LambdaBackend.invoke", invoke)
 
     from moto.core import responses as core_responses
 
@@ -78,7 +79,7 @@ def install(runner: Any, config: Any) -> None:
             headerdict["x-amzn-requestid"] = rid
         return rid
 
-    core_responses.gen_amzn_requestid_long = gen_amzn_requestid_long
+    replace("moto.core.responses", "gen_amzn_requestid_long", gen_amzn_requestid_long)
 
     def fn_invoke(self: Any, body: Any, request_headers: Any, response_headers: Any) -> bytes:
         # moto's InvokeAsync (and anything else calling the function directly)
@@ -87,4 +88,4 @@ def install(runner: Any, config: Any) -> None:
                             trigger="invoke")
         return b""
 
-    LambdaFunction.invoke = fn_invoke
+    replace("moto.awslambda.models", "LambdaFunction.invoke", fn_invoke)

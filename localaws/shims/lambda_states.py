@@ -21,6 +21,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from ..patching import replace
+
 _config: Any = None
 
 
@@ -122,7 +124,7 @@ def install(runner: Any, config: Any) -> None:
                 cfg["LastUpdateStatus"] = "Successful"
         return cfg
 
-    LambdaFunction.get_configuration = get_configuration
+    replace("moto.awslambda.models", "LambdaFunction.get_configuration", get_configuration)
 
     orig_create_function = LambdaBackend.create_function
 
@@ -139,7 +141,7 @@ def install(runner: Any, config: Any) -> None:
             touch(f)
         return fn
 
-    LambdaBackend.create_function = create_function
+    replace("moto.awslambda.models", "LambdaBackend.create_function", create_function)
 
     def updating(orig: Any, dry_run: Any = lambda body: False) -> Any:
         def update(self: Any, function_name: str, qualifier: str, body: dict) -> Any:
@@ -160,7 +162,8 @@ def install(runner: Any, config: Any) -> None:
             return out
         return update
 
-    LambdaBackend.update_function_code = updating(LambdaBackend.update_function_code,
-                                                  lambda body: bool(body.get("DryRun")))
-    LambdaBackend.update_function_configuration = updating(
-        LambdaBackend.update_function_configuration)
+    replace("moto.awslambda.models", "LambdaBackend.update_function_code",
+            updating(LambdaBackend.update_function_code,
+                     lambda body: bool(body.get("DryRun"))))
+    replace("moto.awslambda.models", "LambdaBackend.update_function_configuration",
+            updating(LambdaBackend.update_function_configuration))

@@ -16,6 +16,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from ..patching import replace
+
 _denied: set[str] = set()
 _lock = threading.Lock()
 
@@ -71,7 +73,7 @@ def install(runner: Any, config: Any) -> None:
                                  "Message": _message(_unqualified(self.function_arn))}
         return resp
 
-    LambdaFunction.get_code = get_code
+    replace("moto.awslambda.models", "LambdaFunction.get_code", get_code)
 
     orig_list_tags = LambdaBackend.list_tags
 
@@ -81,4 +83,4 @@ def install(runner: Any, config: Any) -> None:
             raise AccessDenied(_message(_unqualified(resource_arn)))
         return orig_list_tags(self, resource_arn)
 
-    LambdaBackend.list_tags = list_tags
+    replace("moto.awslambda.models", "LambdaBackend.list_tags", list_tags)

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..patching import replace
+
 
 def install(runner: Any, config: Any) -> None:
     from moto.logs.models import LogsBackend
@@ -29,7 +31,7 @@ def install(runner: Any, config: Any) -> None:
         if group is not None:
             self.tagger.delete_all_tags_for_resource(group.arn)
 
-    LogsBackend.delete_log_group = delete_log_group
+    replace("moto.logs.models", "LogsBackend.delete_log_group", delete_log_group)
 
     from moto.logs.exceptions import ResourceNotFoundException
 
@@ -42,5 +44,9 @@ def install(runner: Any, config: Any) -> None:
             return method(self, arn, *args, **kwargs)
         return wrapped
 
-    for name in ("list_tags_for_resource", "tag_resource", "untag_resource"):
-        setattr(LogsBackend, name, group_must_exist(getattr(LogsBackend, name)))
+    replace("moto.logs.models", "LogsBackend.list_tags_for_resource",
+            group_must_exist(LogsBackend.list_tags_for_resource))
+    replace("moto.logs.models", "LogsBackend.tag_resource",
+            group_must_exist(LogsBackend.tag_resource))
+    replace("moto.logs.models", "LogsBackend.untag_resource",
+            group_must_exist(LogsBackend.untag_resource))

@@ -30,6 +30,7 @@ import re
 from typing import Any
 
 from .. import context
+from ..patching import replace
 
 ABAC_TAGGING_MSG = ("ABAC is enabled for this bucket: use TagResource and UntagResource to "
                     "manage its tags. PutBucketTagging and DeleteBucketTagging are not allowed.")
@@ -86,7 +87,7 @@ def install(runner: Any, config: Any) -> None:
         _refuse_if_abac(self, bucket_name)
         return orig_delete_tagging(self, bucket_name)
 
-    S3Response._bucket_response_get = _bucket_response_get
-    S3Response._bucket_response_put = _bucket_response_put
-    S3Backend.put_bucket_tagging = put_bucket_tagging
-    S3Backend.delete_bucket_tagging = delete_bucket_tagging
+    replace("moto.s3.responses", "S3Response._bucket_response_get", _bucket_response_get)
+    replace("moto.s3.responses", "S3Response._bucket_response_put", _bucket_response_put)
+    replace("moto.s3.models", "S3Backend.put_bucket_tagging", put_bucket_tagging)
+    replace("moto.s3.models", "S3Backend.delete_bucket_tagging", delete_bucket_tagging)

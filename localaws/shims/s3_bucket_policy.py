@@ -22,6 +22,7 @@ import json
 from typing import Any
 
 from .. import context
+from ..patching import replace
 from . import policy_eval
 
 
@@ -109,4 +110,4 @@ def install(runner: Any, config: Any) -> None:
                 policy_eval.Result.DENIED: PermissionResult.DENIED}.get(
                     result, PermissionResult.NEUTRAL)
 
-    FakeBucket.get_permission = get_permission
+    replace("moto.s3.models", "FakeBucket.get_permission", get_permission)

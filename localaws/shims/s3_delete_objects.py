@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..patching import replace
+
 ERRORS = {
     "SlowDown": "Please reduce your request rate.",
     "InternalError": "We encountered an internal error. Please try again.",
@@ -76,4 +78,4 @@ def install(runner: Any, config: Any) -> None:
             "Errors": [{k: v for k, v in e.items() if v is not None} for e in errors],
         }))
 
-    S3Response._bucket_response_delete_keys = delete_keys
+    replace("moto.s3.responses", "S3Response._bucket_response_delete_keys", delete_keys)

@@ -28,6 +28,8 @@ import time
 from typing import Any
 from urllib.parse import quote_plus
 
+from ..patching import replace
+
 _sequencer = itertools.count(0x0055AED6DCD90281E5)
 _seq_lock = threading.Lock()
 
@@ -124,7 +126,7 @@ def install(runner: Any, config: Any) -> None:
             rec["s3"]["bucket"].setdefault("ownerIdentity", {"principalId": "LOCALAWS"})
         return event
 
-    notifications._get_s3_event = get_s3_event
+    replace("moto.s3.notifications", "_get_s3_event", get_s3_event)
 
     def invoke_awslambda(account_id: str, event_body: Any, fn_arn: str, region_name: str) -> None:
         fn_name = fn_arn.split(":")[6] if fn_arn.count(":") >= 6 else fn_arn
@@ -132,7 +134,7 @@ def install(runner: Any, config: Any) -> None:
         runner.invoke_async(fn_name, fn_account, region_name,
                             json.dumps(event_body).encode(), trigger="s3")
 
-    notifications._invoke_awslambda = invoke_awslambda
+    replace("moto.s3.notifications", "_invoke_awslambda", invoke_awslambda)
 
     orig_send_event = notifications.send_event
 
@@ -147,4 +149,4 @@ def install(runner: Any, config: Any) -> None:
                                                 notifications._get_region_from_arn(n.arn))
         orig_send_event(account_id, event_name, _WithoutLambda(bucket), key)
 
-    notifications.send_event = send_event
+    replace("moto.s3.notifications", "send_event", send_event)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from ..patching import replace
 from . import policy_eval
 from .s3_events import mark_new_entries
 
@@ -76,7 +77,7 @@ def install(runner: Any, config: Any) -> None:
             return 200, {"Content-Type": "application/xml"}, EMPTY_NOTIFICATION
         return orig_get(self)
 
-    S3Response.get_bucket_notification = get_bucket_notification
+    replace("moto.s3.responses", "S3Response.get_bucket_notification", get_bucket_notification)
 
     orig_set = FakeBucket.set_notification_configuration
 
@@ -90,7 +91,8 @@ def install(runner: Any, config: Any) -> None:
         mark_new_entries(previous, self.notification_configuration,
                          config.get("s3_notification_lag"))
 
-    FakeBucket.set_notification_configuration = set_notification_configuration
+    replace("moto.s3.models", "FakeBucket.set_notification_configuration",
+            set_notification_configuration)
 
     orig_put = S3Backend.put_bucket_notification_configuration
 
@@ -108,7 +110,8 @@ def install(runner: Any, config: Any) -> None:
                 bad[0], f"Not authorized to invoke function [{bad[0]}]")
         return orig_put(self, bucket_name, notification_config)
 
-    S3Backend.put_bucket_notification_configuration = put_bucket_notification_configuration
+    replace("moto.s3.models", "S3Backend.put_bucket_notification_configuration",
+            put_bucket_notification_configuration)
 
     orig_bucket_put = S3Response._bucket_response_put
 
@@ -120,4 +123,4 @@ def install(runner: Any, config: Any) -> None:
         finally:
             _request.skip_validation = False
 
-    S3Response._bucket_response_put = bucket_response_put
+    replace("moto.s3.responses", "S3Response._bucket_response_put", bucket_response_put)

@@ -33,6 +33,7 @@ import threading
 from typing import Any
 
 from .. import context
+from ..patching import replace
 
 _create_lock = threading.Lock()
 _local = threading.local()
@@ -122,7 +123,7 @@ def install(runner: Any, config: Any) -> None:
             self.tagger.delete_all_tags_for_resource(deleted.arn)
         return deleted
 
-    S3Response._bucket_response_put = _bucket_response_put
-    S3Backend.create_bucket = create_bucket
-    S3Backend.get_bucket = get_bucket
-    S3Backend.delete_bucket = delete_bucket
+    replace("moto.s3.responses", "S3Response._bucket_response_put", _bucket_response_put)
+    replace("moto.s3.models", "S3Backend.create_bucket", create_bucket)
+    replace("moto.s3.models", "S3Backend.get_bucket", get_bucket)
+    replace("moto.s3.models", "S3Backend.delete_bucket", delete_bucket)

@@ -2,8 +2,8 @@
 ``s3_region_redirect``): a client signing for region Y asking about a bucket created
 in region X answers 301 Moved Permanently, no body, with ``x-amz-bucket-region: X``
 (S3 API reference, HeadBucket: "x-amz-bucket-region ... the Region the bucket is
-located in", and its 301 redirect; DESIGN.md "HeadBucket has no body: ... 301/400 with
-``x-amz-bucket-region`` when the bucket lives in another region").
+located in", and its 301 redirect; docs/consistency.md, row 11: "HeadBucket of a bucket in
+another region answers 301/400 with ``x-amz-bucket-region``").
 
 moto 5.2.5 answers 200 with the right ``x-amz-bucket-region`` whatever the client's
 region: it tells the region but never says the client is in the wrong one."""

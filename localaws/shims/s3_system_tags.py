@@ -39,6 +39,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import context
+from ..patching import replace
 
 SYSTEM_PREFIX = "aws:"
 MSG_NEW = "Your TagKey cannot be prefixed with aws:"
@@ -147,6 +148,7 @@ def install(runner: Any, config: Any) -> None:
                 raise InvalidTagError(MSG_REMOVE)
         return orig_delete(self, bucket_name)
 
-    S3Response._bucket_tagging_from_body = _bucket_tagging_from_body
-    S3Backend.put_bucket_tagging = put_bucket_tagging
-    S3Backend.delete_bucket_tagging = delete_bucket_tagging
+    replace("moto.s3.responses", "S3Response._bucket_tagging_from_body",
+            _bucket_tagging_from_body)
+    replace("moto.s3.models", "S3Backend.put_bucket_tagging", put_bucket_tagging)
+    replace("moto.s3.models", "S3Backend.delete_bucket_tagging", delete_bucket_tagging)

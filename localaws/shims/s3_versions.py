@@ -24,6 +24,8 @@ from typing import Any
 from urllib.parse import quote
 from xml.sax.saxutils import escape
 
+from ..patching import replace
+
 
 class Listed:
     """A listed version: the stored FakeKey / FakeDeleteMarker plus IsLatest."""
@@ -111,7 +113,7 @@ def install(runner: Any, config: Any) -> None:
         return list_versions(bucket.keys, delimiter, key_marker, max_keys, prefix,
                              version_id_marker, lambda v: isinstance(v, FakeKey))
 
-    S3Backend.list_object_versions = list_object_versions
+    replace("moto.s3.models", "S3Backend.list_object_versions", list_object_versions)
     install_response()
 
 
@@ -184,4 +186,4 @@ def install_response() -> None:
                       page, q.get("encoding-type", [None])[0])
         return 200, {"Content-Type": "application/xml"}, body
 
-    S3Response.list_object_versions = list_object_versions
+    replace("moto.s3.responses", "S3Response.list_object_versions", list_object_versions)

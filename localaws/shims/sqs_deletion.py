@@ -26,6 +26,8 @@ import threading
 import time
 from typing import Any
 
+from ..patching import replace
+
 HOLD_MESSAGE = ("You must wait 60 seconds after deleting a queue before you can create another "
                 "queue with the same name.")
 
@@ -70,7 +72,7 @@ def install(runner: Any, config: Any) -> None:
         t.daemon = True
         t.start()
 
-    SQSBackend.delete_queue = delete_queue
+    replace("moto.sqs.models", "SQSBackend.delete_queue", delete_queue)
 
     orig_create = SQSBackend.create_queue
 
@@ -85,4 +87,4 @@ def install(runner: Any, config: Any) -> None:
                 del deleted(self)[name]
         return orig_create(self, name, *args, **kwargs)
 
-    SQSBackend.create_queue = create_queue
+    replace("moto.sqs.models", "SQSBackend.create_queue", create_queue)
