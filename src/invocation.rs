@@ -154,24 +154,19 @@ pub fn resolve(cli: &Cli, inputs: &Inputs<'_>) -> Result<Invocation> {
 
 impl Invocation {
     /// The AWS options: the settings' selectors. A value that came from the SDK's own inputs
-    /// (`AWS_ENDPOINT_URL`, `AWS_CA_BUNDLE`) is left to the SDK, which also knows the
-    /// per-service variables and the profile's settings.
+    /// (`AWS_REGION`, `AWS_PROFILE`, `AWS_ENDPOINT_URL`, `AWS_CA_BUNDLE`) is shown by `config`
+    /// but left to the SDK, which reads them itself with its own rules (per-service endpoint
+    /// variables, the profile's settings) and names them in its errors.
     pub fn aws_options(&self) -> aws::Options {
+        fn own<T: Clone>(s: &settings::Setting<Option<T>>) -> Option<T> {
+            s.value.clone().filter(|_| !s.source.is_ambient())
+        }
         let s = &self.settings;
-        let own = |src: &settings::Source| !src.is_ambient();
         aws::Options {
-            region: s.region.value.clone(),
-            profile: s.profile.value.clone(),
-            endpoint_url: s
-                .endpoint_url
-                .value
-                .clone()
-                .filter(|_| own(&s.endpoint_url.source)),
-            ca_bundle: s
-                .ca_bundle
-                .value
-                .clone()
-                .filter(|_| own(&s.ca_bundle.source)),
+            region: own(&s.region),
+            profile: own(&s.profile),
+            endpoint_url: own(&s.endpoint_url),
+            ca_bundle: own(&s.ca_bundle),
         }
     }
 
@@ -223,43 +218,23 @@ mod tests {
 
     #[test]
     fn suggested_commands_carry_every_selecting_flag() {
-        let inv = run(
-            &[
-                "status",
-                "--suffix",
-                "qa",
-                "--region",
-                "eu-west-1",
-                "--profile",
-                "ops",
-                "--config",
-                "ops/t.toml",
-                "--endpoint-url",
-                "https://127.0.0.1:4566",
-                "--ca-bundle",
-                "ca.pem",
-                "--set",
-                "memory_mb=256",
-            ],
-            &no_env,
-        );
+        let selecting = [
+            "--profile",
+            "ops",
+            "--config",
+            "ops/t.toml",
+            "--endpoint-url",
+            "https://127.0.0.1:4566",
+            "--ca-bundle",
+            "ca.pem",
+            "--set",
+            "memory_mb=256",
+        ];
+        let mut args = vec!["status", "--suffix", "qa", "--region", "eu-west-1"];
+        args.extend(selecting);
         // The settings file does not exist: resolution only reads what it is given.
-        let inv = inv.unwrap();
-        assert_eq!(
-            inv.selecting,
-            [
-                "--profile",
-                "ops",
-                "--config",
-                "ops/t.toml",
-                "--endpoint-url",
-                "https://127.0.0.1:4566",
-                "--ca-bundle",
-                "ca.pem",
-                "--set",
-                "memory_mb=256"
-            ]
-        );
+        let inv = run(&args, &no_env).unwrap();
+        assert_eq!(inv.selecting, selecting);
         let opts = inv.aws_options();
         assert_eq!(opts.region.as_deref(), Some("eu-west-1"));
         assert_eq!(opts.profile.as_deref(), Some("ops"));
@@ -278,7 +253,8 @@ mod tests {
         let opts = inv.aws_options();
         assert_eq!(opts.endpoint_url, None);
         assert_eq!(opts.ca_bundle, None);
-        assert_eq!(opts.region.as_deref(), Some("eu-north-1"));
+        assert_eq!(opts.region, None, "the SDK reads AWS_REGION itself");
+        assert_eq!(inv.settings.region.value.as_deref(), Some("eu-north-1"));
         assert_eq!(
             inv.settings.endpoint_url.value.as_deref(),
             Some("https://127.0.0.1:1"),

@@ -4,7 +4,7 @@
 use crate::aws::Clients;
 use crate::error::AwsContext;
 use crate::spec::Stack;
-use anyhow::{Result, bail};
+use anyhow::Result;
 use aws_sdk_lambda::primitives::Blob;
 use std::time::Duration;
 
@@ -17,6 +17,15 @@ pub struct Invoked {
     pub payload: Vec<u8>,
     /// The last 4 KB of the invocation's log (`LogType=Tail`, base64-decoded).
     pub log_tail: String,
+}
+
+/// The function is missing: the stack is not deployed (or not here).
+fn not_deployed(s: &Stack) -> anyhow::Error {
+    anyhow::anyhow!(
+        "function {} does not exist: is the stack deployed? ({})",
+        s.function_name,
+        s.command("status")
+    )
 }
 
 /// The deployed function's timeout in seconds (GetFunctionConfiguration): what an invocation
@@ -33,11 +42,7 @@ pub async fn deployed_timeout(aws: &Clients, s: &Stack) -> Result<i32> {
             if e.as_service_error()
                 .is_some_and(|e| e.is_resource_not_found_exception()) =>
         {
-            bail!(
-                "function {} does not exist: is the stack deployed? ({})",
-                s.function_name,
-                s.command("status")
-            )
+            Err(not_deployed(s))
         }
         other => Ok(other
             .aws_context("GetFunctionConfiguration")?
@@ -87,11 +92,7 @@ pub async fn invoke(aws: &Clients, s: &Stack, timeout_s: i32, payload: Vec<u8>) 
             if e.as_service_error()
                 .is_some_and(|e| e.is_resource_not_found_exception()) =>
         {
-            bail!(
-                "function {} does not exist: is the stack deployed? ({})",
-                s.function_name,
-                s.command("status")
-            )
+            return Err(not_deployed(s));
         }
         other => other.aws_context("Invoke")?,
     };

@@ -1,6 +1,7 @@
-//! The seven things tapctl owns, one file each, and the plumbing they share. Every AWS call of
-//! tapctl lives below this module, except the STS identity check (`aws`) and `smoke`'s
-//! data-plane calls.
+//! The seven things tapctl owns, one file each, and the plumbing they share: the control plane.
+//! Every control-plane AWS call lives below this module, except the STS identity check (`aws`);
+//! reading and acting on a running pipeline (items, log lines, invocations, queue messages)
+//! lives in `crate::ops`.
 //!
 //! Each resource file has `observe` (the resource as a [`State`]: missing, or present with
 //! its owner and its drift), `diff` (pure, unit-tested: what differs from the spec, as
@@ -23,6 +24,19 @@
 //! - `apply` and `delete` are **idempotent** (a second run makes no write call; what is
 //!   already gone counts as deleted), **tolerant of a partial earlier run** (what it left
 //!   half-done is drift the next `apply` repairs), and **safe to kill** at any point.
+//!
+//! Adding an eighth resource touches, in order:
+//! 1. `spec`: its name, ARN and desired settings (pure), and `settings` for any new key;
+//! 2. `state`: a [`Kind`] (label, name, order in `Kind::ALL`) and its drift [`Field`]s;
+//! 3. a file here with `observe`, `diff` (unit-tested), `apply`, `delete` and `list`, using
+//!    `sdk::found`, `sdk::write`, `tags`, `retry` and `state::created_meanwhile`;
+//! 4. the dispatch below (`observe`, `apply`, `delete`, `list` by kind) and `crate::engine`'s
+//!    dependency edges (what must exist before it, what it must outlive);
+//! 5. `crate::plan` (its create/repair/delete words) and `crate::report` (its status row);
+//! 6. `crate::deployer`'s policy (exactly the calls it makes, scoped to its ARN) and
+//!    docs/deployer-policy.json (a test checks them against each other);
+//! 7. the local AWS (a shim where moto differs from AWS, registered in localaws/registry.py)
+//!    and the integration tests' expectations (tests/common/expect.rs).
 
 pub mod bucket;
 pub mod empty;
