@@ -36,7 +36,7 @@
 //! 6. `crate::deployer`'s policy (exactly the calls it makes, scoped to its ARN) and
 //!    docs/deployer-policy.json (a test checks them against each other);
 //! 7. the local AWS (a shim where moto differs from AWS, registered in localaws/registry.py)
-//!    and the integration tests' expectations (tests/common/expect.rs).
+//!    and the integration tests' expectations (tests/it/common/expect.rs).
 
 pub mod bucket;
 pub mod empty;

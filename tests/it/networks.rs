@@ -3,7 +3,7 @@
 //! bundle set globally does not break a plain-HTTP endpoint, a profile's `ca_bundle` is
 //! honoured, and a mistyped AWS_PROFILE is refused even when credential variables are set.
 
-mod common;
+use crate::common;
 
 use common::{LocalAws, Run, suffix};
 use serde_json::Value;

@@ -1,8 +1,8 @@
 //! Data: 200 objects uploaded at once give exactly 200 log items; with DynamoDB throttling the
 //! handler's own calls (and only those), still exactly 200 more, no duplicates.
 
-mod chaos;
-mod common;
+use crate::chaos;
+use crate::common;
 
 use common::objects::{assert_one_item_per_object, items, upload};
 use common::{LocalAws, suffix};

@@ -2,7 +2,7 @@
 //! `logs` (and `--follow` until Ctrl-C), `invoke` (success and a function error), item expiry
 //! and the index as part of the table's spec, and `smoke` right after `up` on aws-real.
 
-mod common;
+use crate::common;
 
 use aws_sdk_dynamodb::types::{
     AttributeValue, DeleteGlobalSecondaryIndexAction, GlobalSecondaryIndexUpdate,

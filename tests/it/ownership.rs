@@ -4,7 +4,7 @@
 //! on is refused before any write; a HeadBucket 403 says whose bucket it is; every bucket
 //! call names the expected owner.
 
-mod common;
+use crate::common;
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,

@@ -5,7 +5,7 @@
 //! region's stack in sync; `list` shows each stack once, in its own region. In us-east-1,
 //! where re-creating your own bucket answers 200, a bucket made meanwhile is still not claimed.
 
-mod common;
+use crate::common;
 
 use aws_config::Region;
 use common::{LocalAws, suffix};

@@ -4,7 +4,7 @@
 //! observably running), `watch` deploying saves until SIGINT, Ctrl-C during `up`, and the
 //! commands tapctl suggests carrying the flags that select the same stack.
 
-mod common;
+use crate::common;
 
 use aws_sdk_s3::primitives::ByteStream;
 use common::{LocalAws, Run, eventually, suffix};

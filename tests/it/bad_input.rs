@@ -2,8 +2,8 @@
 //! exit code, and no write call in the local AWS's request log. Also: a silent endpoint fails
 //! within bounded time.
 
-mod chaos;
-mod common;
+use crate::chaos;
+use crate::common;
 
 use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
 use common::{ACCOUNT, LocalAws, Run, suffix};

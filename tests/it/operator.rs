@@ -2,7 +2,7 @@
 //! documents of every command, smoke, outputs, list, live progress under a pseudo-terminal,
 //! `-v` call lines without secrets, and the deployer policy covering every call of a full cycle.
 
-mod common;
+use crate::common;
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,

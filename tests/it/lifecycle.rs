@@ -1,7 +1,7 @@
 //! The whole life of a stack on the local AWS: up → every setting as specified → up again with
 //! zero writes → status 0 → an object produces its log item → down → nothing left → down again.
 
-mod common;
+use crate::common;
 
 use aws_sdk_s3::primitives::ByteStream;
 use common::{LocalAws, eventually, suffix};

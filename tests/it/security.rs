@@ -1,8 +1,8 @@
 //! Security: the deployed policy documents are least-privilege, the function permission is
 //! scoped by SourceArn and SourceAccount, and no command, verbose or failing, prints a secret.
 
-mod chaos;
-mod common;
+use crate::chaos;
+use crate::common;
 
 use common::expect::percent_decode;
 use common::{LocalAws, suffix};

@@ -1,7 +1,7 @@
 //! Each kind of drift: made behind tapctl's back, reported by `status` (exit 2, the field
 //! named), repaired by `up` (that field only), and `status` is clean again.
 
-mod common;
+use crate::common;
 
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_s3::types::{

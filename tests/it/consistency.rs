@@ -1,8 +1,8 @@
 //! tapctl's answer to each of AWS's consistency and conflict behaviours (issue 10), under the
 //! local AWS's `aws-real` profile (or the behaviour's knob alone): docs/consistency.md.
 
-mod chaos;
-mod common;
+use crate::chaos;
+use crate::common;
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{

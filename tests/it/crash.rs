@@ -2,8 +2,8 @@
 //! local AWS, N spread over the whole run); a plain rerun converges every time, without
 //! `--adopt`, and what existed before tapctl is never taken over.
 
-mod chaos;
-mod common;
+use crate::chaos;
+use crate::common;
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};

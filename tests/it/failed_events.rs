@@ -3,8 +3,8 @@
 //! and the function's log says why each attempt failed; a multipart upload is one event.
 //! One local AWS and one stack, the phases in turn (the fault switch is instance-wide).
 
-mod chaos;
-mod common;
+use crate::chaos;
+use crate::common;
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};

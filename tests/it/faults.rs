@@ -2,8 +2,8 @@
 //! `down` still succeed and the end state is exact; two `up` at once both end well; `up` racing
 //! `down` leaves a state that one more `up` or `down` settles.
 
-mod chaos;
-mod common;
+use crate::chaos;
+use crate::common;
 
 use common::{LocalAws, suffix};
 use serde_json::json;
