@@ -1,4 +1,4 @@
-"""scripts/bench: tapctl's performance scenarios (issue 6), each on a fresh local AWS.
+"""scripts/bench: tapctl's performance scenarios, each on a fresh local AWS.
 
 Prints one markdown table (scenario, tapctl median, baseline median, ratio,
 API calls) on stdout; progress and per-run numbers on stderr. Medians, because

@@ -1,4 +1,4 @@
-//! tapctl's answer to each of AWS's consistency and conflict behaviours (issue 10), under the
+//! tapctl's answer to each of AWS's consistency and conflict behaviours, under the
 //! local AWS's `aws-real` profile (or the behaviour's knob alone): docs/consistency.md.
 
 use crate::chaos;
@@ -397,7 +397,7 @@ async fn a_bucket_in_another_region_is_reported_not_touched() {
         .await
         .unwrap();
 
-    // The bucket is the same suffix's stack in eu-west-1 now (issue 11): status says so (exit
+    // The bucket is the same suffix's stack in eu-west-1 now: status says so (exit
     // 2), up refuses naming the region, down removes this region's resources and leaves it.
     let status = aws
         .tapctl(&["status", "--suffix", &sfx, "--output", "json"])

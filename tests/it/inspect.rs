@@ -355,7 +355,7 @@ async fn item_expiry_and_the_index_are_part_of_the_table() {
 
 /// Right after `up` a new notification delivers nothing for a while (aws-real's
 /// s3_notification_lag, here 4 s on the aws-like profile: a cold `up` on the full aws-real
-/// profile needs issue 10's retries, merged separately): smoke re-uploads fresh probes until
+/// profile needs the consistency retries): smoke re-uploads fresh probes until
 /// one's item shows up, then removes every probe and item.
 #[tokio::test(flavor = "multi_thread")]
 async fn smoke_right_after_up_with_notification_lag() {

@@ -1,4 +1,4 @@
-//! Real networks and profiles (issue 11): proxies from the environment (a dead proxy fails
+//! Real networks and profiles: proxies from the environment (a dead proxy fails
 //! clearly and fast, NO_PROXY bypasses it, a forwarding proxy carries a whole up/down), a CA
 //! bundle set globally does not break a plain-HTTP endpoint, a profile's `ca_bundle` is
 //! honoured, and a mistyped AWS_PROFILE is refused even when credential variables are set.

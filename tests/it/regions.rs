@@ -1,4 +1,4 @@
-//! One suffix, two regions (issue 11). Role and bucket names are global, the stack is regional:
+//! One suffix, two regions. Role and bucket names are global, the stack is regional:
 //! a stack is (suffix, account, region), and tapctl never reads another region's resource as
 //! its own, changes it or deletes it. `up` in the second region is refused on one line naming
 //! the region that owns the names; `status` there says so; `down` there leaves the first
