@@ -14,7 +14,7 @@ use super::sdk::s3::{
     no_such_bucket, settling, transient,
 };
 use super::sdk::{self, code, found, has_code};
-use super::state::{Ctx, Drift, Field, Kind, Owner, State, look_again};
+use super::state::{Ctx, Drift, Field, Kind, MetMeanwhile, Owner, State};
 use super::tags;
 use crate::aws::Clients;
 use crate::error::AwsContext;
@@ -304,8 +304,10 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
         );
     }
     if state.is_missing() && !create(ctx).await? {
-        let now = look_again(Kind::Bucket, ctx, SETTLE_BUDGET, || observe(ctx)).await?;
-        return Box::pin(apply(ctx, &now)).await;
+        return Err(MetMeanwhile {
+            settle: Some(SETTLE_BUDGET),
+        }
+        .into());
     }
     // Created just now: its configuration calls may not see it yet.
     let fresh = state.is_missing();
@@ -529,16 +531,8 @@ pub async fn list(aws: &Clients, t: &Target) -> Result<Vec<String>> {
         else {
             continue;
         };
-        let pairs = || tags.tag_set().iter().map(|t| (t.key(), t.value()));
-        if !tags::in_region(pairs(), &t.region) {
-            continue;
-        }
-        out.extend(tags::listed(
-            Kind::Bucket,
-            t,
-            &name,
-            tags::suffix_of(pairs()),
-        ));
+        let pairs = tags.tag_set().iter().map(|t| (t.key(), t.value()));
+        out.extend(tags::stack_of(Kind::Bucket, t, &name, pairs));
     }
     Ok(out)
 }

@@ -12,7 +12,7 @@
 
 use super::retry::{Backoff, is_transient, poll, retry_on};
 use super::sdk::{self, found, lambda::DESTINATION_PENDING, lambda::busy, lambda::transient};
-use super::state::{Ctx, Drift, Field, Kind, State, created_meanwhile};
+use super::state::{Ctx, Drift, Field, Kind, State, met_meanwhile};
 use super::tags;
 use crate::aws::Clients;
 use crate::error::AwsContext;
@@ -321,8 +321,7 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
                     .is_some_and(|e| e.is_resource_conflict_exception()) =>
             {
                 wait_ready(&ctx.aws, s, Before::Update).await?;
-                let now = created_meanwhile(Kind::Function, ctx, observe(ctx).await?)?;
-                return Box::pin(apply(ctx, &now)).await;
+                return Err(met_meanwhile());
             }
             Err(e) => return Err(e).aws_context("CreateFunction"),
         }
@@ -537,8 +536,8 @@ pub async fn list(aws: &Clients, t: &Target) -> Result<Vec<String>> {
             continue;
         };
         let tags = tags.tags.unwrap_or_default();
-        let suffix = tags::suffix_of(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        out.extend(tags::listed(Kind::Function, t, &name, suffix));
+        let pairs = tags.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        out.extend(tags::stack_of(Kind::Function, t, &name, pairs));
     }
     Ok(out)
 }

@@ -3,7 +3,7 @@
 
 use super::function;
 use super::sdk::{self, found, logs::transient};
-use super::state::{Ctx, Drift, Field, Kind, State, created_meanwhile};
+use super::state::{Ctx, Drift, Field, Kind, State, met_meanwhile};
 use super::tags;
 use crate::aws::Clients;
 use crate::error::AwsContext;
@@ -116,8 +116,7 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
                     .is_some_and(|e| e.is_resource_already_exists_exception()) =>
             {
                 // A concurrent run, or the function's first log write: look again.
-                let now = created_meanwhile(Kind::LogGroup, ctx, observe(ctx).await?)?;
-                return Box::pin(apply(ctx, &now)).await;
+                return Err(met_meanwhile());
             }
             Err(e) => return Err(e).aws_context("CreateLogGroup"),
         }
@@ -187,8 +186,8 @@ pub async fn list(aws: &Clients, t: &Target) -> Result<Vec<String>> {
         else {
             continue;
         };
-        let suffix = tags::suffix_of(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        out.extend(tags::listed(Kind::LogGroup, t, &name, suffix));
+        let pairs = tags.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        out.extend(tags::stack_of(Kind::LogGroup, t, &name, pairs));
     }
     Ok(out)
 }

@@ -17,7 +17,8 @@
 //! - **A resource in flux counts as missing.** Its reads run at once and are no snapshot: one
 //!   that is being deleted, or that some reads see and others do not, is [`State::Missing`];
 //!   creating it then meets it ("already exists"), waits until it settles, looks again
-//!   ([`state::created_meanwhile`]) and carries on only if it is tapctl's or being adopted.
+//!   ([`state::MetMeanwhile`], answered once by the dispatch, [`Kind::apply`]: bounded) and
+//!   carries on only if it is tapctl's or being adopted.
 //! - **Create, then wait** until it is usable (a table ACTIVE, a function Active), within a
 //!   budget; **delete, then wait until it is gone**; never a fixed sleep.
 //! - **Tag in the create call itself**, so no crash leaves an untagged resource of tapctl's.
@@ -29,7 +30,8 @@
 //! 1. `spec`: its name, ARN and desired settings (pure), and `settings` for any new key;
 //! 2. `state`: a [`Kind`] (label, name, order in `Kind::ALL`) and its drift [`Field`]s;
 //! 3. a file here with `observe`, `diff` (unit-tested), `apply`, `delete` and `list`, using
-//!    `sdk::found`, `sdk::write`, `tags`, `retry` and `state::created_meanwhile`;
+//!    `sdk::found`, `sdk::write`, `tags`, `retry` and `state::met_meanwhile` for a create
+//!    that meets it already there;
 //! 4. the dispatch below (`observe`, `apply`, `delete`, `list` by kind) and `crate::engine`'s
 //!    dependency edges (what must exist before it, what it must outlive);
 //! 5. `crate::plan` (its create/repair/delete words) and `crate::report` (its status row);
@@ -58,6 +60,9 @@ use crate::aws::Clients;
 use crate::spec::Target;
 use anyhow::Result;
 
+/// How many times one apply looks again at a resource it met meanwhile before it gives up.
+pub const LOOK_AGAIN: usize = 3;
+
 /// Each kind's steps, dispatched to its file.
 impl Kind {
     pub async fn observe(self, ctx: &Ctx) -> Result<State> {
@@ -72,8 +77,39 @@ impl Kind {
         }
     }
 
-    /// Creates the resource (`state` Missing) or repairs its drift.
+    /// Creates the resource (`state` Missing) or repairs its drift. A create that meets the
+    /// resource already there ([`state::MetMeanwhile`]) is answered here, once for all
+    /// resources: look again, judge what is there ([`state::created_meanwhile`]: carry on only
+    /// if it is tapctl's or being adopted) and apply to it, at most [`LOOK_AGAIN`] times.
     pub async fn apply(self, ctx: &Ctx, state: &State) -> Result<()> {
+        let mut state = state.clone();
+        for _ in 0..=LOOK_AGAIN {
+            match self.apply_once(ctx, &state).await {
+                Err(e) if e.downcast_ref::<state::MetMeanwhile>().is_some() => {
+                    let met = *e
+                        .downcast_ref::<state::MetMeanwhile>()
+                        .expect("checked above");
+                    state = match met.settle {
+                        Some(budget) => {
+                            state::look_again(self, ctx, budget, || self.observe(ctx)).await?
+                        }
+                        None => state::created_meanwhile(self, ctx, self.observe(ctx).await?)?,
+                    };
+                }
+                done => return done,
+            }
+        }
+        anyhow::bail!(
+            "{} {} kept appearing and disappearing while tapctl created it ({} looks); \
+             another run may be racing this one: run `{}` again",
+            self.label(),
+            self.name(&ctx.stack),
+            LOOK_AGAIN + 1,
+            ctx.stack.command("up")
+        )
+    }
+
+    async fn apply_once(self, ctx: &Ctx, state: &State) -> Result<()> {
         match self {
             Kind::Table => table::apply(ctx, state).await,
             Kind::Bucket => bucket::apply(ctx, state).await,

@@ -4,9 +4,9 @@
 //! 14 days (SQS's maximum), tagged like every other resource, created before the function
 //! and deleted after it. Also the data-plane calls `status` and `redrive` make on it.
 
-use super::retry::{Backoff, poll};
+use super::retry::{Backoff, poll_gone};
 use super::sdk::{self, found, sqs::deleted_recently, sqs::no_such_queue, sqs::transient};
-use super::state::{Ctx, Drift, Field, Kind, State, created_meanwhile};
+use super::state::{Ctx, Drift, Field, Kind, State, met_meanwhile};
 use super::tags;
 use crate::aws::Clients;
 use crate::error::AwsContext;
@@ -14,7 +14,6 @@ use crate::spec::{QUEUE_PREFIX, QUEUE_RETENTION_SECONDS, Stack, Target};
 use anyhow::{Context, Result, bail};
 use aws_sdk_sqs::types::QueueAttributeName as Attr;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 /// SQS holds a deleted queue's name for 60 s (CreateQueue answers `QueueDeletedRecently`,
@@ -234,8 +233,7 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
                     if e.as_service_error()
                         .is_some_and(|e| e.is_queue_name_exists()) =>
                 {
-                    let now = created_meanwhile(Kind::Queue, ctx, observe(ctx).await?)?;
-                    return Box::pin(apply(ctx, &now)).await;
+                    return Err(met_meanwhile());
                 }
                 Err(e) => return Err(e).aws_context("CreateQueue"),
             }
@@ -288,17 +286,10 @@ pub async fn delete(ctx: &Ctx) -> Result<()> {
         Duration::from_secs(2),
         DELETE_BUDGET,
     );
-    // Not-found answers in a row so far (one answer during the deletion is not trusted).
-    let absent = AtomicU32::new(0);
-    let gone = poll(backoff, || async {
-        let seen = match url(&ctx.aws, s).await? {
-            Some(_) => 0,
-            None => absent.load(Ordering::Relaxed) + 1,
-        };
-        absent.store(seen, Ordering::Relaxed);
-        Ok((seen >= GONE_ANSWERS).then_some(()))
+    let gone = poll_gone(backoff, GONE_ANSWERS, || async {
+        Ok(url(&ctx.aws, s).await?.is_some())
     });
-    if gone.await?.is_none() {
+    if !gone.await? {
         bail!(
             "queue {}: SQS still shows it {}s after DeleteQueue (a deletion takes up to 60 s); \
              run down again",
@@ -338,8 +329,8 @@ pub async fn list(aws: &Clients, t: &Target) -> Result<Vec<String>> {
         else {
             continue;
         };
-        let suffix = tags::suffix_of(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        out.extend(tags::listed(Kind::Queue, t, name, suffix));
+        let pairs = tags.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        out.extend(tags::stack_of(Kind::Queue, t, name, pairs));
     }
     Ok(out)
 }

@@ -88,6 +88,33 @@ where
     }
 }
 
+/// Probes until the thing is gone: `in_a_row` answers "absent" one after the other (during
+/// an asynchronous deletion a single answer is not trusted: SQS may answer "no such queue"
+/// and then the queue again). `probe` says whether the thing is still there. False once the
+/// budget is spent.
+pub async fn poll_gone<F, Fut>(backoff: Backoff, in_a_row: u32, mut present: F) -> Result<bool>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<bool>>,
+{
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let absent = AtomicU32::new(0);
+    let gone = poll(backoff, || {
+        let looked = present();
+        let absent = &absent;
+        async move {
+            let n = if looked.await? {
+                0
+            } else {
+                absent.load(Ordering::Relaxed) + 1
+            };
+            absent.store(n, Ordering::Relaxed);
+            Ok((n >= in_a_row).then_some(()))
+        }
+    });
+    Ok(gone.await?.is_some())
+}
+
 /// Polls `ready` until it says true, with [`Backoff`], within `budget`.
 pub async fn wait_until<F, Fut>(what: &str, budget: Duration, mut ready: F) -> Result<()>
 where
@@ -144,6 +171,32 @@ pub fn is_transient<E: ProvideErrorMetadata + ?Sized>(table: &[Transient], e: &E
 mod tests {
     use super::*;
     use aws_smithy_types::error::metadata::ErrorMetadata;
+
+    #[tokio::test(start_paused = true)]
+    async fn gone_needs_absent_answers_in_a_row() {
+        // present, absent, present (a stale answer), then absent three times: gone at the 6th.
+        let answers = [true, false, true, false, false, false, true];
+        let mut i = 0;
+        let gone = poll_gone(Backoff::new(Duration::from_secs(60)), 3, || {
+            let a = answers[i];
+            i += 1;
+            async move { Ok(a) }
+        })
+        .await
+        .unwrap();
+        assert!(gone);
+        assert_eq!(i, 6);
+        // Never three in a row within the budget: not gone.
+        let mut flip = false;
+        let gone = poll_gone(Backoff::new(Duration::from_secs(5)), 3, || {
+            flip = !flip;
+            let a = flip;
+            async move { Ok(a) }
+        })
+        .await
+        .unwrap();
+        assert!(!gone);
+    }
 
     #[tokio::test(start_paused = true)]
     async fn retry_on_stops_at_a_final_error_and_at_the_budget() {

@@ -2,7 +2,7 @@
 //! and one inline policy scoped to this stack's table and bucket.
 
 use super::sdk::{self, found, iam::delete_conflict, iam::no_such_entity, iam::transient};
-use super::state::{Ctx, Drift, Field, Kind, State, created_meanwhile};
+use super::state::{Ctx, Drift, Field, Kind, State, met_meanwhile};
 use super::tags;
 use crate::aws::Clients;
 use crate::error::AwsContext;
@@ -219,8 +219,7 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
                 if e.as_service_error()
                     .is_some_and(|e| e.is_entity_already_exists_exception()) =>
             {
-                let now = created_meanwhile(Kind::Role, ctx, observe(ctx).await?)?;
-                return Box::pin(apply(ctx, &now)).await;
+                return Err(met_meanwhile());
             }
             Err(e) => return Err(e).aws_context("CreateRole"),
         }
@@ -383,12 +382,8 @@ pub async fn list(aws: &Clients, t: &Target) -> Result<Vec<String>> {
         else {
             continue;
         };
-        let pairs = || tags.tags().iter().map(|t| (t.key(), t.value()));
-        // Role names are global to the account: a role counts in the region its tags name.
-        if !tags::in_region(pairs(), &t.region) {
-            continue;
-        }
-        out.extend(tags::listed(Kind::Role, t, &name, tags::suffix_of(pairs())));
+        let pairs = tags.tags().iter().map(|t| (t.key(), t.value()));
+        out.extend(tags::stack_of(Kind::Role, t, &name, pairs));
     }
     Ok(out)
 }

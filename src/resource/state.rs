@@ -326,6 +326,28 @@ impl Snapshot {
     }
 }
 
+/// What a create call answers when the resource is already there (created meanwhile, by a
+/// concurrent run or someone else): the dispatch ([`Kind::apply`]) looks again, judges what
+/// it sees ([`created_meanwhile`]) and applies once more, a bounded number of times. `settle`:
+/// how long a look may keep finding nothing before it counts (S3 lists a new bucket late).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetMeanwhile {
+    pub settle: Option<std::time::Duration>,
+}
+
+impl std::fmt::Display for MetMeanwhile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("created meanwhile: look again")
+    }
+}
+
+impl std::error::Error for MetMeanwhile {}
+
+/// A create met the resource already there: for the dispatch to look again.
+pub fn met_meanwhile() -> anyhow::Error {
+    MetMeanwhile { settle: None }.into()
+}
+
 /// The resource appeared between tapctl's look and its create call (an `AlreadyExists`
 /// answer) and `state` is how it looks now: carry on (apply `state`) only if it is tapctl's
 /// — made by a concurrent tapctl run, which tags in the create call itself — or being

@@ -10,7 +10,7 @@
 
 use super::retry::{Backoff, poll, wait_until};
 use super::sdk::{self, dynamodb, dynamodb::in_use, dynamodb::transient, found};
-use super::state::{Ctx, Drift, Field, Kind, State, created_meanwhile};
+use super::state::{Ctx, Drift, Field, Kind, State, met_meanwhile};
 use super::table_index;
 use super::tags;
 use crate::aws::Clients;
@@ -239,8 +239,7 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
     }
     if state.is_missing() {
         if !create(ctx).await? {
-            let now = created_meanwhile(Kind::Table, ctx, observe(ctx).await?)?;
-            return Box::pin(apply(ctx, &now)).await;
+            return Err(met_meanwhile());
         }
     } else {
         if state.drifted(Field::Tags) {
@@ -481,8 +480,8 @@ pub async fn list(aws: &Clients, t: &Target) -> Result<Vec<String>> {
         else {
             continue;
         };
-        let suffix = tags::suffix_of(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        out.extend(tags::listed(Kind::Table, t, &name, suffix));
+        let pairs = tags.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        out.extend(tags::stack_of(Kind::Table, t, &name, pairs));
     }
     Ok(out)
 }

@@ -118,7 +118,20 @@ pub fn suffix_of<'a>(tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> Opti
 
 /// The suffix a listed resource counts under: the one its tags name, if its name is the name
 /// that suffix's stack gives it (the names derive from the suffix alone).
-pub fn listed(kind: Kind, t: &Target, name: &str, tag_suffix: Option<String>) -> Option<String> {
+/// The shared tail of every resource's `list`: the stack a listed resource belongs to, by its
+/// tags: tapctl's, of this region (role and bucket names are global to the account, so such a
+/// resource counts in the region its tags name), and named as that suffix's resource would be.
+pub fn stack_of<'a, I>(kind: Kind, t: &Target, name: &str, tags: I) -> Option<String>
+where
+    I: IntoIterator<Item = (&'a str, &'a str)> + Clone,
+{
+    if !in_region(tags.clone(), &t.region) {
+        return None;
+    }
+    listed(kind, t, name, suffix_of(tags))
+}
+
+fn listed(kind: Kind, t: &Target, name: &str, tag_suffix: Option<String>) -> Option<String> {
     tag_suffix.filter(|s| kind.name(&Stack::new(t.with_suffix(s))) == name)
 }
 
