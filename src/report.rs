@@ -10,12 +10,12 @@ use crate::spec::Stack;
 use serde_json::{Value, json};
 use std::time::Duration;
 
+mod envelope;
 pub mod pipeline;
 mod settings;
+pub(crate) use envelope::header;
+pub use envelope::{SCHEMA, envelope};
 pub use settings::{config_text, watch_json, watch_line};
-
-/// The version of the JSON documents' shape (docs/cli.md); bumped only on a breaking change.
-pub const SCHEMA: u32 = 1;
 
 /// The stack's outputs, as the original CDK stack named them.
 pub fn outputs(s: &Stack) -> Vec<(&'static str, String)> {
@@ -58,18 +58,6 @@ fn state_text(state: &State) -> &'static str {
         "other_region" => "owned by this suffix's stack in another region",
         _ => "not tapctl's",
     }
-}
-
-/// The keys every document starts with: schema, command, ok, suffix, account, region.
-pub(crate) fn header(s: &Stack, command: &str) -> serde_json::Map<String, Value> {
-    let mut m = serde_json::Map::new();
-    m.insert("schema".into(), json!(SCHEMA));
-    m.insert("command".into(), json!(command));
-    m.insert("ok".into(), json!(true));
-    m.insert("suffix".into(), json!(s.suffix()));
-    m.insert("account".into(), json!(s.target.account));
-    m.insert("region".into(), json!(s.target.region));
-    m
 }
 
 /// `status`: the JSON document (schema in docs/cli.md). `failed_events`: the events waiting
@@ -483,14 +471,13 @@ pub fn list_json(account: &str, region: &str, found: &[Found]) -> Value {
             })
         })
         .collect();
-    json!({
-        "schema": SCHEMA,
-        "command": "list",
-        "ok": true,
-        "account": account,
-        "region": region,
-        "stacks": stacks,
-    })
+    let mut m = envelope(
+        "list",
+        true,
+        &[("account", json!(account)), ("region", json!(region))],
+    );
+    m.insert("stacks".into(), json!(stacks));
+    Value::Object(m)
 }
 
 pub fn list_text(account: &str, region: &str, found: &[Found]) -> String {
@@ -517,23 +504,20 @@ pub fn config_json(
     file: Option<&std::path::Path>,
     s: &crate::settings::Settings,
 ) -> Value {
-    json!({
-        "schema": SCHEMA,
-        "command": "config",
-        "ok": true,
-        "suffix": suffix,
-        "file": file.map(|f| f.display().to_string()),
-        "settings": settings::settings_json(s),
-    })
+    let mut m = envelope(
+        "config",
+        true,
+        &[
+            ("suffix", json!(suffix)),
+            ("file", json!(file.map(|f| f.display().to_string()))),
+        ],
+    );
+    m.insert("settings".into(), settings::settings_json(s));
+    Value::Object(m)
 }
 
 pub fn error_json(command: &str, error: &str) -> Value {
-    json!({
-        "schema": SCHEMA,
-        "command": command,
-        "ok": false,
-        "error": error,
-    })
+    Value::Object(envelope(command, false, &[("error", json!(error))]))
 }
 
 #[cfg(test)]

@@ -75,11 +75,17 @@ pub async fn deployer_policy(
     emit(
         inv.output,
         || {
-            serde_json::json!({
-                "schema": 1, "command": "deployer-policy", "ok": true,
-                "partition": scope.partition, "account": scope.account, "region": scope.region,
-                "policy": deployer::policy(&scope),
-            })
+            use serde_json::json;
+            serde_json::Value::Object(report::envelope(
+                "deployer-policy",
+                true,
+                &[
+                    ("partition", json!(scope.partition)),
+                    ("account", json!(scope.account)),
+                    ("region", json!(scope.region)),
+                    ("policy", deployer::policy(&scope)),
+                ],
+            ))
         },
         || deployer::document(&scope),
     );

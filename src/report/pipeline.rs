@@ -1,11 +1,11 @@
 //! What `events`, `logs` and `invoke` print on stdout, as text or as JSON (docs/cli.md); the
-//! documents start with the same header as every other command's ([`report::header`]).
+//! documents start with the same header as every other command's ([`super::envelope::header`]).
 
+use super::envelope::header;
 use crate::ops::inspect::iso_utc;
 use crate::ops::invoke::Invoked;
 use crate::ops::items::{Found, LogItem};
 use crate::ops::logs::LogLine;
-use crate::report::header;
 use crate::spec::{OBJECT_INDEX, Stack};
 use serde_json::{Value, json};
 

@@ -58,11 +58,9 @@ pub fn config_text(suffix: &str, file: Option<&Path>, s: &Settings) -> String {
 
 /// One `watch --output json` line: the event as one JSON object.
 pub fn watch_json(s: &Stack, e: &Event<'_>, since_start: Duration) -> Value {
-    let mut v = json!({
-        "command": "watch",
-        "function": s.function_name,
-        "at_s": (since_start.as_secs_f64() * 1000.0).round() / 1000.0,
-    });
+    let mut v = Value::Object(super::envelope::header(s, "watch"));
+    v["function"] = json!(s.function_name);
+    v["at_s"] = json!((since_start.as_secs_f64() * 1000.0).round() / 1000.0);
     let (event, extra) = match e {
         Event::Watching { dir } => ("watching", json!({"folder": dir.display().to_string()})),
         Event::Unchanged => ("unchanged", json!({})),
@@ -131,5 +129,31 @@ mod tests {
         let text = config_text("dev", None, &s);
         assert!(text.contains("memory_mb"), "{text}");
         assert!(text.contains("environment TAPCTL_TIMEOUT_S"), "{text}");
+    }
+
+    #[test]
+    fn watch_lines_in_json_are_one_enveloped_object_each() {
+        let s = crate::spec::test_stack();
+        let v = watch_json(
+            &s,
+            &Event::Deployed {
+                took: Duration::from_millis(1500),
+                sha256: "abc=",
+            },
+            Duration::from_millis(2500),
+        );
+        assert_eq!(v["schema"], 1);
+        assert_eq!(v["command"], "watch");
+        assert_eq!(v["ok"], true);
+        assert_eq!(v["suffix"], "dev");
+        assert_eq!(v["event"], "deployed");
+        assert_eq!(v["code_sha256"], "abc=");
+        assert_eq!(v["at_s"], 2.5);
+        assert!(!v.to_string().contains('\n'), "one line");
+        let v = watch_json(&s, &Event::Failed("no index.py".into()), Duration::ZERO);
+        assert_eq!(
+            (v["event"].as_str(), v["error"].as_str()),
+            (Some("failed"), Some("no index.py"))
+        );
     }
 }
