@@ -111,7 +111,8 @@ pub enum Command {
     },
     /// Delete the whole stack (the bucket is emptied first); tapctl's resources only.
     #[command(after_help = "Examples:\n  tapctl down --suffix dev --yes\n  \
-                            tapctl down --suffix dev --dry-run    what would be deleted")]
+                            tapctl down --suffix dev --dry-run    what would be deleted\n  \
+                            tapctl down --suffix dev --yes --discard-failed-events")]
     Down {
         /// Do not ask for confirmation (needed when stdin is not a terminal).
         #[arg(long, short)]
@@ -119,6 +120,10 @@ pub enum Command {
         /// Show what would be deleted and exit (2 if anything would); no write call.
         #[arg(long)]
         dry_run: bool,
+        /// Delete the failure queue even with failed events waiting in it (they are lost);
+        /// without it `down` refuses and points at `redrive`.
+        #[arg(long)]
+        discard_failed_events: bool,
     },
     /// Say, per resource, whether it is in shape, and how not. Exit 2 if anything is not.
     #[command(after_help = "Examples:\n  tapctl status --suffix dev\n  \

@@ -273,6 +273,28 @@ pub fn refuse_foreign(s: &Stack, changes: &[(Kind, Change)]) -> Result<()> {
 
 /// The resources a change of this kind is planned for (`Delete`: what `down` deletes;
 /// `LeftAlone`: what it leaves).
+/// `down` here would delete nothing while the suffix's stack lives in another region (its
+/// global role or bucket say so): that region, for a refusal naming it instead of a "done"
+/// that deleted nothing.
+pub fn lives_elsewhere(snapshot: &Snapshot, changes: &[(Kind, Change)]) -> Option<String> {
+    if changes.iter().any(|(_, c)| *c == Change::Delete) {
+        return None;
+    }
+    Kind::ALL
+        .iter()
+        .find_map(|k| snapshot.state(*k).other_region().map(str::to_string))
+}
+
+/// The refusal of a `down` (or `plan --destroy`) in a region where the stack does not live.
+pub fn elsewhere_error(s: &Stack, region: &str) -> String {
+    format!(
+        "stack {} lives in region {region}, not {}: nothing of it here to delete; run `{}`",
+        s.suffix(),
+        s.target.region,
+        s.command_in_region("down", region)
+    )
+}
+
 pub fn kinds(changes: &[(Kind, Change)], which: impl Fn(&Change) -> bool) -> Vec<Kind> {
     changes
         .iter()
@@ -292,6 +314,37 @@ pub fn not_deployed(snapshot: &Snapshot) -> Vec<Kind> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_down_where_the_stack_does_not_live_names_its_region() {
+        use crate::resource::Owner;
+        let s = crate::spec::test_stack();
+        let mut snap = Snapshot::default();
+        for k in Kind::ALL {
+            snap.states.insert(k, State::Missing);
+        }
+        let elsewhere = State::Present {
+            owner: Owner::OtherRegion("eu-west-1".into()),
+            drift: vec![],
+        };
+        snap.states.insert(Kind::Role, elsewhere.clone());
+        snap.states.insert(Kind::Bucket, elsewhere);
+        let changes = changes(&snap, Mode::Down);
+        assert_eq!(
+            lives_elsewhere(&snap, &changes).as_deref(),
+            Some("eu-west-1")
+        );
+        assert_eq!(
+            elsewhere_error(&s, "eu-west-1"),
+            "stack dev lives in region eu-west-1, not us-west-2: nothing of it here to delete; \
+             run `tapctl down --suffix dev --region eu-west-1`"
+        );
+        // Something of the stack here: a normal down.
+        snap.states
+            .insert(Kind::Table, State::present(true, vec![]));
+        let changes = super::changes(&snap, Mode::Down);
+        assert_eq!(lives_elsewhere(&snap, &changes), None);
+    }
     use crate::resource::Field;
 
     fn drifted() -> State {

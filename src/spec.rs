@@ -350,6 +350,13 @@ impl Stack {
         self.command_with(verb, &[])
     }
 
+    /// [`Stack::command`] for this suffix's stack in another region.
+    pub fn command_in_region(&self, verb: &str, region: &str) -> String {
+        let mut other = self.clone();
+        other.target.region = region.to_string();
+        other.command(verb)
+    }
+
     /// [`Stack::command`] with the command's own arguments after the selecting flags.
     pub fn command_with(&self, verb: &str, args: &[&str]) -> String {
         let mut words = vec![

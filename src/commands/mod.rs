@@ -86,8 +86,15 @@ pub async fn run(command: Command, inv: Invocation, region_flag: Option<String>)
         Command::Up { adopt, .. } => {
             interruptible(run, "up", adopt, |run| stack::up(run, adopt)).await
         }
-        Command::Down { yes, .. } => {
-            interruptible(run, "down", false, |run| stack::down(run, yes)).await
+        Command::Down {
+            yes,
+            discard_failed_events,
+            ..
+        } => {
+            interruptible(run, "down", false, |run| {
+                stack::down(run, yes, discard_failed_events)
+            })
+            .await
         }
         Command::Smoke { timeout } => pipeline::smoke(run, Duration::from_secs(timeout)).await,
         Command::Events { key, since, limit } => pipeline::events(run, key, since, limit).await,

@@ -65,12 +65,19 @@ pub async fn plan(run: Run, mode: Mode) -> Result<u8> {
     let s = run.stack();
     let changes = plan::changes(&observed, mode);
     let conflicts = plan::conflicts(&changes, |k| k.name(s));
-    let error = (!conflicts.is_empty()).then(|| {
-        format!(
-            "up would refuse to run: {}; nothing would be changed",
-            conflicts.join("; ")
-        )
-    });
+    let elsewhere = match mode {
+        Mode::Down => plan::lives_elsewhere(&observed, &changes),
+        Mode::Up { .. } => None,
+    };
+    let error = match elsewhere {
+        Some(r) => Some(plan::elsewhere_error(s, &r)),
+        None => (!conflicts.is_empty()).then(|| {
+            format!(
+                "up would refuse to run: {}; nothing would be changed",
+                conflicts.join("; ")
+            )
+        }),
+    };
     let color = std::io::stdout().is_terminal()
         && matches!(run.style, progress::Style::Live { color: true });
     run.emit(
@@ -94,12 +101,46 @@ pub async fn up(run: Run, adopt: bool) -> Result<u8> {
     finish(run, "up", &outcomes)
 }
 
-pub async fn down(run: Run, yes: bool) -> Result<u8> {
-    let observed = run.observe().await?;
+/// Deletes the stack; refuses (nothing deleted) where it would lose failed events without
+/// `--discard-failed-events`, or where the stack lives in another region.
+pub async fn down(run: Run, yes: bool, discard_failed_events: bool) -> Result<u8> {
+    let (observed, failed) = tokio::join!(
+        run.observe(),
+        queue::failed_events(&run.ctx.aws, &run.ctx.stack)
+    );
+    let observed = observed?;
     let s = run.stack();
     let changes = plan::changes(&observed, Mode::Down);
+    if let Some(r) = plan::lives_elsewhere(&observed, &changes) {
+        bail!("{}", plan::elsewhere_error(s, &r));
+    }
     let doomed = plan::kinds(&changes, |c| *c == Change::Delete);
-    if !yes && !doomed.is_empty() && !confirm(s, &doomed)? {
+    // A queue that cannot be read counts as holding events: never lose them on a guess.
+    let waiting = if doomed.contains(&Kind::Queue) {
+        match failed {
+            Ok(n) => n.unwrap_or(0),
+            Err(e) if !discard_failed_events => {
+                bail!(
+                    "down would delete queue {} whose failed events cannot be counted ({}); \
+                     nothing was deleted: pass --discard-failed-events to delete it anyway",
+                    s.queue_name,
+                    crate::error::one_line_anyhow(&e)
+                )
+            }
+            Err(_) => 0,
+        }
+    } else {
+        0
+    };
+    if waiting > 0 && !discard_failed_events {
+        bail!(
+            "down would delete {waiting} failed event(s) waiting in queue {}; nothing was \
+             deleted: run `{}` first, or pass --discard-failed-events to lose them",
+            s.queue_name,
+            s.command("redrive")
+        );
+    }
+    if !yes && !doomed.is_empty() && !confirm(s, &doomed, waiting)? {
         bail!("down cancelled; nothing was changed");
     }
     for k in plan::kinds(&changes, |c| *c == Change::LeftAlone) {
@@ -157,7 +198,7 @@ fn finish(run: Run, command: &str, outcomes: &[engine::Outcome]) -> Result<u8> {
     }
 }
 
-fn confirm(s: &Stack, doomed: &[Kind]) -> Result<bool> {
+fn confirm(s: &Stack, doomed: &[Kind], failed_events: u64) -> Result<bool> {
     let mut err = std::io::stderr();
     writeln!(
         err,
@@ -168,6 +209,12 @@ fn confirm(s: &Stack, doomed: &[Kind]) -> Result<bool> {
     )?;
     for k in doomed {
         writeln!(err, "  {} {}", k.label(), k.name(s))?;
+    }
+    if failed_events > 0 {
+        writeln!(
+            err,
+            "  and the {failed_events} failed event(s) waiting in the queue (lost)"
+        )?;
     }
     write!(err, "Delete? [y/N] ")?;
     err.flush()?;

@@ -113,6 +113,24 @@ async fn exhausted_events_are_kept_and_redriven(aws: &LocalAws, c: &Clients, sfx
     let text = aws.tapctl(&["status", "--suffix", sfx]).code(2).stdout;
     let line = format!("failed events waiting: {OBJECTS} (tapctl redrive --suffix {sfx} --region ");
     assert!(text.contains(&line), "{text}");
+    // down would lose them: refused on one line with their count and the redrive command,
+    // nothing deleted.
+    let mark = aws.mark();
+    let run = aws.tapctl(&["down", "--suffix", sfx, "--yes"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.starts_with(&format!(
+            "tapctl: error: down would delete {OBJECTS} failed event(s) waiting in queue {}; \
+             nothing was deleted: run `tapctl redrive --suffix {sfx} --region ",
+            st.queue_name
+        )) && run
+            .stderr
+            .ends_with("or pass --discard-failed-events to lose them\n")
+            && run.stderr.lines().count() == 1,
+        "{}",
+        run.stderr
+    );
+    assert_eq!(aws.writes_since(mark), Vec::<String>::new());
     let lost = items(c, &st).await;
     assert!(
         !lost.iter().any(|(_, k)| k.starts_with("lost/")),

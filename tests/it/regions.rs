@@ -65,10 +65,23 @@ async fn one_suffix_in_two_regions() {
     assert_eq!(state("table"), "missing");
     assert_eq!(state("function"), "missing");
 
-    // down there: nothing of the first region's stack is touched.
+    // down there: refused on one line naming where the stack lives and the command for it
+    // (it printed "down done" and exited 0, deleting nothing); nothing is touched, and
+    // `plan --destroy` there says the same.
     let mark = aws.mark();
-    aws.tapctl(&["down", "--suffix", &s, "--region", away, "--yes"])
-        .ok();
+    let run = aws.tapctl(&["down", "--suffix", &s, "--region", away, "--yes"]);
+    let want = format!(
+        "tapctl: error: stack {s} lives in region {home}, not {away}: nothing of it here to \
+         delete; run `tapctl down --suffix {s} --region {home}`\n"
+    );
+    assert_eq!((run.code, run.stderr.as_str()), (1, want.as_str()));
+    let plan = aws.tapctl(&["plan", "--destroy", "--suffix", &s, "--region", away]);
+    assert_eq!(plan.code, 1, "{}", plan.stderr);
+    assert!(
+        plan.stderr.contains(&format!("lives in region {home}")),
+        "{}",
+        plan.stderr
+    );
     assert_eq!(aws.writes_since(mark), Vec::<String>::new());
     aws.tapctl(&["status", "--suffix", &s, "--region", &home])
         .ok();
@@ -137,7 +150,7 @@ async fn one_suffix_in_two_regions() {
     assert_eq!(role, "other_region");
     let mark = aws.mark();
     aws.tapctl(&["down", "--suffix", &s, "--region", away, "--yes"])
-        .ok();
+        .code(1);
     assert_eq!(aws.writes_since(mark), Vec::<String>::new());
     // At home the missing tags are drift, and up puts them back.
     aws.tapctl(&["status", "--suffix", &s, "--region", &home])
