@@ -216,14 +216,42 @@ pub async fn observe(ctx: &Ctx) -> Result<State> {
     if state.needs(Field::Tags)
         && let State::Present { drift, .. } = &mut state
     {
-        match abac_enabled(ctx).await {
-            Ok(false) => {}
-            Ok(true) => drift.push(Drift::new(Field::Abac, "Disabled", "Enabled")),
-            Err(e) if no_such_bucket(&e) => return Ok(State::Missing),
-            Err(e) => return Err(e).aws_context("GetBucketAbac"),
+        match abac_answer(abac_enabled(ctx).await, no_such_bucket) {
+            Abac::Off => {}
+            Abac::On => drift.push(Drift::new(Field::Abac, "Disabled", "Enabled")),
+            Abac::Gone => return Ok(State::Missing),
+            Abac::Unknown(why) => tracing::debug!(
+                "GetBucketAbac of {} unreadable ({why}): PutBucketTagging will say",
+                ctx.stack.bucket_name
+            ),
         }
     }
     Ok(state)
+}
+
+/// What GetBucketAbac said, for the read.
+#[derive(Debug, PartialEq, Eq)]
+enum Abac {
+    Off,
+    On,
+    /// The bucket is gone.
+    Gone,
+    /// Unreadable (e.g. no s3:GetBucketABAC, a newer API the endpoint does not know): not a
+    /// reason to fail a read — `status`, `plan` and `down --dry-run` need no ABAC answer, and
+    /// `up`'s PutBucketTagging gives its own error if ABAC is really on.
+    Unknown(String),
+}
+
+fn abac_answer<E: std::error::Error + 'static>(
+    read: Result<bool, E>,
+    gone: impl Fn(&E) -> bool,
+) -> Abac {
+    match read {
+        Ok(false) => Abac::Off,
+        Ok(true) => Abac::On,
+        Err(e) if gone(&e) => Abac::Gone,
+        Err(e) => Abac::Unknown(crate::error::one_line(&e)),
+    }
 }
 
 /// Whether the bucket has ABAC on. S3 then refuses PutBucketTagging and DeleteBucketTagging
@@ -540,6 +568,19 @@ pub async fn list(aws: &Clients, t: &Target) -> Result<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unreadable_abac_answer_does_not_fail_the_read() {
+        let err = |m: &str| Err::<bool, _>(std::io::Error::other(m.to_string()));
+        let gone = |e: &std::io::Error| e.to_string() == "NoSuchBucket";
+        assert_eq!(abac_answer(Ok(false), gone), Abac::Off);
+        assert_eq!(abac_answer(Ok(true), gone), Abac::On);
+        assert_eq!(abac_answer(err("NoSuchBucket"), gone), Abac::Gone);
+        assert_eq!(
+            abac_answer(err("AccessDenied: not authorized"), gone),
+            Abac::Unknown("AccessDenied: not authorized".into())
+        );
+    }
     use crate::spec::test_stack as stack;
 
     fn good(s: &Stack) -> Observed {
