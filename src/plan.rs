@@ -285,6 +285,28 @@ pub fn lives_elsewhere(snapshot: &Snapshot, changes: &[(Kind, Change)]) -> Optio
         .find_map(|k| snapshot.state(*k).other_region().map(str::to_string))
 }
 
+/// `down` would delete a table with deletion protection on (the setting says so, or the table
+/// has it): the refusal, naming how to turn it off. DynamoDB would refuse DeleteTable anyway,
+/// after everything else was deleted; tapctl refuses before anything is.
+pub fn protected(s: &Stack, snapshot: &Snapshot, changes: &[(Kind, Change)]) -> Option<String> {
+    let deletes_table = changes
+        .iter()
+        .any(|(k, c)| *k == Kind::Table && *c == Change::Delete);
+    let table_has_it = snapshot
+        .state(Kind::Table)
+        .drift()
+        .iter()
+        .any(|d| d.field == Field::DeletionProtection && d.have == "enabled");
+    (deletes_table && (s.settings.deletion_protection || table_has_it)).then(|| {
+        format!(
+            "table {} has deletion protection on (setting deletion_protection): nothing was \
+             deleted; set deletion_protection = false, run `{}`, then down again",
+            s.table_name,
+            s.command("up")
+        )
+    })
+}
+
 /// The refusal of a `down` (or `plan --destroy`) in a region where the stack does not live.
 pub fn elsewhere_error(s: &Stack, region: &str) -> String {
     format!(

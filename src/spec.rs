@@ -227,6 +227,8 @@ pub struct StackSettings {
     pub item_retention_days: i32,
     /// The role's permissions boundary.
     pub permissions_boundary: Option<String>,
+    /// The table's deletion protection.
+    pub deletion_protection: bool,
     /// Extra tags on every resource, beside tapctl's own.
     pub tags: Vec<(String, String)>,
     pub code: Code,
@@ -255,6 +257,7 @@ impl StackSettings {
             log_retention_days: s.log_retention_days.value,
             item_retention_days: s.item_retention_days.value,
             permissions_boundary: s.permissions_boundary.value.clone(),
+            deletion_protection: s.deletion_protection.value,
             tags: s.tag_pairs(),
             code,
             retry_attempts: s.retry_attempts.value,

@@ -69,8 +69,13 @@ pub async fn plan(run: Run, mode: Mode) -> Result<u8> {
         Mode::Down => plan::lives_elsewhere(&observed, &changes),
         Mode::Up { .. } => None,
     };
+    let protected = match mode {
+        Mode::Down => plan::protected(s, &observed, &changes),
+        Mode::Up { .. } => None,
+    };
     let error = match elsewhere {
         Some(r) => Some(plan::elsewhere_error(s, &r)),
+        None if protected.is_some() => protected,
         None => (!conflicts.is_empty()).then(|| {
             format!(
                 "up would refuse to run: {}; nothing would be changed",
@@ -113,6 +118,9 @@ pub async fn down(run: Run, yes: bool, discard_failed_events: bool) -> Result<u8
     let changes = plan::changes(&observed, Mode::Down);
     if let Some(r) = plan::lives_elsewhere(&observed, &changes) {
         bail!("{}", plan::elsewhere_error(s, &r));
+    }
+    if let Some(why) = plan::protected(s, &observed, &changes) {
+        bail!("{why}");
     }
     let doomed = plan::kinds(&changes, |c| *c == Change::Delete);
     // A queue that cannot be read counts as holding events: never lose them on a guess.

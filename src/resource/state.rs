@@ -115,6 +115,7 @@ pub enum Field {
     PointInTimeRecovery,
     ObjectIndex,
     TimeToLive,
+    DeletionProtection,
     // bucket
     PublicAccessBlock,
     Encryption,
@@ -160,6 +161,7 @@ impl Field {
             Field::PointInTimeRecovery => "point_in_time_recovery",
             Field::ObjectIndex => "object_index",
             Field::TimeToLive => "time_to_live",
+            Field::DeletionProtection => "deletion_protection",
             Field::PublicAccessBlock => "public_access_block",
             Field::Encryption => "encryption",
             Field::TlsOnlyPolicy => "tls_only_policy",

@@ -52,6 +52,12 @@ pub struct Observed {
     pub index: Option<String>,
     /// Item expiry ([`table_index::observed_ttl`]).
     pub ttl: String,
+    /// DynamoDB's `DeletionProtectionEnabled`.
+    pub deletion_protection: bool,
+}
+
+fn on_off(on: bool) -> &'static str {
+    if on { "enabled" } else { "disabled" }
 }
 
 pub fn wanted_keys() -> Vec<String> {
@@ -80,6 +86,13 @@ pub fn diff(stack: &Stack, o: &Observed) -> Vec<Drift> {
             Field::PointInTimeRecovery,
             "enabled",
             "disabled",
+        ));
+    }
+    if o.deletion_protection != stack.settings.deletion_protection {
+        drift.push(Drift::new(
+            Field::DeletionProtection,
+            on_off(stack.settings.deletion_protection),
+            on_off(o.deletion_protection),
         ));
     }
     drift.extend(table_index::diff(stack, o.index.as_deref(), &o.ttl));
@@ -166,6 +179,7 @@ pub async fn observe(ctx: &Ctx) -> Result<State> {
         tags,
         index: table_index::observed_index(&table),
         ttl: table_index::observed_ttl(ttl.time_to_live_description()),
+        deletion_protection: table.deletion_protection_enabled() == Some(true),
     };
     if young && observed.tags.is_empty() && only_tags_differ(s, &observed) {
         observed.tags = tags_once_visible(ctx).await?;
@@ -256,6 +270,17 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
         if state.drifted(Field::BillingMode) {
             switch_to_on_demand(ctx).await?;
         }
+        if state.drifted(Field::DeletionProtection) {
+            let on = s.settings.deletion_protection;
+            sdk::write(transient, || {
+                db.update_table()
+                    .table_name(&s.table_name)
+                    .deletion_protection_enabled(on)
+                    .send()
+            })
+            .await
+            .aws_context("UpdateTable")?;
+        }
     }
     if state.drifted(Field::ObjectIndex) {
         table_index::repair_index(ctx).await?;
@@ -326,6 +351,7 @@ async fn create(ctx: &Ctx) -> Result<bool> {
         .key_schema(key(RANGE_KEY, KeyType::Range)?)
         .global_secondary_indexes(table_index::for_create()?)
         .billing_mode(BillingMode::PayPerRequest)
+        .deletion_protection_enabled(s.settings.deletion_protection)
         .set_tags(Some(tags::dynamodb(s)?));
     // A table still DELETING (`up` right after `down`) or being created by a concurrent run
     // answers ResourceInUse: wait until it settles, then create it if it is gone.
@@ -499,6 +525,7 @@ mod tests {
             tags: stack().tags(),
             index: Some(table_index::wanted_index()),
             ttl: "disabled".into(),
+            deletion_protection: false,
         }
     }
 
@@ -516,6 +543,7 @@ mod tests {
             tags: vec![],
             index: None,
             ttl: "disabled".into(),
+            deletion_protection: false,
         };
         let fields: Vec<_> = diff(&stack(), &o)
             .iter()
@@ -541,5 +569,19 @@ mod tests {
                 "disabled"
             )]
         );
+        // Deletion protection follows the setting, both ways.
+        let mut s = stack();
+        s.settings.deletion_protection = true;
+        assert_eq!(
+            diff(&s, &good()),
+            vec![Drift::new(Field::DeletionProtection, "enabled", "disabled")]
+        );
+        let mut o = good();
+        o.deletion_protection = true;
+        assert_eq!(
+            diff(&stack(), &o),
+            vec![Drift::new(Field::DeletionProtection, "disabled", "enabled")]
+        );
+        assert!(diff(&s, &o).is_empty());
     }
 }

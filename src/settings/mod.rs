@@ -268,6 +268,12 @@ declare! {
     permissions_boundary: Option<String> = None,
         default "none",
         rule Rule::PolicyArn, aws [], flag Some("--permissions-boundary");
+    /// The table's deletion protection (DynamoDB `DeletionProtectionEnabled`): DynamoDB
+    /// refuses DeleteTable while it is on, and `down` refuses on one line, deleting nothing,
+    /// until an `up` with it off. Typically set in `[env.prod]`.
+    deletion_protection: bool = false,
+        default "`false`",
+        rule Rule::Bool, aws [], flag None;
     /// Lambda's retries of a failed asynchronous invocation.
     retry_attempts: i32 = 2,
         default "`2`",

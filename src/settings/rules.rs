@@ -56,6 +56,7 @@ pub enum RawValue {
     Text(String),
     Int(i64),
     List(Vec<String>),
+    Bool(bool),
     /// Anything else TOML can hold (a table, a float, a date): its type name.
     Other(&'static str),
 }
@@ -65,6 +66,7 @@ impl RawValue {
         match v {
             toml::Value::String(s) => RawValue::Str(s.clone()),
             toml::Value::Integer(i) => RawValue::Int(*i),
+            toml::Value::Boolean(b) => RawValue::Bool(*b),
             toml::Value::Array(a) => {
                 let strings: Option<Vec<String>> =
                     a.iter().map(|v| v.as_str().map(str::to_string)).collect();
@@ -79,6 +81,7 @@ impl RawValue {
             RawValue::Str(s) | RawValue::Text(s) => Ok(s.clone()),
             RawValue::Int(_) => Err("expected a string, found integer".into()),
             RawValue::List(_) => Err("expected a string, found array".into()),
+            RawValue::Bool(_) => Err("expected a string, found boolean".into()),
             RawValue::Other(t) => Err(format!("expected a string, found {t}")),
         }
     }
@@ -92,7 +95,22 @@ impl RawValue {
                 .map_err(|_| format!("{s:?} is not a whole number")),
             RawValue::Str(s) => Err(format!("expected a whole number, found string {s:?}")),
             RawValue::List(_) => Err("expected a whole number, found array".into()),
+            RawValue::Bool(_) => Err("expected a whole number, found boolean".into()),
             RawValue::Other(t) => Err(format!("expected a whole number, found {t}")),
+        }
+    }
+
+    /// true or false: a TOML boolean, or `true`/`false` (also 1/0, yes/no) as text.
+    fn bool(&self) -> Result<bool, String> {
+        match self {
+            RawValue::Bool(b) => Ok(*b),
+            RawValue::Text(t) => match t.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => Ok(true),
+                "false" | "0" | "no" | "off" => Ok(false),
+                _ => Err(format!("{t:?} is not true or false")),
+            },
+            RawValue::Str(s) => Err(format!("expected true or false, found string {s:?}")),
+            _ => Err("expected true or false".into()),
         }
     }
 
@@ -118,6 +136,7 @@ pub enum Value {
     Int(i32),
     Path(PathBuf),
     List(Vec<String>),
+    Bool(bool),
 }
 
 /// How a key's values are checked.
@@ -145,6 +164,8 @@ pub enum Rule {
     PolicyArn,
     /// Glob patterns.
     Patterns,
+    /// true or false.
+    Bool,
     /// The tags table.
     Tags,
 }
@@ -227,6 +248,7 @@ impl Rule {
                 }
                 Ok(Value::List(v))
             }
+            Rule::Bool => raw.bool().map(Value::Bool),
             Rule::Tags => Err("expected a table of tags".into()),
         }
     }
@@ -245,6 +267,7 @@ impl Rule {
             Rule::Retention => format!("a value CloudWatch Logs accepts: {}", retentions()),
             Rule::PolicyArn => "an IAM policy ARN".into(),
             Rule::Patterns => "glob patterns (`*`, `?`, `**`)".into(),
+            Rule::Bool => "`true` or `false`".into(),
             Rule::Tags => format!(
                 "at most {MAX_USER_TAGS}; keys 1–128 and values ≤ 256 characters of letters, \
                  digits, spaces and `_ . : / = + - @`; not `aws:` or `tapctl:`"
@@ -300,6 +323,15 @@ impl FromValue for Vec<String> {
     }
 }
 
+impl FromValue for bool {
+    fn from_value(v: Value) -> Result<Self, String> {
+        match v {
+            Value::Bool(b) => Ok(b),
+            other => Err(format!("expected true or false, got {other:?}")),
+        }
+    }
+}
+
 impl FromValue for Architecture {
     fn from_value(v: Value) -> Result<Self, String> {
         match String::from_value(v)?.as_str() {
@@ -346,6 +378,15 @@ impl ShowValue for PathBuf {
     }
     fn json(&self) -> serde_json::Value {
         self.display().to_string().into()
+    }
+}
+
+impl ShowValue for bool {
+    fn text(&self) -> String {
+        self.to_string()
+    }
+    fn json(&self) -> serde_json::Value {
+        (*self).into()
     }
 }
 

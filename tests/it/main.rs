@@ -17,5 +17,6 @@ mod networks;
 mod operator;
 mod ownership;
 mod regions;
+mod safety;
 mod security;
 mod settings;

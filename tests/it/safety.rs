@@ -1,0 +1,76 @@
+//! Safe by default: deletion protection keeps a stack's table (and so the whole stack) from
+//! `down` until an `up` turns it off.
+
+use crate::common;
+
+use common::{LocalAws, suffix};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deletion_protection_keeps_the_stack_until_an_up_turns_it_off() {
+    let aws = LocalAws::start();
+    let sfx = suffix("protect");
+    let s = aws.stack(&sfx);
+    let c = aws.clients().await;
+    let on = "deletion_protection=true";
+    aws.tapctl(&["up", "--suffix", &sfx, "--set", on]).ok();
+    let table = c
+        .dynamodb
+        .describe_table()
+        .table_name(&s.table_name)
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap();
+    assert_eq!(table.deletion_protection_enabled, Some(true));
+    aws.tapctl(&["status", "--suffix", &sfx, "--set", on]).ok();
+    // A plain status: the table has it, the settings do not (drift, named).
+    let doc = aws
+        .tapctl(&["status", "--suffix", &sfx, "--output", "json"])
+        .code(2)
+        .json();
+    let table_drift = doc["resources"][0]["drift"].clone();
+    assert_eq!(table_drift[0]["field"], "deletion_protection", "{doc}");
+    assert_eq!(table_drift[0]["have"], "enabled", "{doc}");
+
+    // down refuses on one line, before any write, with or without the setting; plan
+    // --destroy says the same.
+    for args in [
+        &["down", "--suffix", &sfx, "--yes", "--set", on][..],
+        &["down", "--suffix", &sfx, "--yes"][..],
+    ] {
+        let mark = aws.mark();
+        let run = aws.tapctl(args);
+        assert_eq!(run.code, 1, "{}", run.stderr);
+        assert_eq!(
+            run.stderr,
+            format!(
+                "tapctl: error: table {} has deletion protection on (setting \
+                 deletion_protection): nothing was deleted; set deletion_protection = false, \
+                 run `tapctl up --suffix {sfx} --region {}{}`, then down again\n",
+                s.table_name,
+                s.target.region,
+                if args.len() > 4 {
+                    format!(" --set {on}")
+                } else {
+                    String::new()
+                }
+            )
+        );
+        assert_eq!(aws.writes_since(mark), Vec::<String>::new());
+    }
+    let plan = aws.tapctl(&["plan", "--destroy", "--suffix", &sfx]);
+    assert_eq!(plan.code, 1, "{}", plan.stderr);
+    assert!(
+        plan.stderr.contains("deletion protection on"),
+        "{}",
+        plan.stderr
+    );
+
+    // up with it off: one write, then down removes everything.
+    let mark = aws.mark();
+    aws.tapctl(&["up", "--suffix", &sfx]).ok();
+    assert_eq!(aws.writes_since(mark), ["dynamodb:UpdateTable"]);
+    aws.tapctl(&["down", "--suffix", &sfx, "--yes"]).ok();
+    common::assert_gone(&c, &s).await;
+}
