@@ -1,6 +1,7 @@
 //! The function's IAM role: trusted by Lambda only, with AWSLambdaBasicExecutionRole attached
 //! and one inline policy scoped to this stack's table and bucket.
 
+use super::retry::{Backoff, retry_on};
 use super::sdk::{self, found, iam::delete_conflict, iam::no_such_entity, iam::transient};
 use super::state::{Ctx, Drift, Field, Kind, State, met_meanwhile};
 use super::tags;
@@ -344,20 +345,39 @@ async fn delete_inline_policies(ctx: &Ctx, which: impl Fn(&str) -> bool) -> Resu
 /// Detaches and deletes every policy of the role, then the role.
 pub async fn delete(ctx: &Ctx) -> Result<()> {
     let s = &ctx.stack;
-    let Some(attached) = attached_policies(ctx).await? else {
-        return Ok(());
-    };
-    for arn in attached {
-        detach(ctx, &arn).await?;
+    let mut rounds = Backoff::new(sdk::WRITE_BUDGET);
+    loop {
+        // Each round lists again: an `up` racing this `down` may have attached a policy
+        // since the last round, and retrying DeleteRole alone would never see it go.
+        let Some(attached) = attached_policies(ctx).await? else {
+            return Ok(());
+        };
+        for arn in attached {
+            detach(ctx, &arn).await?;
+        }
+        delete_inline_policies(ctx, |_| true).await?;
+        // Right after the detaches IAM may still see them: DeleteConflict, retried briefly.
+        let deleted = retry_on(CONFLICT_SETTLE, delete_conflict, || {
+            ctx.aws.iam.delete_role().role_name(&s.role_name).send()
+        });
+        match found(deleted.await, no_such_entity) {
+            Err(e) if delete_conflict(&e) && rounds.wait().await => {
+                tracing::debug!(
+                    "role {}: DeleteConflict: listing its policies again",
+                    s.role_name
+                );
+            }
+            other => {
+                other.aws_context("DeleteRole")?;
+                return Ok(());
+            }
+        }
     }
-    delete_inline_policies(ctx, |_| true).await?;
-    // Right after the detaches IAM may still see them: DeleteConflict, retried.
-    let deleted = sdk::write(delete_conflict, || {
-        ctx.aws.iam.delete_role().role_name(&s.role_name).send()
-    });
-    found(deleted.await, no_such_entity).aws_context("DeleteRole")?;
-    Ok(())
 }
+
+/// How long one round of DeleteRole retries DeleteConflict before it lists the role's
+/// policies again (IAM usually catches up with a detach within seconds).
+const CONFLICT_SETTLE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The suffixes of the stacks whose role is in this account, by its tags.
 pub async fn list(aws: &Clients, t: &Target) -> Result<Vec<String>> {

@@ -74,3 +74,61 @@ async fn deletion_protection_keeps_the_stack_until_an_up_turns_it_off() {
     aws.tapctl(&["down", "--suffix", &sfx, "--yes"]).ok();
     common::assert_gone(&c, &s).await;
 }
+
+/// A `down` racing an `up`: after `down` detached the role's policies, the `up` attaches one
+/// again, so DeleteRole keeps answering DeleteConflict (IAM refuses to delete a role with
+/// attached policies; moto as IAM). `down` lists and detaches again instead of retrying
+/// DeleteRole for two minutes and failing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_down_racing_a_reattach_lists_and_detaches_again() {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    // DeleteRole answers DeleteConflict for 3 s after each detach (IAM's lag), which gives
+    // the racing attach below its moment.
+    let aws = LocalAws::start_with(&[("LOCAL_AWS_IAM_DELETE_CONFLICT", "3")]);
+    let sfx = suffix("race");
+    let s = aws.stack(&sfx);
+    let c = aws.clients().await;
+    aws.tapctl(&["up", "--suffix", &sfx]).ok();
+    let mark = aws.mark();
+    let started = Instant::now();
+    let child = aws
+        .tapctl_cmd(&["down", "--suffix", &sfx, "--yes"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    common::eventually("down's first DeleteRole", Duration::from_secs(120), || {
+        let seen = aws
+            .requests()
+            .iter()
+            .skip(mark)
+            .any(|r| r["operation"] == "DeleteRole");
+        async move { seen.then_some(()) }
+    })
+    .await;
+    c.iam
+        .attach_role_policy()
+        .role_name(&s.role_name)
+        .policy_arn(&s.basic_execution_policy_arn)
+        .send()
+        .await
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(100),
+        "down took {:?}: it retried DeleteRole instead of detaching again",
+        started.elapsed()
+    );
+    let detaches = aws
+        .requests()
+        .iter()
+        .skip(mark)
+        .filter(|r| r["operation"] == "DetachRolePolicy")
+        .count();
+    assert!(detaches >= 2, "the re-attached policy was detached again");
+    common::assert_gone(&c, &s).await;
+}
