@@ -57,6 +57,11 @@ ALWAYS_ON: dict[str, Any] = {
     "dynamodb_on_demand_switches": 4,  # switches to PAY_PER_REQUEST per table and window (0: no limit)
     "dynamodb_switch_window": 86400.0,  # s, the rolling window of that limit
     "required_request_tags": [],     # an SCP: creates without these request tags -> denied
+    # UpdateTimeToLive again within N s of the last change -> ValidationException (DynamoDB:
+    # one change per table per hour); 0 = off, as tests change TTL more often.
+    "dynamodb_ttl_change_interval": 0.0,
+    # how long ENABLING / DISABLING last (s); 0 = `table_delay` (DynamoDB: up to an hour).
+    "dynamodb_ttl_delay": 0.0,
 }
 
 PROFILES: dict[str, dict[str, Any]] = {
@@ -138,6 +143,8 @@ FLOAT_KEYS = {
     "sqs_delete_lag",
     "sqs_name_hold",
     "handler_write_faults_for",
+    "dynamodb_ttl_change_interval",
+    "dynamodb_ttl_delay",
     "dynamodb_switch_window",
 }
 BOOL_KEYS = {"role_env_kms_error", "s3_region_redirect", "destination_permission_check",

@@ -20,6 +20,14 @@ With the same ``table_delay``, a global secondary index added by UpdateTable is
 TTL through ``ENABLING`` / ``DISABLING`` (DynamoDB API reference, DescribeTable
 ``IndexStatus`` and TimeToLiveDescription ``TimeToLiveStatus``).
 
+``dynamodb_ttl_delay`` (s, 0 = ``table_delay``) sets how long ENABLING / DISABLING last
+on their own: "It can take up to one hour for the change to fully process" (DynamoDB API
+reference, UpdateTimeToLive). ``dynamodb_ttl_change_interval`` (s, 0 = off): another
+UpdateTimeToLive on the same table within N s of the last accepted one answers 400
+``ValidationException`` "Time to live has been modified multiple times within a fixed
+interval": "You cannot make any additional UpdateTimeToLive calls for the same table
+during this one hour duration" (same reference; the message as aws-cdk#13720 quotes it).
+
 DescribeTimeToLive and UpdateTimeToLive on a missing table answer
 ``ResourceNotFoundException`` (their API references' Errors sections), not moto's
 ``ResourceNotFound``: an SDK's typed not-found predicate must match it.
@@ -171,8 +179,16 @@ def install(runner: Any, config: Any) -> None:
     orig_ttl = not_found_as_aws_names_it(DynamoDBBackend.update_time_to_live)
 
     def update_time_to_live(self: Any, table_name: str, ttl_spec: dict[str, Any]) -> None:
+        interval = config.get("dynamodb_ttl_change_interval")
+        table = self.get_table(table_name)
+        last = getattr(table, "_localaws_ttl_changed_at", None)
+        if interval > 0 and last is not None and time.monotonic() - last < interval:
+            from moto.dynamodb.exceptions import MockValidationException
+            raise MockValidationException(
+                "Time to live has been modified multiple times within a fixed interval")
         orig_ttl(self, table_name, ttl_spec)
-        delay = config.get("table_delay")
+        table._localaws_ttl_changed_at = time.monotonic()
+        delay = config.get("dynamodb_ttl_delay") or config.get("table_delay")
         ttl = self.get_table(table_name).ttl
         final = ttl["TimeToLiveStatus"]
         if delay > 0:

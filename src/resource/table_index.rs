@@ -17,7 +17,7 @@ use super::sdk::{dynamodb::in_use, dynamodb::transient};
 use super::state::{Ctx, Drift, Field};
 use crate::error::AwsContext;
 use crate::spec::{HASH_KEY, OBJECT_INDEX, RANGE_KEY, Stack, TTL_ATTRIBUTE};
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use aws_sdk_dynamodb::operation::describe_table::DescribeTableError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, CreateGlobalSecondaryIndexAction, DeleteGlobalSecondaryIndexAction,
@@ -300,20 +300,33 @@ async fn describe_ttl(ctx: &Ctx) -> Result<String> {
 /// Brings item expiry to the spec and waits until DynamoDB reports it ENABLED / DISABLED.
 /// Moving TTL to another attribute takes two changes, which DynamoDB allows only an hour
 /// apart: the second then fails with its ValidationException, said in one line.
+/// Puts the table's TTL where the settings want it. DynamoDB takes up to an hour to finish a
+/// change (ENABLING / DISABLING) and allows one change per table per hour: a change it has
+/// accepted is done for tapctl (in progress, not drift, not waited out), and its refusal of a
+/// second one is one line saying when to run `up` again.
 pub async fn repair_ttl(ctx: &Ctx) -> Result<()> {
     let want = wanted_ttl(&ctx.stack);
     let have = settled(&describe_ttl(ctx).await?);
-    if have != want {
-        if let Some(other) = have.strip_prefix("enabled on ") {
-            set_ttl(ctx, other, false).await?;
+    if have == want {
+        return Ok(());
+    }
+    if let Some(other) = have.strip_prefix("enabled on ") {
+        set_ttl(ctx, other, false).await?;
+        if ctx.stack.settings.item_retention_days > 0 {
+            // Another attribute: DynamoDB takes the enable only after the disable is through
+            // and an hour has passed.
             wait_ttl(ctx, "disabled").await?;
         }
-        if ctx.stack.settings.item_retention_days > 0 {
-            set_ttl(ctx, TTL_ATTRIBUTE, true).await?;
-        }
+    }
+    if ctx.stack.settings.item_retention_days > 0 {
+        set_ttl(ctx, TTL_ATTRIBUTE, true).await?;
     }
     wait_ttl(ctx, &want).await
 }
+
+/// DynamoDB's refusal of a second TTL change within the hour (UpdateTimeToLive).
+pub const TTL_CHANGED_RECENTLY: &str =
+    "Time to live has been modified multiple times within a fixed interval";
 
 async fn set_ttl(ctx: &Ctx, attribute: &str, enabled: bool) -> Result<()> {
     let spec = TimeToLiveSpecification::builder()
@@ -321,7 +334,7 @@ async fn set_ttl(ctx: &Ctx, attribute: &str, enabled: bool) -> Result<()> {
         .enabled(enabled)
         .build()
         .context("TimeToLiveSpecification")?;
-    while_busy(|| {
+    let set = while_busy(|| {
         ctx.aws
             .dynamodb
             .update_time_to_live()
@@ -329,18 +342,36 @@ async fn set_ttl(ctx: &Ctx, attribute: &str, enabled: bool) -> Result<()> {
             .time_to_live_specification(spec.clone())
             .send()
     })
-    .await
-    .aws_context("UpdateTimeToLive")?;
-    Ok(())
+    .await;
+    match set {
+        Err(e)
+            if e.message()
+                .is_some_and(|m| m.contains(TTL_CHANGED_RECENTLY)) =>
+        {
+            bail!(
+                "DynamoDB allows one time-to-live change per table per hour and table {} had one \
+             within the hour (UpdateTimeToLive: {TTL_CHANGED_RECENTLY}); the rest is applied: \
+             run `{}` again in an hour",
+                ctx.stack.table_name,
+                ctx.stack.command("up")
+            )
+        }
+        other => {
+            other.aws_context("UpdateTimeToLive")?;
+            Ok(())
+        }
+    }
 }
 
+/// Waits until DynamoDB has accepted the change: the status is `want`, or on its way there
+/// (ENABLING counts as enabled, DISABLING as disabled).
 async fn wait_ttl(ctx: &Ctx, want: &str) -> Result<()> {
     let what = format!(
         "time to live of table {} to be {want}",
         ctx.stack.table_name
     );
     wait_until(&what, READY_BUDGET, || async {
-        Ok(describe_ttl(ctx).await? == want)
+        Ok(settled(&describe_ttl(ctx).await?) == want)
     })
     .await
 }

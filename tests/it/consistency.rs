@@ -488,3 +488,69 @@ async fn the_on_demand_switch_limit_is_final() {
         .collect();
     assert_eq!(updates, ["UpdateTable 400"], "no retry");
 }
+
+/// DynamoDB's TTL changes: ENABLING lasts up to an hour and is a change in progress (up does
+/// not wait it out, status is in sync), and a second change within the hour is refused with
+/// "Time to live has been modified multiple times within a fixed interval": one line saying
+/// when to run up again, the rest of the stack applied.
+#[tokio::test(flavor = "multi_thread")]
+async fn ttl_in_progress_is_no_error_and_the_hourly_limit_is_one_line() {
+    let aws = LocalAws::start_with(&[
+        ("LOCAL_AWS_DYNAMODB_TTL_DELAY", "3600"),
+        ("LOCAL_AWS_DYNAMODB_TTL_CHANGE_INTERVAL", "3600"),
+    ]);
+    let sfx = suffix("ttl");
+    let keep = "item_retention_days=7";
+    let started = std::time::Instant::now();
+    aws.tapctl(&["up", "--suffix", &sfx, "--set", keep]).ok();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(120),
+        "up waited for ENABLING to end: {:?}",
+        started.elapsed()
+    );
+    aws.tapctl(&["status", "--suffix", &sfx, "--set", keep])
+        .ok();
+    // Items kept forever again: a second TTL change within the hour.
+    let run = aws.tapctl(&[
+        "up",
+        "-q",
+        "--suffix",
+        &sfx,
+        "--set",
+        "log_retention_days=30",
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let s = aws.stack(&sfx);
+    assert_eq!(run.stderr.lines().count(), 1, "one line: {}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "DynamoDB allows one time-to-live change per table per hour and table {} had one \
+             within the hour",
+            s.table_name
+        )) && run.stderr.contains("run `tapctl up --suffix"),
+        "{}",
+        run.stderr
+    );
+    // The rest was applied: only the TTL differs.
+    let doc = aws
+        .tapctl(&[
+            "status",
+            "--suffix",
+            &sfx,
+            "--set",
+            "log_retention_days=30",
+            "--output",
+            "json",
+        ])
+        .code(2)
+        .json();
+    let drifted: Vec<String> = doc["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["drift"].as_array().unwrap().clone())
+        .map(|d| d["field"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(drifted, ["time_to_live"], "{doc}");
+    aws.tapctl(&["down", "--suffix", &sfx, "--yes"]).ok();
+}
