@@ -6,12 +6,13 @@
 //! new bucket's configuration calls with `NoSuchBucket` for a moment: the configuration is
 //! written one call after another, each retrying those answers.
 
+use super::bucket_lifecycle;
 use super::empty::{Gone, empty};
 use super::retry::{Backoff, retry_on};
 use super::sdk::s3::{
     BUCKET_NOT_EMPTY, BUCKET_REGION_HEADER, NO_SUCH_BUCKET_POLICY, NO_SUCH_ENCRYPTION,
     NO_SUCH_OWNERSHIP_CONTROLS, NO_SUCH_PUBLIC_ACCESS_BLOCK, NO_SUCH_TAG_SET, OPERATION_ABORTED,
-    no_such_bucket, settling, transient,
+    no_such_bucket, retryable, transient,
 };
 use super::sdk::{self, code, found, has_code};
 use super::state::{Ctx, Drift, Field, Kind, MetMeanwhile, Owner, State};
@@ -43,12 +44,6 @@ const US_EAST_1: &str = "us-east-1";
 /// How long a bucket made meanwhile (by a concurrent run) may still read as missing.
 const SETTLE_BUDGET: Duration = Duration::from_secs(10);
 
-/// What a bucket-level write retries: S3's transient answers and, on a bucket tapctl has
-/// just created (`fresh`), `NoSuchBucket` too.
-fn retryable<E: ProvideErrorMetadata>(fresh: bool) -> impl Fn(&E) -> bool {
-    move |e: &E| if fresh { settling(e) } else { transient(e) }
-}
-
 /// The bucket lives in another region (HeadBucket's `x-amz-bucket-region`): the same
 /// suffix's stack there owns the name, never this region's stack (so `up` refuses it, `status`
 /// says so and `down` leaves it alone).
@@ -69,6 +64,8 @@ pub struct Observed {
     pub policy: Option<Value>,
     pub ownership: Option<String>,
     pub tags: Vec<(String, String)>,
+    /// Every lifecycle rule of the bucket (tapctl's is one of them).
+    pub lifecycle: Vec<aws_sdk_s3::types::LifecycleRule>,
 }
 
 const SSE: &str = "AES256";
@@ -104,6 +101,7 @@ pub fn diff(stack: &Stack, o: &Observed) -> Vec<Drift> {
             o.ownership.as_deref().unwrap_or("(none)"),
         ));
     }
+    drift.extend(bucket_lifecycle::diff(&o.lifecycle));
     drift.extend(tags::drift(stack, &o.tags));
     drift
 }
@@ -116,7 +114,7 @@ pub async fn observe(ctx: &Ctx) -> Result<State> {
     let owner = &ctx.stack.target.account;
     // Every read at once: one round trip, not two. When HeadBucket says the bucket is
     // missing or someone else's, the other answers (errors too) are not looked at.
-    let (head, tags, pab, enc, policy, own) = tokio::join!(
+    let (head, tags, pab, enc, policy, own, lifecycle) = tokio::join!(
         s3.head_bucket()
             .bucket(b)
             .expected_bucket_owner(owner)
@@ -138,6 +136,10 @@ pub async fn observe(ctx: &Ctx) -> Result<State> {
             .expected_bucket_owner(owner)
             .send(),
         s3.get_bucket_ownership_controls()
+            .bucket(b)
+            .expected_bucket_owner(owner)
+            .send(),
+        s3.get_bucket_lifecycle_configuration()
             .bucket(b)
             .expected_bucket_owner(owner)
             .send(),
@@ -164,12 +166,13 @@ pub async fn observe(ctx: &Ctx) -> Result<State> {
     }
     // The reads are no snapshot: a bucket created or deleted while they ran is missing for
     // some of them. It then counts as missing; creating it meets it and looks again.
-    let errors: [Option<&dyn ProvideErrorMetadata>; 5] = [
+    let errors: [Option<&dyn ProvideErrorMetadata>; 6] = [
         tags.as_ref().err().map(|e| e as _),
         pab.as_ref().err().map(|e| e as _),
         enc.as_ref().err().map(|e| e as _),
         policy.as_ref().err().map(|e| e as _),
         own.as_ref().err().map(|e| e as _),
+        lifecycle.as_ref().err().map(|e| e as _),
     ];
     if errors.into_iter().flatten().any(no_such_bucket) {
         return Ok(State::Missing);
@@ -210,6 +213,7 @@ pub async fn observe(ctx: &Ctx) -> Result<State> {
         policy,
         ownership,
         tags,
+        lifecycle: bucket_lifecycle::rules_of(lifecycle)?,
     };
     let mut state = tags::judge(&ctx.stack, &observed.tags, diff(&ctx.stack, &observed));
     // Tags to write (tag drift, or a bucket to adopt): they can be written only without ABAC.
@@ -398,6 +402,9 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
         })
         .await
         .aws_context("PutBucketOwnershipControls")?;
+    }
+    if state.needs(Field::Lifecycle) {
+        bucket_lifecycle::apply(ctx, fresh).await?;
     }
     if state.needs(Field::TlsOnlyPolicy) {
         let doc = ctx.stack.bucket_policy().to_string();
@@ -590,6 +597,7 @@ mod tests {
             policy: Some(s.bucket_policy()),
             ownership: Some(OWNERSHIP.into()),
             tags: s.tags(),
+            lifecycle: vec![bucket_lifecycle::rule().unwrap()],
         }
     }
 

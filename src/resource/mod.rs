@@ -41,6 +41,7 @@
 //!    and the integration tests' expectations (tests/it/common/expect.rs).
 
 pub mod bucket;
+pub mod bucket_lifecycle;
 pub mod empty;
 pub mod function;
 pub mod log_group;

@@ -96,6 +96,12 @@ pub mod s3 {
         transient(e) || no_such_bucket(e)
     }
 
+    /// What a bucket-level write retries: S3's transient answers and, on a bucket tapctl has
+    /// just created (`fresh`), `NoSuchBucket` too.
+    pub fn retryable<E: ProvideErrorMetadata>(fresh: bool) -> impl Fn(&E) -> bool {
+        move |e: &E| if fresh { settling(e) } else { transient(e) }
+    }
+
     /// A per-key DeleteObjects error worth resubmitting the key for (S3 under load).
     pub fn retry_key(code: &str) -> bool {
         matches!(code, SLOW_DOWN | INTERNAL_ERROR)

@@ -121,6 +121,8 @@ pub enum Field {
     Encryption,
     TlsOnlyPolicy,
     ObjectOwnership,
+    /// The lifecycle rule that aborts incomplete multipart uploads.
+    Lifecycle,
     /// The bucket's ABAC status, read only when tapctl's tags need writing: with ABAC on, S3
     /// refuses PutBucketTagging, so `up` stops before any write.
     Abac,
@@ -166,6 +168,7 @@ impl Field {
             Field::Encryption => "encryption",
             Field::TlsOnlyPolicy => "tls_only_policy",
             Field::ObjectOwnership => "object_ownership",
+            Field::Lifecycle => "lifecycle",
             Field::Abac => "abac",
             Field::TrustPolicy => "trust_policy",
             Field::ManagedPolicies => "managed_policies",

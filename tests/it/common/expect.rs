@@ -164,6 +164,24 @@ pub async fn bucket(c: &Clients, s: &Stack) {
         ],
         [Some(true); 4]
     );
+    // Incomplete multipart uploads are aborted after a week (tapctl's lifecycle rule).
+    let rules =
+        c.s3.get_bucket_lifecycle_configuration()
+            .bucket(b)
+            .send()
+            .await
+            .unwrap()
+            .rules
+            .unwrap_or_default();
+    let ours = rules
+        .iter()
+        .find(|r| r.id() == Some(tapctl::resource::bucket_lifecycle::RULE_ID))
+        .expect("tapctl's lifecycle rule");
+    assert_eq!(
+        ours.abort_incomplete_multipart_upload()
+            .and_then(|a| a.days_after_initiation()),
+        Some(tapctl::resource::bucket_lifecycle::DAYS)
+    );
     let enc = c.s3.get_bucket_encryption().bucket(b).send().await.unwrap();
     let rule = &enc.server_side_encryption_configuration.unwrap().rules[0];
     assert_eq!(
