@@ -232,6 +232,7 @@ pub enum Command {
     /// (synchronously); each is deleted from the queue only once the function succeeded.
     #[command(after_help = "Examples:\n  tapctl redrive --suffix dev\n  \
                             tapctl redrive --suffix dev --dry-run   list what would be redriven\n  \
+                            tapctl redrive --suffix dev --drop-foreign   also delete messages that are no destination records\n  \
                             tapctl redrive --suffix dev --output json | jq .processed\n\n\
                             Exit codes: 0 the queue is empty, 1 error, 2 events left in the queue \
                             (still failing, or not Lambda destination records; with --dry-run: \
@@ -240,6 +241,10 @@ pub enum Command {
         /// List the failed events that would be redriven; invoke and delete nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Delete the messages that are not Lambda destination records of this stack's
+        /// function (each is listed with why); without it they stay in the queue.
+        #[arg(long)]
+        drop_foreign: bool,
     },
     /// Every stack tapctl deployed in this account and region (found by tapctl's tags).
     #[command(after_help = "Examples:\n  tapctl list\n  \

@@ -386,9 +386,9 @@ pub fn redrive_json(s: &Stack, r: &redrive::Report) -> Value {
                     v["duplicates"] = json!(duplicates);
                     v["skipped"] = json!(skipped);
                 }
-                redrive::Outcome::StillFailing(why) | redrive::Outcome::NotARecord(why) => {
-                    v["error"] = json!(why)
-                }
+                redrive::Outcome::StillFailing(why)
+                | redrive::Outcome::NotARecord(why)
+                | redrive::Outcome::Dropped(why) => v["error"] = json!(why),
                 redrive::Outcome::WouldRedrive => {}
             }
             v
@@ -408,6 +408,7 @@ pub fn redrive_json(s: &Stack, r: &redrive::Report) -> Value {
     m.insert("skipped".into(), json!(t.skipped));
     m.insert("still_failing".into(), json!(t.still_failing));
     m.insert("not_destination_records".into(), json!(t.not_records));
+    m.insert("dropped".into(), json!(t.dropped));
     if r.dry_run {
         m.insert("would_redrive".into(), json!(t.would_redrive));
     }
@@ -434,6 +435,9 @@ pub fn redrive_text(s: &Stack, r: &redrive::Report) -> String {
             redrive::Outcome::NotARecord(why) => {
                 format!("not a Lambda destination record ({why}): left in the queue")
             }
+            redrive::Outcome::Dropped(why) => {
+                format!("not a Lambda destination record ({why}): dropped (--drop-foreign)")
+            }
         };
         let objects = if e.objects.is_empty() {
             "-".to_string()
@@ -452,8 +456,20 @@ pub fn redrive_text(s: &Stack, r: &redrive::Report) -> String {
     } else {
         out += &format!(
             "{} redriven ({} processed, {} duplicates, {} skipped), {} still failing, {} left \
-             in the queue as not destination records.\n",
-            t.redriven, t.processed, t.duplicates, t.skipped, t.still_failing, t.not_records
+             in the queue as not destination records, {} dropped.\n",
+            t.redriven,
+            t.processed,
+            t.duplicates,
+            t.skipped,
+            t.still_failing,
+            t.not_records,
+            t.dropped
+        );
+    }
+    if t.not_records > 0 {
+        out += &format!(
+            "Messages that are no destination records stay until `{}` deletes them.\n",
+            s.command_with("redrive", &["--drop-foreign"])
         );
     }
     out

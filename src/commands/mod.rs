@@ -104,7 +104,10 @@ pub async fn run(command: Command, inv: Invocation, region_flag: Option<String>)
             filter,
         } => pipeline::logs(run, &since, follow, filter).await,
         Command::Invoke { key } => pipeline::invoke(run, &key).await,
-        Command::Redrive { dry_run } => pipeline::redrive(run, dry_run).await,
+        Command::Redrive {
+            dry_run,
+            drop_foreign,
+        } => pipeline::redrive(run, dry_run, drop_foreign).await,
         Command::Watch => pipeline::watch(run).await,
         // Handled before the runtime starts (completions) or above (config, deployer-policy).
         Command::Completions { .. } | Command::Config | Command::DeployerPolicy { .. } => Ok(0),

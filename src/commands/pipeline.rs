@@ -123,14 +123,14 @@ pub async fn invoke(run: Run, key: &str) -> Result<u8> {
 }
 
 /// Exit 2 when events are left in the queue (or, dry, would be redriven).
-pub async fn redrive(run: Run, dry_run: bool) -> Result<u8> {
+pub async fn redrive(run: Run, dry_run: bool, drop_foreign: bool) -> Result<u8> {
     let s = run.stack();
     let phase = run.display.phase(if dry_run {
         "reading the failure queue"
     } else {
         "redriving the failed events"
     });
-    let r = redrive_events::run(&run.ctx.aws, s, dry_run).await;
+    let r = redrive_events::run(&run.ctx.aws, s, dry_run, drop_foreign).await;
     run.display.done(phase);
     let r = r?;
     run.emit(

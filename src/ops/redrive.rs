@@ -47,6 +47,8 @@ pub enum Outcome {
     StillFailing(String),
     /// Not a Lambda destination record of this stack's function: left in the queue.
     NotARecord(String),
+    /// Not a destination record, deleted because `--drop-foreign` asked for it.
+    Dropped(String),
 }
 
 impl Outcome {
@@ -56,6 +58,7 @@ impl Outcome {
             Outcome::Redriven { .. } => "redriven",
             Outcome::StillFailing(_) => "still_failing",
             Outcome::NotARecord(_) => "not_a_destination_record",
+            Outcome::Dropped(_) => "dropped",
         }
     }
 
@@ -95,6 +98,7 @@ pub struct Totals {
     pub skipped: u64,
     pub still_failing: u64,
     pub not_records: u64,
+    pub dropped: u64,
     pub would_redrive: u64,
 }
 
@@ -116,6 +120,7 @@ impl Report {
                 }
                 Outcome::StillFailing(_) => t.still_failing += 1,
                 Outcome::NotARecord(_) => t.not_records += 1,
+                Outcome::Dropped(_) => t.dropped += 1,
             }
         }
         t
@@ -223,7 +228,7 @@ async fn redrive_one(
     s: &Stack,
     timeout_s: i32,
     m: &messages::Message,
-    dry_run: bool,
+    (dry_run, drop_foreign): (bool, bool),
 ) -> Event {
     let record = parse(&m.body, &s.function_arn);
     let mut event = Event {
@@ -236,7 +241,11 @@ async fn redrive_one(
     let record = match record {
         Ok(r) => r,
         Err(why) => {
-            event.outcome = Outcome::NotARecord(why);
+            event.outcome = if drop_foreign && !dry_run {
+                Outcome::Dropped(why)
+            } else {
+                Outcome::NotARecord(why)
+            };
             return event;
         }
     };
@@ -254,11 +263,17 @@ async fn redrive_one(
     event
 }
 
-/// Deletes the messages of the events the function succeeded on; one it could not delete
-/// stays (the next run counts it as a duplicate) and is reported as such.
+/// Deletes the messages of the events the function succeeded on (and those dropped on
+/// request); one it could not delete stays (the next run counts it as a duplicate) and is
+/// reported as such.
 async fn delete_done(aws: &Clients, url: &str, done: &mut [(String, Event)]) -> Result<()> {
     let redriven: Vec<usize> = (0..done.len())
-        .filter(|i| matches!(done[*i].1.outcome, Outcome::Redriven { .. }))
+        .filter(|i| {
+            matches!(
+                done[*i].1.outcome,
+                Outcome::Redriven { .. } | Outcome::Dropped(_)
+            )
+        })
         .collect();
     let receipts: Vec<&str> = redriven.iter().map(|i| done[*i].0.as_str()).collect();
     for (k, why) in messages::delete_messages(aws, url, &receipts).await? {
@@ -271,7 +286,9 @@ async fn delete_done(aws: &Clients, url: &str, done: &mut [(String, Event)]) -> 
 }
 
 /// Takes every failed event from the queue and runs it (or, dry, lists it).
-pub async fn run(aws: &Clients, s: &Stack, dry_run: bool) -> Result<Report> {
+/// `drop_foreign`: messages that are not destination records of this function are deleted
+/// (each listed in the report) instead of left in the queue.
+pub async fn run(aws: &Clients, s: &Stack, dry_run: bool, drop_foreign: bool) -> Result<Report> {
     let (url, timeout) = tokio::join!(queue::url(aws, s), invoke::deployed_timeout(aws, s));
     let url = url?.with_context(|| {
         format!(
@@ -310,7 +327,7 @@ pub async fn run(aws: &Clients, s: &Stack, dry_run: bool) -> Result<Report> {
             for m in fresh {
                 let (aws, s) = (aws.clone(), s.clone());
                 set.spawn(async move {
-                    let e = redrive_one(&aws, &s, timeout, &m, dry_run).await;
+                    let e = redrive_one(&aws, &s, timeout, &m, (dry_run, drop_foreign)).await;
                     (m.receipt, e)
                 });
             }

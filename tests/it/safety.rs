@@ -132,3 +132,33 @@ async fn a_down_racing_a_reattach_lists_and_detaches_again() {
     assert!(detaches >= 2, "the re-attached policy was detached again");
     common::assert_gone(&c, &s).await;
 }
+
+/// Failed events waiting in the queue: `down` refuses to lose them (one line, no write), and
+/// `--discard-failed-events` deletes the stack, queue and events with it.
+#[tokio::test(flavor = "multi_thread")]
+async fn down_keeps_failed_events_unless_told_to_discard_them() {
+    let aws = LocalAws::start();
+    let sfx = suffix("discard");
+    let s = aws.stack(&sfx);
+    let c = aws.clients().await;
+    aws.tapctl(&["up", "--suffix", &sfx]).ok();
+    let url = c.sqs.get_queue_url().queue_name(&s.queue_name).send().await;
+    let url = url.unwrap().queue_url.unwrap();
+    let sent = c.sqs.send_message().queue_url(&url).message_body("{}");
+    sent.send().await.unwrap();
+    let mark = aws.mark();
+    let run = aws.tapctl(&["down", "--suffix", &sfx, "--yes"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.starts_with(&format!(
+            "tapctl: error: down would delete 1 failed event(s) waiting in queue {}",
+            s.queue_name
+        )),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(aws.writes_since(mark), Vec::<String>::new());
+    aws.tapctl(&["down", "--suffix", &sfx, "--yes", "--discard-failed-events"])
+        .ok();
+    common::assert_gone(&c, &s).await;
+}
