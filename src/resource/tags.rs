@@ -96,11 +96,24 @@ pub fn drift(stack: &Stack, have: &[(String, String)]) -> Option<Drift> {
         }
     };
     let want = stack.tags();
-    // Only the keys tapctl sets: other tags are the user's and not tapctl's concern.
+    // Only the keys tapctl sets: other tags are the user's and not tapctl's concern. With
+    // none of them left but other tags there, the set was most likely replaced whole (S3's
+    // PutBucketTagging and `aws s3api put-bucket-tagging` replace every tag): say what is
+    // there and how to get tapctl's back, not "(none)".
+    let ours = render(&mut pairs(have).filter(|(k, _)| is_ours(stack, k)));
+    let have_text = if ours == "(none)" && !have.is_empty() {
+        format!(
+            "{} (no tapctl tag: the tag set was probably replaced; `{}` puts tapctl's back)",
+            render(&mut pairs(have)),
+            stack.command_with("up", &["--adopt"])
+        )
+    } else {
+        ours
+    };
     Some(Drift::new(
         Field::Tags,
         render(&mut pairs(&want)),
-        render(&mut pairs(have).filter(|(k, _)| is_ours(stack, k))),
+        have_text,
     ))
 }
 
@@ -163,6 +176,19 @@ pub fn retagged(s: &Stack, current: Vec<(String, String)>) -> Vec<(String, Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_replaced_tag_set_is_shown_as_it_is_with_the_way_back() {
+        let s = crate::spec::test_stack();
+        let replaced = vec![("owner".to_string(), "bob".to_string())];
+        let d = drift(&s, &replaced).unwrap();
+        assert_eq!(
+            d.have,
+            "owner=bob (no tapctl tag: the tag set was probably replaced; \
+             `tapctl up --suffix dev --region us-west-2 --adopt` puts tapctl's back)"
+        );
+        assert_eq!(drift(&s, &[]).unwrap().have, "(none)");
+    }
     use crate::spec::test_stack as stack;
 
     fn tags(t: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -198,7 +224,8 @@ mod tests {
             d.want,
             "tapctl:managed=true,tapctl:region=us-west-2,tapctl:suffix=dev"
         );
-        assert_eq!(d.have, "(none)");
+        // Tags there, none of tapctl's: shown as they are (the set was replaced).
+        assert!(d.have.starts_with("owner=bob (no tapctl tag"), "{}", d.have);
     }
 
     #[test]

@@ -162,3 +162,60 @@ async fn down_keeps_failed_events_unless_told_to_discard_them() {
         .ok();
     common::assert_gone(&c, &s).await;
 }
+
+/// `aws s3api put-bucket-tagging` replaces the whole tag set: the bucket then has tags but
+/// none of tapctl's. status shows them as they are (not "(none)") and says how to get
+/// tapctl's back; `up --adopt` does, keeping the user's tag.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replaced_tag_set_is_reported_as_it_is_and_adopt_restores_it() {
+    let aws = LocalAws::start();
+    let sfx = suffix("retag");
+    let s = aws.stack(&sfx);
+    let c = aws.clients().await;
+    aws.tapctl(&["up", "--suffix", &sfx]).ok();
+    let tag = aws_sdk_s3::types::Tag::builder()
+        .key("owner")
+        .value("bob")
+        .build()
+        .unwrap();
+    c.s3.put_bucket_tagging()
+        .bucket(&s.bucket_name)
+        .tagging(
+            aws_sdk_s3::types::Tagging::builder()
+                .tag_set(tag)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let doc = aws
+        .tapctl(&["status", "--suffix", &sfx, "--output", "json"])
+        .code(2)
+        .json();
+    let bucket = doc["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["resource"] == "bucket")
+        .unwrap()
+        .clone();
+    assert_eq!(bucket["state"], "not_tapctls", "{bucket}");
+    let have = bucket["drift"][0]["have"].as_str().unwrap();
+    assert!(
+        have.starts_with("owner=bob (no tapctl tag: the tag set was probably replaced")
+            && have.contains("--adopt"),
+        "{have}"
+    );
+    aws.tapctl(&["up", "--suffix", &sfx, "--adopt"]).ok();
+    aws.tapctl(&["status", "--suffix", &sfx]).ok();
+    let tags =
+        c.s3.get_bucket_tagging()
+            .bucket(&s.bucket_name)
+            .send()
+            .await
+            .unwrap()
+            .tag_set;
+    assert!(tags.iter().any(|t| t.key == "owner" && t.value == "bob"));
+    aws.tapctl(&["down", "--suffix", &sfx, "--yes"]).ok();
+}
