@@ -183,7 +183,8 @@ async fn events_logs_and_invoke() {
     aws.tapctl(&["down", "--suffix", &sfx, "--yes", "-q"]).ok();
 }
 
-/// `logs --follow` prints a line written after it started, and ends cleanly on Ctrl-C.
+/// `logs --follow` prints a line written after it started, through throttled reads, and ends
+/// cleanly on Ctrl-C.
 async fn follow_until_ctrl_c(aws: &LocalAws, c: &Clients, s: &Stack, sfx: &str) {
     let mut child = aws
         .tapctl_cmd(&[
@@ -201,6 +202,14 @@ async fn follow_until_ctrl_c(aws: &LocalAws, c: &Clients, s: &Stack, sfx: &str) 
             let _ = tx.send(line);
         }
     });
+    // CloudWatch Logs throttles FilterLogEvents (5 requests/s per account and region,
+    // shared): the next 8 reads answer ThrottlingException, more than the SDK's own retries
+    // take. The follow backs off and goes on instead of exiting.
+    crate::chaos::control(
+        aws,
+        "config",
+        json!({"fault_operations": ["FilterLogEvents"], "fault_kind": "throttle", "fault_next": 8}),
+    );
     let key = "followed.txt";
     upload(c, s, key).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
