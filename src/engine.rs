@@ -5,6 +5,7 @@
 
 use crate::error::one_line_anyhow;
 use crate::plan::{self, Change, Mode};
+use crate::resource::waits;
 use crate::resource::{Ctx, Field, Kind, Snapshot, State};
 use crate::style::Sign;
 use anyhow::{Context, Result};
@@ -89,6 +90,8 @@ pub struct Outcome {
 /// Told when each step starts and ends (progress display).
 pub trait Progress: Send + Sync {
     fn started(&self, kind: Kind, doing: &str);
+    /// The step now waits for something (IAM propagation, a name hold, an index backfill).
+    fn waiting(&self, _kind: Kind, _what: &str) {}
     fn finished(&self, outcome: &Outcome);
 }
 
@@ -162,6 +165,8 @@ async fn run(
     let mut running: JoinSet<(Kind, Action, Duration)> = JoinSet::new();
     let mut launched: Vec<Kind> = Vec::new();
     let mut task_kinds: std::collections::HashMap<tokio::task::Id, Kind> = Default::default();
+    // What the running steps wait for, as they say it (resource::waits).
+    let (waits_tx, mut waits_rx) = tokio::sync::mpsc::unbounded_channel::<(Kind, String)>();
     let settle = |outcomes: &mut BTreeMap<Kind, Outcome>, kind, action| {
         let o = Outcome {
             kind,
@@ -196,17 +201,28 @@ async fn run(
                     Ok(doing) => {
                         progress.started(kind, doing);
                         let (ctx, snapshot) = (ctx.clone(), snapshot.clone());
-                        let handle = running.spawn(async move {
+                        let tx = waits_tx.clone();
+                        let sink: waits::Sink = Arc::new(move |what: &str| {
+                            let _ = tx.send((kind, what.to_string()));
+                        });
+                        let handle = running.spawn(waits::scope(sink, async move {
                             let t = Instant::now();
                             let action = step(&ctx, &snapshot, kind, &state, mode).await;
                             (kind, action, t.elapsed())
-                        });
+                        }));
                         task_kinds.insert(handle.id(), kind);
                     }
                 }
             }
         }
-        let (kind, action, elapsed) = match running.join_next_with_id().await {
+        let joined = tokio::select! {
+            joined = running.join_next_with_id() => joined,
+            Some((kind, what)) = waits_rx.recv() => {
+                progress.waiting(kind, &what);
+                continue;
+            }
+        };
+        let (kind, action, elapsed) = match joined {
             Some(Ok((_, done))) => done,
             Some(Err(e)) => match task_kinds.get(&e.id()) {
                 Some(kind) => (

@@ -50,7 +50,16 @@ impl InFlight {
         let steps = self.0.lock().ok()?;
         let text: Vec<String> = steps
             .iter()
-            .map(|(k, doing)| format!("{doing} {} {}", k.label(), k.name(s)))
+            .map(|(k, doing)| {
+                // "creating (waiting for X)" reads "creating function NAME (waiting for X)".
+                let (verb, wait) = doing.split_once(" (").unwrap_or((doing, ""));
+                let wait = if wait.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({wait}")
+                };
+                format!("{verb} {} {}{wait}", k.label(), k.name(s))
+            })
             .collect();
         (!text.is_empty()).then(|| text.join(", "))
     }
@@ -151,6 +160,33 @@ impl Progress for Display {
                 bar.enable_steady_tick(Duration::from_millis(100));
                 if let Ok(mut bars) = self.bars.lock() {
                     bars.insert(kind, bar);
+                }
+            }
+        }
+    }
+
+    fn waiting(&self, kind: Kind, what: &str) {
+        let doing = match self.in_flight.0.lock() {
+            Ok(mut steps) => {
+                let doing = steps
+                    .get(&kind)
+                    .map(|d| d.split(" (").next().unwrap_or(d).to_string())
+                    .unwrap_or_default();
+                steps.insert(kind, format!("{doing} ({what})"));
+                doing
+            }
+            Err(_) => return,
+        };
+        match self.style {
+            Style::Quiet => {}
+            Style::Plain => self.plain(format_args!(
+                "{} {}: {what}",
+                kind.label(),
+                kind.name(&self.stack)
+            )),
+            Style::Live { .. } => {
+                if let Some(bar) = self.bars.lock().ok().and_then(|b| b.get(&kind).cloned()) {
+                    bar.set_message(format!("{doing}: {what}…"));
                 }
             }
         }

@@ -54,6 +54,7 @@ pub mod table;
 pub mod table_index;
 pub mod tags;
 pub mod trigger;
+pub mod waits;
 
 pub use state::{Ctx, Drift, Field, Kind, Owner, Snapshot, State};
 

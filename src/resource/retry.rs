@@ -37,6 +37,14 @@ impl Backoff {
     }
 
     /// Sleeps before the next try; false once the budget is spent.
+    /// [`Backoff::wait`], telling the step's display once what answer it waits out.
+    async fn wait_told<E: Answer>(&mut self, e: &E, told: &mut bool) -> bool {
+        if !std::mem::replace(told, true) {
+            super::waits::waiting(&format!("waiting out {}", e.answer()));
+        }
+        self.wait().await
+    }
+
     pub async fn wait(&mut self) -> bool {
         let now = Instant::now();
         if now >= self.deadline {
@@ -57,17 +65,60 @@ pub async fn retry_on<T, E, F, Fut>(
     mut op: F,
 ) -> Result<T, E>
 where
+    E: Answer,
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
     let mut backoff = Backoff::new(budget);
+    let mut told = false;
     loop {
         match op().await {
-            Err(e) if retryable(&e) && backoff.wait().await => {
+            Err(e) if retryable(&e) && backoff.wait_told(&e, &mut told).await => {
                 tracing::debug!("retrying after a propagation error");
             }
             other => return other,
         }
+    }
+}
+
+/// An answer a retry waits out, in a few words (`Code: message`) for the step's display.
+pub trait Answer {
+    fn answer(&self) -> String;
+}
+
+fn code_and_message<E: ProvideErrorMetadata>(e: &E) -> String {
+    let message = e
+        .message()
+        .map(|m| m.split_whitespace().collect::<Vec<_>>().join(" "));
+    match (e.code(), message) {
+        (Some(c), Some(m)) => format!("{c}: {m}"),
+        (Some(c), None) => c.to_string(),
+        (None, Some(m)) => m,
+        (None, None) => "a transient answer".into(),
+    }
+}
+
+impl<E: ProvideErrorMetadata, R> Answer for aws_smithy_runtime_api::client::result::SdkError<E, R> {
+    fn answer(&self) -> String {
+        code_and_message(self)
+    }
+}
+
+impl Answer for aws_smithy_types::error::metadata::ErrorMetadata {
+    fn answer(&self) -> String {
+        code_and_message(self)
+    }
+}
+
+impl Answer for &str {
+    fn answer(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl Answer for anyhow::Error {
+    fn answer(&self) -> String {
+        crate::error::one_line_anyhow(self)
     }
 }
 
@@ -115,15 +166,24 @@ where
     Ok(gone.await?.is_some())
 }
 
-/// Polls `ready` until it says true, with [`Backoff`], within `budget`.
+/// Polls `ready` until it says true, with [`Backoff`], within `budget`; the step's display
+/// says "waiting for WHAT" once the first look says not yet.
 pub async fn wait_until<F, Fut>(what: &str, budget: Duration, mut ready: F) -> Result<()>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<bool>>,
 {
+    let mut first = true;
     let probe = || {
         let ready = ready();
-        async move { Ok(ready.await?.then_some(())) }
+        let tell = std::mem::take(&mut first);
+        async move {
+            let now = ready.await?;
+            if !now && tell {
+                super::waits::waiting(&format!("waiting for {what}"));
+            }
+            Ok(now.then_some(()))
+        }
     };
     match poll(Backoff::new(budget), probe).await? {
         Some(()) => Ok(()),

@@ -42,6 +42,7 @@ pub fn has_code<E: ProvideErrorMetadata + ?Sized>(e: &E, code: &str) -> bool {
 /// Runs one write, retrying the transient answers `retryable` names within [`WRITE_BUDGET`].
 pub async fn write<T, E, F, Fut>(retryable: impl Fn(&E) -> bool, op: F) -> Result<T, E>
 where
+    E: crate::resource::retry::Answer,
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {

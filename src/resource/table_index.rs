@@ -223,7 +223,7 @@ async fn create_index(ctx: &Ctx) -> Result<()> {
 /// busy (being created or updated: ResourceInUseException) or DynamoDB answers a transient.
 pub async fn while_busy<T, E, F, Fut>(op: F) -> Result<T, E>
 where
-    E: ProvideErrorMetadata,
+    E: ProvideErrorMetadata + super::retry::Answer,
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, E>>,
 {

@@ -219,3 +219,36 @@ async fn a_replaced_tag_set_is_reported_as_it_is_and_adopt_restores_it() {
     assert!(tags.iter().any(|t| t.key == "owner" && t.value == "bob"));
     aws.tapctl(&["down", "--suffix", &sfx, "--yes"]).ok();
 }
+
+/// Every wait says what it waits for, in the plain progress (and the live line): here IAM's
+/// propagation of a new role (Lambda cannot assume it yet) and a new table becoming ACTIVE,
+/// under the aws-like profile.
+#[tokio::test(flavor = "multi_thread")]
+async fn waits_say_what_they_wait_for() {
+    let aws = LocalAws::start_with(&[("LOCAL_AWS_PROFILE", "aws-like")]);
+    let sfx = suffix("waits");
+    let s = aws.stack(&sfx);
+    let up = aws.tapctl(&["up", "--suffix", &sfx]).ok();
+    let line = |who: &str, what: &str| {
+        up.stderr
+            .lines()
+            .any(|l| l.contains(who) && l.contains(what))
+    };
+    assert!(
+        line(
+            &format!(
+                "function {}: waiting out InvalidParameterValueException",
+                s.function_name
+            ),
+            "cannot be assumed by Lambda"
+        ),
+        "{}",
+        up.stderr
+    );
+    assert!(
+        line(&format!("table {}: waiting for", s.table_name), "ACTIVE"),
+        "{}",
+        up.stderr
+    );
+    aws.tapctl(&["down", "--suffix", &sfx, "--yes", "-q"]).ok();
+}
