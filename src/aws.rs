@@ -200,21 +200,31 @@ pub async fn sdk_config(opts: &Options) -> Result<SdkConfig> {
             ca.display()
         ));
     }
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    // The user's own retry settings (AWS_MAX_ATTEMPTS, AWS_RETRY_MODE, the profile's
+    // max_attempts / retry_mode) win, as in every AWS SDK; aws-config reads them itself.
+    // Otherwise tapctl's: standard mode, 8 attempts, 100 ms to 5 s backoff.
+    let user_retry = ["AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE"]
+        .iter()
+        .any(|v| env_var(v).is_some())
+        || profile
+            .is_some_and(|p| p.get("max_attempts").is_some() || p.get("retry_mode").is_some());
+    if !user_retry {
+        loader = loader.retry_config(
             RetryConfig::standard()
                 .with_max_attempts(MAX_ATTEMPTS)
                 .with_initial_backoff(Duration::from_millis(100))
                 .with_max_backoff(Duration::from_secs(5)),
-        )
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(CONNECT_TIMEOUT)
-                .read_timeout(READ_TIMEOUT)
-                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-                .operation_timeout(OPERATION_TIMEOUT)
-                .build(),
         );
+    }
+    loader = loader.timeout_config(
+        TimeoutConfig::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .read_timeout(READ_TIMEOUT)
+            .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+            .operation_timeout(OPERATION_TIMEOUT)
+            .build(),
+    );
     if let Some(profile) = &opts.profile {
         loader = loader.profile_name(profile);
     }

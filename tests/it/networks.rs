@@ -261,3 +261,31 @@ fn deployer_policy_per_partition() {
         "tapctl: error: --account \"12\": an account id is 12 digits (or * for any)\n"
     );
 }
+
+/// The user's retry settings win over tapctl's own (8 attempts): with AWS_MAX_ATTEMPTS=1 one
+/// throttled answer is the error; without it the same answer is retried away. As every AWS
+/// SDK reads AWS_MAX_ATTEMPTS / AWS_RETRY_MODE and the profile's max_attempts / retry_mode.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_users_retry_settings_are_honoured() {
+    let aws = LocalAws::start();
+    let throttle_once = || {
+        crate::chaos::control(
+            &aws,
+            "config",
+            serde_json::json!({"fault_operations": ["ListTables", "DescribeTable"],
+                               "fault_kind": "throttle", "fault_next": 1}),
+        );
+    };
+    throttle_once();
+    let run = tapctl_env(
+        &aws,
+        &["status", "--suffix", "retry"],
+        &[("AWS_MAX_ATTEMPTS", "1")],
+        &[],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("Throttl"), "{}", run.stderr);
+    throttle_once();
+    let run = tapctl_env(&aws, &["status", "--suffix", "retry"], &[], &[]);
+    assert_eq!(run.code, 2, "retried away: {}", run.stderr);
+}
