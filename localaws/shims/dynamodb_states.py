@@ -191,8 +191,17 @@ def install(runner: Any, config: Any) -> None:
         delay = config.get("dynamodb_ttl_delay") or config.get("table_delay")
         ttl = self.get_table(table_name).ttl
         final = ttl["TimeToLiveStatus"]
+        # The last change wins: a change still in progress when another one comes must not
+        # land after it (each carries its generation).
+        generation = table.__dict__.get("_localaws_ttl_generation", 0) + 1
+        table._localaws_ttl_generation = generation
         if delay > 0:
             ttl["TimeToLiveStatus"] = "ENABLING" if final == "ENABLED" else "DISABLING"
-            later(delay, lambda: ttl.__setitem__("TimeToLiveStatus", final))
+
+            def settle() -> None:
+                if table.__dict__.get("_localaws_ttl_generation") == generation:
+                    ttl["TimeToLiveStatus"] = final
+
+            later(delay, settle)
 
     replace("moto.dynamodb.models", "DynamoDBBackend.update_time_to_live", update_time_to_live)

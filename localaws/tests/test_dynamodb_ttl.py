@@ -55,3 +55,13 @@ def test_off_by_default_and_enabling_lasts_its_own_delay(client, knobs):
     while status(ddb, name) != "ENABLED":
         assert time.monotonic() < deadline
         time.sleep(0.05)
+
+
+def test_the_last_change_wins_over_one_still_in_progress(client, knobs):
+    knobs(dynamodb_ttl_delay=0.3)
+    ddb = client("dynamodb")
+    name = table(ddb)
+    ttl(ddb, name, True)           # ENABLING, ENABLED in 0.3 s ...
+    ttl(ddb, name, False)          # ... but disabled meanwhile
+    time.sleep(0.8)
+    assert status(ddb, name) == "DISABLED"

@@ -317,6 +317,12 @@ async fn item_expiry_and_the_index_are_part_of_the_table() {
     let expires = doc["items"][0]["expires_at"].as_i64().unwrap();
     assert!((expires - (now + 3 * 86_400)).abs() < 120, "{doc}");
 
+    // DynamoDB finishes the TTL change later (ENABLING, here 1 s): wait for it before the
+    // changes by hand below, as a user would an hour later.
+    eventually("TTL ENABLED", Duration::from_secs(30), || async {
+        (settled(&c, &s).await.1 == "ENABLED expiresAt").then_some(())
+    })
+    .await;
     let db = &c.dynamodb;
     let delete = DeleteGlobalSecondaryIndexAction::builder()
         .index_name("by-object")
