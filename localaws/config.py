@@ -62,6 +62,9 @@ ALWAYS_ON: dict[str, Any] = {
     "dynamodb_ttl_change_interval": 0.0,
     # how long ENABLING / DISABLING last (s); 0 = `table_delay` (DynamoDB: up to an hour).
     "dynamodb_ttl_delay": 0.0,
+    # how long a global secondary index added to a table stays CREATING (backfilling) before
+    # ACTIVE (s); 0 = `table_delay` (DynamoDB: minutes to hours on a table with items).
+    "dynamodb_index_backfill": 0.0,
 }
 
 PROFILES: dict[str, dict[str, Any]] = {
@@ -145,6 +148,7 @@ FLOAT_KEYS = {
     "handler_write_faults_for",
     "dynamodb_ttl_change_interval",
     "dynamodb_ttl_delay",
+    "dynamodb_index_backfill",
     "dynamodb_switch_window",
 }
 BOOL_KEYS = {"role_env_kms_error", "s3_region_redirect", "destination_permission_check",

@@ -204,6 +204,16 @@ def install(runner: Any, config: Any) -> None:
 
     def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
         index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+        # A Query on an index still being built (added to a table with items, DynamoDB
+        # backfills it) is refused: "Cannot read from backfilling global secondary index"
+        # (AWS Knowledge Center, "create-gsi-dynamodb"; DynamoDB developer guide, "Adding a
+        # global secondary index to an existing table").
+        building = [i for i in getattr(self, "global_indexes", [])
+                    if i.name == index_name and getattr(i, "status", "ACTIVE") == "CREATING"]
+        if building:
+            from moto.dynamodb.exceptions import MockValidationException
+            raise MockValidationException(
+                f"Cannot read from backfilling global secondary index: {index_name}")
         candidates = _plan(self, hash_key, index_name, kwargs.get("hash_key_conditions"))
         with _lock:
             _count(self, "queries", 1)

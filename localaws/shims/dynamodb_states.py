@@ -20,6 +20,12 @@ With the same ``table_delay``, a global secondary index added by UpdateTable is
 TTL through ``ENABLING`` / ``DISABLING`` (DynamoDB API reference, DescribeTable
 ``IndexStatus`` and TimeToLiveDescription ``TimeToLiveStatus``).
 
+``dynamodb_index_backfill`` (s, 0 = ``table_delay``) sets how long an index added by
+UpdateTable stays ``CREATING``: "the time required for building a global secondary index
+depends on ... the size of the base table" (DynamoDB developer guide, "Adding a global
+secondary index to an existing table"); a Query on it meanwhile is refused (see
+``dynamodb_index``).
+
 ``dynamodb_ttl_delay`` (s, 0 = ``table_delay``) sets how long ENABLING / DISABLING last
 on their own: "It can take up to one hour for the change to fully process" (DynamoDB API
 reference, UpdateTimeToLive). ``dynamodb_ttl_change_interval`` (s, 0 = off): another
@@ -154,7 +160,7 @@ def install(runner: Any, config: Any) -> None:
     def update_table(self: Any, name: str, *args: Any, **kwargs: Any) -> Any:
         before = {i.name for i in self.get_table(name).global_indexes}
         table = orig_update(self, name, *args, **kwargs)
-        delay = config.get("table_delay")
+        delay = config.get("dynamodb_index_backfill") or config.get("table_delay")
         for index in table.global_indexes:
             if delay > 0 and index.name not in before:
                 index.status = "CREATING"

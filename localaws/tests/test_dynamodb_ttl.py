@@ -65,3 +65,30 @@ def test_the_last_change_wins_over_one_still_in_progress(client, knobs):
     ttl(ddb, name, False)          # ... but disabled meanwhile
     time.sleep(0.8)
     assert status(ddb, name) == "DISABLED"
+
+
+def test_a_query_on_a_backfilling_index_is_refused(client, knobs):
+    knobs(dynamodb_index_backfill=0.5)
+    ddb = client("dynamodb")
+    name = table(ddb)
+    ddb.update_table(
+        TableName=name,
+        AttributeDefinitions=[{"AttributeName": "o", "AttributeType": "S"}],
+        GlobalSecondaryIndexUpdates=[{"Create": {
+            "IndexName": "by-o", "KeySchema": [{"AttributeName": "o", "KeyType": "HASH"}],
+            "Projection": {"ProjectionType": "ALL"}}}])
+    query = dict(TableName=name, IndexName="by-o", KeyConditionExpression="o = :o",
+                 ExpressionAttributeValues={":o": {"S": "x"}})
+    with pytest.raises(ClientError) as e:
+        ddb.query(**query)
+    assert e.value.response["Error"]["Code"] == "ValidationException"
+    assert e.value.response["Error"]["Message"] == (
+        "Cannot read from backfilling global secondary index: by-o")
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            ddb.query(**query)
+            break
+        except ClientError:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)

@@ -60,6 +60,14 @@ pub async fn events(
             items::recent(aws, s, since.as_deref(), limit).await?,
         ),
     };
+    if found.index_building {
+        eprintln!(
+            "tapctl: warning: index {} of table {} is still being built (DynamoDB backfills \
+             it: minutes to hours); these items come from a Scan of the whole table",
+            crate::spec::OBJECT_INDEX,
+            s.table_name
+        );
+    }
     run.emit(
         || show::events_json(s, key.as_deref(), since.as_deref(), read, &found),
         || show::events_text(s, read, &found),

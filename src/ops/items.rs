@@ -7,6 +7,7 @@ use crate::error::AwsError;
 use crate::resource::sdk::has_code;
 use crate::spec::{HASH_KEY, OBJECT_INDEX, RANGE_KEY, Stack, TTL_ATTRIBUTE};
 use anyhow::{Result, anyhow};
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
 
@@ -61,19 +62,26 @@ pub struct Found {
     /// False when a Scan stopped at the limit before the end of the table: the items are the
     /// newest of those read, not necessarily the newest of the table.
     pub complete: bool,
+    /// The index was still being built: the items come from a Scan filtered on the key.
+    pub index_building: bool,
 }
+
+/// DynamoDB refuses a Query on an index it is still building.
+const BACKFILLING: &str = "Cannot read from backfilling global secondary index";
 
 /// The one-line error of a failed read, with what to do when the table or index is missing.
 fn read_error(s: &Stack, op: &str, e: AwsError) -> anyhow::Error {
     let hint = if has_code(&e, "ResourceNotFoundException") {
         format!(
-            " (table {} does not exist: is the stack deployed? tapctl status)",
-            s.table_name
+            " (table {} does not exist: is the stack deployed? {})",
+            s.table_name,
+            s.command("status")
         )
     } else if has_code(&e, "ValidationException") && e.to_string().contains("index") {
         format!(
-            " (table {} has no index {OBJECT_INDEX} yet: run tapctl up)",
-            s.table_name
+            " (table {} has no index {OBJECT_INDEX} yet: run `{}`)",
+            s.table_name,
+            s.command("up")
         )
     } else {
         String::new()
@@ -99,6 +107,7 @@ pub async fn for_object(
     let mut start: Option<Item> = None;
     loop {
         let want = limit.saturating_sub(found.items.len()).max(1);
+        let start_key = start.take();
         let mut q = aws
             .dynamodb
             .query()
@@ -107,7 +116,7 @@ pub async fn for_object(
             .scan_index_forward(false)
             .limit(i32::try_from(want).unwrap_or(PAGE).min(PAGE))
             .expression_attribute_values(":k", AttributeValue::S(key.to_string()))
-            .set_exclusive_start_key(start.take());
+            .set_exclusive_start_key(start_key);
         q = match since {
             Some(t) => q
                 .key_condition_expression("objectKey = :k AND #t >= :since")
@@ -115,10 +124,16 @@ pub async fn for_object(
                 .expression_attribute_values(":since", AttributeValue::S(t.to_string())),
             None => q.key_condition_expression("objectKey = :k"),
         };
-        let page = q
-            .send()
-            .await
-            .map_err(|e| read_error(s, "Query", AwsError::new(e)))?;
+        let page = match q.send().await {
+            Err(e) if e.message().is_some_and(|m| m.contains(BACKFILLING)) => {
+                // Being built (minutes to hours on a table with items): the same answer from a
+                // Scan, which reads the whole table, said so by the caller.
+                let mut scanned = scan(aws, s, since, Some(key), limit).await?;
+                scanned.index_building = true;
+                return Ok(scanned);
+            }
+            other => other.map_err(|e| read_error(s, "Query", AwsError::new(e)))?,
+        };
         found.scanned += i64::from(page.scanned_count);
         found
             .items
@@ -140,8 +155,27 @@ pub async fn recent(
     since: Option<&str>,
     limit: usize,
 ) -> Result<Found> {
+    scan(aws, s, since, None, limit).await
+}
+
+/// A Scan of the table filtered to `since` and to one object's `key` when given, paged until
+/// `limit` items matched or the table ended, newest first.
+async fn scan(
+    aws: &crate::aws::Clients,
+    s: &Stack,
+    since: Option<&str>,
+    key: Option<&str>,
+    limit: usize,
+) -> Result<Found> {
     let mut found = Found::default();
     let mut start: Option<Item> = None;
+    let mut filters = Vec::new();
+    if since.is_some() {
+        filters.push("#t >= :since");
+    }
+    if key.is_some() {
+        filters.push("objectKey = :k");
+    }
     loop {
         let mut q = aws
             .dynamodb
@@ -149,11 +183,16 @@ pub async fn recent(
             .table_name(&s.table_name)
             .limit(PAGE)
             .set_exclusive_start_key(start.take());
+        if !filters.is_empty() {
+            q = q.filter_expression(filters.join(" AND "));
+        }
         if let Some(t) = since {
             q = q
-                .filter_expression("#t >= :since")
                 .expression_attribute_names("#t", RANGE_KEY)
                 .expression_attribute_values(":since", AttributeValue::S(t.to_string()));
+        }
+        if let Some(k) = key {
+            q = q.expression_attribute_values(":k", AttributeValue::S(k.to_string()));
         }
         let page = q
             .send()

@@ -51,7 +51,9 @@ pub fn events_json(
     m.insert("table".into(), json!(s.table_name));
     m.insert("key".into(), json!(key));
     m.insert("since".into(), json!(since));
+    let read = if f.index_building { Read::Scan } else { read };
     m.insert("read".into(), json!(read.word()));
+    m.insert("index_building".into(), json!(f.index_building));
     m.insert("scanned".into(), json!(f.scanned));
     m.insert("complete".into(), json!(f.complete));
     let items: Vec<Value> = f.items.iter().map(item_json).collect();
@@ -60,6 +62,7 @@ pub fn events_json(
 }
 
 pub fn events_text(s: &Stack, read: Read, f: &Found) -> String {
+    let read = if f.index_building { Read::Scan } else { read };
     let mut out = String::new();
     if !f.items.is_empty() {
         let width = f
@@ -217,6 +220,7 @@ mod tests {
             }],
             scanned: 1,
             complete: true,
+            index_building: false,
         };
         let text = events_text(&test_stack(), Read::Index, &f);
         assert!(text.starts_with("TIME"), "{text}");

@@ -11,7 +11,7 @@
 //! moves TTL through ENABLING / DISABLING; "any additional UpdateTimeToLive calls for the same
 //! table during this one hour duration result in a ValidationException".
 
-use super::retry::{retry_on, wait_until};
+use super::retry::{Backoff, poll, retry_on, wait_until};
 use super::sdk::found;
 use super::sdk::{dynamodb::in_use, dynamodb::transient};
 use super::state::{Ctx, Drift, Field};
@@ -110,7 +110,17 @@ fn settled(ttl: &str) -> String {
 /// The pure half: the index and the expiry as observed vs the spec.
 pub fn diff(s: &Stack, index: Option<&str>, ttl: &str) -> Vec<Drift> {
     let mut drift = Vec::new();
-    if index != Some(wanted_index().as_str()) {
+    // An index being built (CREATING: DynamoDB backfills it) is the wanted one in progress,
+    // as a TTL being enabled is: no drift, nothing more for up to do.
+    let building = format!("{} (CREATING)", wanted_index());
+    let index = index.map(|i| {
+        if i == building {
+            wanted_index()
+        } else {
+            i.to_string()
+        }
+    });
+    if index.as_deref() != Some(wanted_index().as_str()) {
         drift.push(Drift::new(
             Field::ObjectIndex,
             format!("{OBJECT_INDEX}: {}", wanted_index()),
@@ -197,11 +207,29 @@ pub async fn repair_index(ctx: &Ctx) -> Result<()> {
         }
         None => create_index(ctx).await?,
     }
-    wait_index(ctx, "ACTIVE", |t| {
-        observed_index(t).as_deref() == Some(wanted_index().as_str())
-    })
-    .await
+    // On a table with items DynamoDB backfills the new index for minutes to hours: up waits
+    // a little (an empty table's index is ready in seconds), then leaves it building.
+    let active =
+        |t: &TableDescription| observed_index(t).as_deref() == Some(wanted_index().as_str());
+    let ready = poll(Backoff::new(INDEX_SETTLE), || async {
+        let t = describe(ctx).await?.context("the table disappeared")?;
+        Ok(active(&t).then_some(()))
+    });
+    if ready.await?.is_none() {
+        super::waits::waiting(&format!(
+            "index {OBJECT_INDEX} is building (DynamoDB backfills the table's items: minutes \
+             to hours); up leaves it to finish: queries by key fall back to a scan meanwhile"
+        ));
+        tracing::info!(
+            "index {OBJECT_INDEX} of table {} is still building",
+            ctx.stack.table_name
+        );
+    }
+    Ok(())
 }
+
+/// How long `up` waits for a new index before leaving it building.
+const INDEX_SETTLE: Duration = Duration::from_secs(20);
 
 async fn create_index(ctx: &Ctx) -> Result<()> {
     let create = CreateGlobalSecondaryIndexAction::builder()
@@ -407,13 +435,13 @@ mod tests {
                 Drift::new(Field::TimeToLive, "enabled on expiresAt", "disabled"),
             ]
         );
-        let creating = format!("{} (CREATING)", wanted_index());
         let other = "objectKey:S:HASH,timestamp:S:RANGE,projection=KEYS_ONLY";
-        for index in [creating.as_str(), other] {
-            let d = diff(&s, Some(index), "enabled on other");
-            let fields: Vec<_> = d.iter().map(|d| d.field.as_str()).collect();
-            assert_eq!(fields, ["object_index", "time_to_live"]);
-        }
+        let d = diff(&s, Some(other), "enabled on other");
+        let fields: Vec<_> = d.iter().map(|d| d.field.as_str()).collect();
+        assert_eq!(fields, ["object_index", "time_to_live"]);
+        // The wanted index being built (DynamoDB backfills it) is in progress, not drift.
+        let creating = format!("{} (CREATING)", wanted_index());
+        assert!(diff(&s, Some(&creating), "enabled on expiresAt").is_empty());
         let keep = stack();
         assert_eq!(
             diff(&keep, Some(&wanted_index()), "enabled on expiresAt"),

@@ -554,3 +554,69 @@ async fn ttl_in_progress_is_no_error_and_the_hourly_limit_is_one_line() {
     assert_eq!(drifted, ["time_to_live"], "{doc}");
     aws.tapctl(&["down", "--suffix", &sfx, "--yes"]).ok();
 }
+
+/// Adding the object index to a table with items: DynamoDB backfills it for minutes to hours
+/// and refuses a Query on it meanwhile ("Cannot read from backfilling global secondary
+/// index"). up applies everything and leaves the index building (no 300 s failure on every
+/// run), status is in sync, and events --key says so on one line and answers from a Scan.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_index_being_backfilled_is_left_to_build_and_reads_fall_back() {
+    use aws_sdk_dynamodb::types::{DeleteGlobalSecondaryIndexAction, GlobalSecondaryIndexUpdate};
+    let aws = LocalAws::start_with(&[("LOCAL_AWS_DYNAMODB_INDEX_BACKFILL", "3600")]);
+    let sfx = suffix("backfill");
+    let s = aws.stack(&sfx);
+    let c = aws.clients().await;
+    aws.tapctl(&["up", "--suffix", &sfx]).ok();
+    common::objects::upload(&c, &s, "seen", 3).await;
+    common::eventually("the 3 items", Duration::from_secs(60), || async {
+        let n = common::objects::items(&c, &s).await.len();
+        (n >= 3).then_some(())
+    })
+    .await;
+    let delete = DeleteGlobalSecondaryIndexAction::builder()
+        .index_name("by-object")
+        .build()
+        .unwrap();
+    c.dynamodb
+        .update_table()
+        .table_name(&s.table_name)
+        .global_secondary_index_updates(
+            GlobalSecondaryIndexUpdate::builder().delete(delete).build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let up = aws.tapctl(&["up", "--suffix", &sfx]).ok();
+    assert!(
+        started.elapsed() < Duration::from_secs(120),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        up.stderr.contains("index by-object is building"),
+        "{}",
+        up.stderr
+    );
+    aws.tapctl(&["status", "--suffix", &sfx]).ok();
+    let run = aws.tapctl(&[
+        "events",
+        "--suffix",
+        &sfx,
+        "--key",
+        "seen/object 001.txt",
+        "--output",
+        "json",
+    ]);
+    let run = run.ok();
+    let doc = run.json();
+    assert_eq!(doc["index_building"], true, "{doc}");
+    assert_eq!(doc["read"], "scan", "{doc}");
+    assert_eq!(doc["items"].as_array().unwrap().len(), 1, "{doc}");
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("is still being built"),
+        "{}",
+        run.stderr
+    );
+}
