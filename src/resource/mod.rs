@@ -86,16 +86,24 @@ impl Kind {
     pub async fn apply(self, ctx: &Ctx, state: &State) -> Result<()> {
         let mut state = state.clone();
         for _ in 0..=LOOK_AGAIN {
-            match self.apply_once(ctx, &state).await {
+            // Boxed: the steps' futures are large (SDK calls), and a debug build polls them on
+            // a worker thread's 2 MiB stack.
+            match Box::pin(self.apply_once(ctx, &state)).await {
                 Err(e) if e.downcast_ref::<state::MetMeanwhile>().is_some() => {
                     let met = *e
                         .downcast_ref::<state::MetMeanwhile>()
                         .expect("checked above");
                     state = match met.settle {
                         Some(budget) => {
-                            state::look_again(self, ctx, budget, || self.observe(ctx)).await?
+                            Box::pin(state::look_again(self, ctx, budget, || {
+                                Box::pin(self.observe(ctx))
+                            }))
+                            .await?
                         }
-                        None => state::created_meanwhile(self, ctx, self.observe(ctx).await?)?,
+                        None => {
+                            let now = Box::pin(self.observe(ctx)).await?;
+                            state::created_meanwhile(self, ctx, now)?
+                        }
                     };
                 }
                 done => return done,
