@@ -190,6 +190,9 @@ async fn follow_until_ctrl_c(aws: &LocalAws, c: &Clients, s: &Stack, sfx: &str) 
         .tapctl_cmd(&[
             "logs", "--suffix", sfx, "--follow", "--since", "1s", "--output", "json",
         ])
+        // Two attempts per call (the user's retry setting): the throttled reads below reach
+        // tapctl's own back-off quickly.
+        .env("AWS_MAX_ATTEMPTS", "2")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -203,12 +206,12 @@ async fn follow_until_ctrl_c(aws: &LocalAws, c: &Clients, s: &Stack, sfx: &str) 
         }
     });
     // CloudWatch Logs throttles FilterLogEvents (5 requests/s per account and region,
-    // shared): the next 8 reads answer ThrottlingException, more than the SDK's own retries
-    // take. The follow backs off and goes on instead of exiting.
+    // shared): the next 4 reads answer ThrottlingException, more than the SDK's own retries
+    // take (2 attempts here). The follow backs off and goes on instead of exiting.
     crate::chaos::control(
         aws,
         "config",
-        json!({"fault_operations": ["FilterLogEvents"], "fault_kind": "throttle", "fault_next": 8}),
+        json!({"fault_operations": ["FilterLogEvents"], "fault_kind": "throttle", "fault_next": 4}),
     );
     let key = "followed.txt";
     upload(c, s, key).await;

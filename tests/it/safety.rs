@@ -83,9 +83,9 @@ async fn deletion_protection_keeps_the_stack_until_an_up_turns_it_off() {
 async fn a_down_racing_a_reattach_lists_and_detaches_again() {
     use std::process::Stdio;
     use std::time::{Duration, Instant};
-    // DeleteRole answers DeleteConflict for 3 s after each detach (IAM's lag), which gives
-    // the racing attach below its moment.
-    let aws = LocalAws::start_with(&[("LOCAL_AWS_IAM_DELETE_CONFLICT", "3")]);
+    // DeleteRole answers DeleteConflict for 8 s after each detach (IAM's lag), which gives
+    // the racing attach below its moment, even on a loaded machine.
+    let aws = LocalAws::start_with(&[("LOCAL_AWS_IAM_DELETE_CONFLICT", "8")]);
     let sfx = suffix("race");
     let s = aws.stack(&sfx);
     let c = aws.clients().await;
