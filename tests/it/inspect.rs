@@ -10,6 +10,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_lambda::types::Environment;
 use aws_sdk_s3::primitives::ByteStream;
+use common::status::drift_fields;
 use common::{LocalAws, Run, eventually, suffix};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
@@ -234,21 +235,6 @@ fn with_retention(aws: &LocalAws, args: &[&str]) -> Run {
         .output()
         .unwrap();
     Run::from(out)
-}
-
-fn drift_fields(status: &Value, resource: &str) -> Vec<String> {
-    let r = status["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["resource"] == resource)
-        .unwrap();
-    r["drift"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["field"].as_str().unwrap().to_string())
-        .collect()
 }
 
 /// Index ACTIVE and TTL ENABLED on expiresAt, read from AWS.

@@ -5,20 +5,10 @@
 
 use crate::common;
 
-use common::{LocalAws, Run, suffix};
+use common::{LocalAws, Run, closed_port, suffix};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
-
-/// A local port nothing listens on.
-fn closed_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// tapctl with this instance's environment plus `set`, minus `unset`.
 fn tapctl_env(aws: &LocalAws, args: &[&str], set: &[(&str, &str)], unset: &[&str]) -> Run {
