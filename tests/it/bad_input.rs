@@ -5,8 +5,7 @@
 use crate::chaos;
 use crate::common;
 
-use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
-use common::{ACCOUNT, LocalAws, Run, suffix};
+use common::{ACCOUNT, LocalAws, Run, closed_port, foreign, suffix};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
@@ -21,15 +20,6 @@ fn fails(run: Run, code: i32, msg: &str) {
         run.stdout
     );
     assert_eq!(run.code, code, "exit code for {msg}");
-}
-
-/// A local port nothing listens on.
-fn closed_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 const CHARS: &str = "only lowercase letters, digits and hyphens are allowed";
@@ -288,29 +278,8 @@ async fn foreign_resources_and_a_taken_bucket_name() {
     // Same account, untagged, tapctl's names.
     let s1 = suffix("foreign");
     let st = aws.stack(&s1);
-    c.s3.create_bucket()
-        .bucket(&st.bucket_name)
-        .create_bucket_configuration(
-            CreateBucketConfiguration::builder()
-                .location_constraint(BucketLocationConstraint::from(region.as_str()))
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    c.logs
-        .create_log_group()
-        .log_group_name(&st.log_group_name)
-        .send()
-        .await
-        .unwrap();
-    c.logs
-        .put_retention_policy()
-        .log_group_name(&st.log_group_name)
-        .retention_in_days(30)
-        .send()
-        .await
-        .unwrap();
+    foreign::bucket(&c.s3, &st.bucket_name, &region).await;
+    foreign::configured_log_group(&c, &st).await;
     let mark = aws.mark();
     fails(
         aws.tapctl(&["up", "--suffix", &s1]),
@@ -349,21 +318,7 @@ async fn foreign_resources_and_a_taken_bucket_name() {
             .force_path_style(true)
             .build(),
     );
-    other
-        .create_bucket()
-        .bucket(&st.bucket_name)
-        .create_bucket_configuration(
-            CreateBucketConfiguration::builder()
-                .location_constraint(BucketLocationConstraint::from(region.as_str()))
-                .build(),
-        )
-        .customize()
-        .mutate_request(|r| {
-            r.headers_mut().insert("x-moto-account-id", "111122223333");
-        })
-        .send()
-        .await
-        .unwrap();
+    foreign::bucket_of(&other, &st.bucket_name, &region, Some("111122223333")).await;
     let mark = aws.mark();
     fails(
         aws.tapctl(&["up", "--suffix", &s2]),

@@ -5,12 +5,10 @@ use crate::chaos;
 use crate::common;
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{
-    BucketLocationConstraint, CreateBucketConfiguration, Event, LambdaFunctionConfiguration,
-    NotificationConfiguration,
-};
-use common::{LocalAws, Run, suffix};
-use serde_json::{Value, json};
+use aws_sdk_s3::types::{Event, LambdaFunctionConfiguration, NotificationConfiguration};
+use common::status::{all, resource};
+use common::{LocalAws, Run, foreign, suffix};
+use serde_json::json;
 use std::time::Duration;
 use tapctl::aws::Clients;
 use tapctl::spec::{NOTIFICATION_EVENT, NOTIFICATION_ID, Stack};
@@ -32,21 +30,6 @@ fn answers(aws: &LocalAws, mark: usize, service: &str) -> Vec<String> {
 
 fn count(answers: &[String], what: &str) -> usize {
     answers.iter().filter(|a| a.as_str() == what).count()
-}
-
-fn resource<'a>(doc: &'a Value, name: &str) -> &'a Value {
-    doc["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["resource"] == name)
-        .unwrap_or_else(|| panic!("no {name} in {doc}"))
-}
-
-#[track_caller]
-fn all(run: &Value, key: &str, word: &str) {
-    let rs = run["resources"].as_array().unwrap();
-    assert!(rs.iter().all(|r| r[key] == word), "not all {word}: {run}");
 }
 
 /// The error: one readable line on stderr, without the SDK's debug form.
@@ -122,14 +105,13 @@ async fn up_down_up_at_once_under_aws_real() {
     // Emptying: awkward keys, and enough versions for several DeleteObjects calls, a tenth
     // of whose keys fail with SlowDown / InternalError.
     put_awkward_keys(&c, &s).await;
-    let filled = chaos::control(
-        &aws,
+    let filled = aws.control(
         "s3/fill",
-        json!({"bucket": s.bucket_name, "keys": 2000, "versions": 2}),
+        &json!({"bucket": s.bucket_name, "keys": 2000, "versions": 2}),
     );
     assert_eq!(filled["objects"], 4000, "{filled}");
     // SQS holds a deleted queue's name 60 s: long enough here to outlast the rest of down.
-    chaos::control(&aws, "config", json!({"sqs_name_hold": 20}));
+    aws.control("config", &json!({"sqs_name_hold": 20}));
     let mark = aws.mark();
     let down = aws.tapctl(&["down", "--suffix", &sfx, "--yes", "--output", "json"]);
     all(&down.ok().json(), "action", "deleted");
@@ -222,10 +204,9 @@ async fn up_down_up_at_once_under_aws_real() {
     put_entries(&c, &s, vec![ours, theirs]).await;
 
     // Two downs at once both finish, removing tapctl's entry next to the broken one.
-    chaos::control(
-        &aws,
+    aws.control(
         "s3/fill",
-        json!({"bucket": s.bucket_name, "keys": 1500, "versions": 1}),
+        &json!({"bucket": s.bucket_name, "keys": 1500, "versions": 1}),
     );
     let a = chaos::spawn(&aws, &["down", "--suffix", &sfx, "--yes"]);
     let b = chaos::spawn(&aws, &["down", "--suffix", &sfx, "--yes"]);
@@ -304,7 +285,7 @@ async fn iam_conflicts_kms_message_inactive_and_failed_functions() {
     })
     .await;
     let fn_name = json!({"function": s.function_name});
-    let inactive = chaos::control(&aws, "lambda/inactive", fn_name.clone());
+    let inactive = aws.control("lambda/inactive", &fn_name);
     assert_eq!(inactive["state"], "Inactive");
     let up = aws.tapctl(&["up", "--suffix", &sfx, "--output", "json"]);
     assert_eq!(
@@ -313,7 +294,7 @@ async fn iam_conflicts_kms_message_inactive_and_failed_functions() {
     );
     aws.tapctl(&["status", "--suffix", &sfx]).code(0);
     // Inactive and otherwise as specified: in sync, nothing to write.
-    chaos::control(&aws, "lambda/inactive", fn_name.clone());
+    aws.control("lambda/inactive", &fn_name);
     let mark = aws.mark();
     aws.tapctl(&["up", "--suffix", &sfx]).ok();
     assert_eq!(aws.writes_since(mark), Vec::<String>::new());
@@ -321,7 +302,7 @@ async fn iam_conflicts_kms_message_inactive_and_failed_functions() {
     // Failed: drift with Lambda's reason, never in sync; up updates it back.
     let mut failed = fn_name.clone();
     failed["reason"] = json!("InternalError: could not set up the function");
-    chaos::control(&aws, "lambda/failed", failed);
+    aws.control("lambda/failed", &failed);
     let status = aws.tapctl(&["status", "--suffix", &sfx, "--output", "json"]);
     let status = status.code(2).json();
     let f = resource(&status, "function");
@@ -375,16 +356,7 @@ async fn a_bucket_in_another_region_is_reported_not_touched() {
             .force_path_style(true)
             .build(),
     );
-    eu.create_bucket()
-        .bucket(&s.bucket_name)
-        .create_bucket_configuration(
-            CreateBucketConfiguration::builder()
-                .location_constraint(BucketLocationConstraint::EuWest1)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    foreign::bucket(&eu, &s.bucket_name, "eu-west-1").await;
     eu.put_bucket_tagging()
         .bucket(&s.bucket_name)
         .tagging(
@@ -403,13 +375,7 @@ async fn a_bucket_in_another_region_is_reported_not_touched() {
         .tapctl(&["status", "--suffix", &sfx, "--output", "json"])
         .code(2);
     let doc = status.json();
-    let bucket = doc["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["resource"] == "bucket")
-        .unwrap()
-        .clone();
+    let bucket = resource(&doc, "bucket").clone();
     assert_eq!(bucket["state"], "other_region", "{bucket}");
     let mark = aws.mark();
     let up = aws.tapctl(&["up", "--suffix", &sfx]).code(1);

@@ -6,9 +6,8 @@ use crate::chaos;
 use crate::common;
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
 use chaos::Killed;
-use common::{LocalAws, eventually, suffix};
+use common::{LocalAws, eventually, foreign, suffix};
 use std::time::Duration;
 use tapctl::aws::Clients;
 
@@ -21,24 +20,8 @@ const KNOBS: &[(&str, &str)] = &[("LOCAL_AWS_LATENCY_MS", "25"), ("LOCAL_AWS_JIT
 async fn neighbours(aws: &LocalAws, c: &Clients) -> String {
     let n = suffix("neighbour");
     let s = aws.stack(&n);
-    c.s3.create_bucket()
-        .bucket(&s.bucket_name)
-        .create_bucket_configuration(
-            CreateBucketConfiguration::builder()
-                .location_constraint(BucketLocationConstraint::from(
-                    aws.var("AWS_REGION").as_str(),
-                ))
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    c.logs
-        .create_log_group()
-        .log_group_name(&s.log_group_name)
-        .send()
-        .await
-        .unwrap();
+    foreign::bucket(&c.s3, &s.bucket_name, &aws.var("AWS_REGION")).await;
+    foreign::log_group(c, &s).await;
     n
 }
 
@@ -110,7 +93,7 @@ fn kill_at(aws: &LocalAws, args: &[&str], point: Point) -> Option<(usize, usize)
         Point::Write(n) => chaos::kill_after_writes(aws, args, mark, n),
     };
     match killed {
-        Killed::At(_) => Some((aws.calls_since(mark), aws.writes_since(mark).len())),
+        Killed::At { calls, writes } => Some((calls, writes)),
         Killed::Finished(code) => {
             assert_eq!(code, 0, "{args:?} failed (exit {code}) before {point:?}");
             None
@@ -258,41 +241,19 @@ async fn a_log_group_recreated_by_lambda_after_down_is_settled() {
     aws.tapctl(&["up", "--suffix", &s]).ok();
     aws.tapctl(&["down", "--suffix", &s, "--yes"]).ok();
     // What Lambda does on its first log write: CreateLogGroup with nothing else.
-    c.logs
-        .create_log_group()
-        .log_group_name(&st.log_group_name)
-        .send()
-        .await
-        .unwrap();
+    foreign::log_group(&c, &st).await;
     let run = aws.tapctl(&["down", "--suffix", &s, "--yes"]).ok();
     assert!(!run.stderr.contains("warning"), "{}", run.stderr);
     common::assert_gone(&c, &st).await;
 
-    c.logs
-        .create_log_group()
-        .log_group_name(&st.log_group_name)
-        .send()
-        .await
-        .unwrap();
+    foreign::log_group(&c, &st).await;
     aws.tapctl(&["up", "--suffix", &s]).ok();
     chaos::assert_converged(&aws, &s);
     aws.tapctl(&["down", "--suffix", &s, "--yes"]).ok();
     common::assert_gone(&c, &st).await;
 
     // Configured by someone: foreign, up refuses without --adopt.
-    c.logs
-        .create_log_group()
-        .log_group_name(&st.log_group_name)
-        .send()
-        .await
-        .unwrap();
-    c.logs
-        .put_retention_policy()
-        .log_group_name(&st.log_group_name)
-        .retention_in_days(30)
-        .send()
-        .await
-        .unwrap();
+    foreign::configured_log_group(&c, &st).await;
     let run = aws.tapctl(&["up", "--suffix", &s]).code(1);
     assert!(run.stderr.contains("not tapctl's"), "{}", run.stderr);
 }

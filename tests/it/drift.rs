@@ -9,8 +9,9 @@ use aws_sdk_s3::types::{
     OwnershipControls, OwnershipControlsRule, PublicAccessBlockConfiguration, ServerSideEncryption,
     ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
 };
+use common::status::resource;
 use common::{ACCOUNT, LocalAws, suffix};
-use serde_json::{Value, json};
+use serde_json::json;
 use tapctl::aws::Clients;
 use tapctl::resource::function::CODE_ZIP;
 use tapctl::spec::Stack;
@@ -402,15 +403,6 @@ const CASES: &[(&str, &str, &str)] = &[
         "on_failure_destination",
     ),
 ];
-
-fn resource<'a>(doc: &'a Value, name: &str) -> &'a Value {
-    doc["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["resource"] == name)
-        .unwrap_or_else(|| panic!("no {name} in {doc}"))
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_drift_is_reported_and_repaired() {

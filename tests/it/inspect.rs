@@ -10,6 +10,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_lambda::types::Environment;
 use aws_sdk_s3::primitives::ByteStream;
+use common::status::drift_fields;
 use common::{LocalAws, Run, eventually, suffix};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
@@ -208,11 +209,7 @@ async fn follow_until_ctrl_c(aws: &LocalAws, c: &Clients, s: &Stack, sfx: &str) 
     // CloudWatch Logs throttles FilterLogEvents (5 requests/s per account and region,
     // shared): the next 4 reads answer ThrottlingException, more than the SDK's own retries
     // take (2 attempts here). The follow backs off and goes on instead of exiting.
-    crate::chaos::control(
-        aws,
-        "config",
-        json!({"fault_operations": ["FilterLogEvents"], "fault_kind": "throttle", "fault_next": 4}),
-    );
+    aws.control("config", &json!({"fault_operations": ["FilterLogEvents"], "fault_kind": "throttle", "fault_next": 4}));
     let key = "followed.txt";
     upload(c, s, key).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -246,21 +243,6 @@ fn with_retention(aws: &LocalAws, args: &[&str]) -> Run {
         .output()
         .unwrap();
     Run::from(out)
-}
-
-fn drift_fields(status: &Value, resource: &str) -> Vec<String> {
-    let r = status["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["resource"] == resource)
-        .unwrap();
-    r["drift"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["field"].as_str().unwrap().to_string())
-        .collect()
 }
 
 /// Index ACTIVE and TTL ENABLED on expiresAt, read from AWS.

@@ -4,7 +4,7 @@
 use crate::common;
 
 use aws_sdk_s3::primitives::ByteStream;
-use common::{LocalAws, eventually, suffix};
+use common::{LocalAws, eventually, status, suffix};
 use std::time::Duration;
 use tapctl::aws::Clients;
 use tapctl::spec::Stack;
@@ -60,14 +60,7 @@ async fn lifecycle(aws: &LocalAws, tag: &str) {
         .ok()
         .json();
     assert_eq!(up["ok"], true);
-    assert!(
-        up["resources"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|r| r["action"] == "created"),
-        "{up}"
-    );
+    status::all(&up, "action", "created");
     assert_eq!(up["outputs"]["BucketName"], s.bucket_name.as_str());
     assert_eq!(up["outputs"]["DynamoDBTableName"], s.table_name.as_str());
     assert_eq!(
@@ -81,14 +74,7 @@ async fn lifecycle(aws: &LocalAws, tag: &str) {
         .tapctl(&["up", "--suffix", &sfx, "--output", "json"])
         .ok()
         .json();
-    assert!(
-        again["resources"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|r| r["action"] == "unchanged"),
-        "{again}"
-    );
+    status::all(&again, "action", "unchanged");
     assert_eq!(
         aws.writes_since(mark),
         Vec::<String>::new(),
@@ -109,27 +95,13 @@ async fn lifecycle(aws: &LocalAws, tag: &str) {
         .tapctl(&["down", "--suffix", &sfx, "--yes", "--output", "json"])
         .ok()
         .json();
-    assert!(
-        down["resources"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|r| r["action"] == "deleted"),
-        "{down}"
-    );
+    status::all(&down, "action", "deleted");
     common::assert_gone(&c, &s).await;
     let again = aws
         .tapctl(&["down", "--suffix", &sfx, "--yes", "--output", "json"])
         .ok()
         .json();
-    assert!(
-        again["resources"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|r| r["action"] == "already_gone"),
-        "{again}"
-    );
+    status::all(&again, "action", "already_gone");
     aws.tapctl(&["status", "--suffix", &sfx]).code(2);
 }
 

@@ -5,20 +5,10 @@
 
 use crate::common;
 
-use common::{LocalAws, Run, suffix};
+use common::{LocalAws, Run, closed_port, suffix};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
-
-/// A local port nothing listens on.
-fn closed_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// tapctl with this instance's environment plus `set`, minus `unset`.
 fn tapctl_env(aws: &LocalAws, args: &[&str], set: &[(&str, &str)], unset: &[&str]) -> Run {
@@ -269,10 +259,9 @@ fn deployer_policy_per_partition() {
 async fn the_users_retry_settings_are_honoured() {
     let aws = LocalAws::start();
     let throttle_once = || {
-        crate::chaos::control(
-            &aws,
+        aws.control(
             "config",
-            serde_json::json!({"fault_operations": ["ListTables", "DescribeTable"],
+            &serde_json::json!({"fault_operations": ["ListTables", "DescribeTable"],
                                "fault_kind": "throttle", "fault_next": 1}),
         );
     };

@@ -9,10 +9,8 @@ use crate::common;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
-use aws_sdk_s3::types::{
-    AbacStatus, BucketAbacStatus, BucketLocationConstraint, CreateBucketConfiguration,
-};
-use common::{ACCOUNT, LocalAws, suffix};
+use aws_sdk_s3::types::{AbacStatus, BucketAbacStatus};
+use common::{ACCOUNT, LocalAws, foreign, status, suffix};
 use serde_json::json;
 use std::time::Duration;
 use tapctl::aws::Clients;
@@ -42,16 +40,7 @@ async fn foreign_table_and_bucket(c: &Clients, s: &Stack) {
         .send()
         .await
         .unwrap();
-    c.s3.create_bucket()
-        .bucket(&s.bucket_name)
-        .create_bucket_configuration(
-            CreateBucketConfiguration::builder()
-                .location_constraint(BucketLocationConstraint::UsWest2)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    foreign::bucket(&c.s3, &s.bucket_name, "us-west-2").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -99,12 +88,7 @@ async fn refused_and_survive_down(aws: &LocalAws) {
         .tapctl(&["status", "--suffix", &sfx, "--output", "json"])
         .code(2)
         .json();
-    let states: Vec<&str> = status["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["state"].as_str().unwrap())
-        .collect();
+    let states = status::column(&status, "state");
     assert_eq!(
         states,
         [
@@ -218,12 +202,7 @@ async fn partial_stack_is_completed_by_up_and_removed_by_down() {
         .tapctl(&["status", "--suffix", &sfx, "--output", "json"])
         .code(2)
         .json();
-    let states: Vec<&str> = status["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["state"].as_str().unwrap())
-        .collect();
+    let states = status::column(&status, "state");
     assert_eq!(
         states,
         [
@@ -235,12 +214,7 @@ async fn partial_stack_is_completed_by_up_and_removed_by_down() {
         .tapctl(&["up", "--suffix", &sfx, "--output", "json"])
         .ok()
         .json();
-    let actions: Vec<&str> = up["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["action"].as_str().unwrap())
-        .collect();
+    let actions = status::column(&up, "action");
     assert_eq!(
         actions,
         [
@@ -275,40 +249,7 @@ async fn partial_stack_is_completed_by_up_and_removed_by_down() {
         .tapctl(&["status", "--suffix", &sfx, "--output", "json"])
         .code(2)
         .json();
-    assert!(
-        status["resources"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|r| r["state"] == "missing"),
-        "{status}"
-    );
-}
-
-/// A bucket with the stack's name, made without tapctl's tags: in this account, or in
-/// `account` (the local AWS's `x-moto-account-id`).
-async fn foreign_bucket_of(aws: &LocalAws, c: &Clients, s: &Stack, account: Option<&'static str>) {
-    let region = aws.var("AWS_REGION");
-    c.s3.create_bucket()
-        .bucket(&s.bucket_name)
-        .create_bucket_configuration(
-            CreateBucketConfiguration::builder()
-                .location_constraint(BucketLocationConstraint::from(region.as_str()))
-                .build(),
-        )
-        .customize()
-        .mutate_request(move |r| {
-            if let Some(a) = account {
-                r.headers_mut().insert("x-moto-account-id", a);
-            }
-        })
-        .send()
-        .await
-        .unwrap();
-}
-
-async fn foreign_bucket(aws: &LocalAws, c: &Clients, s: &Stack) {
-    foreign_bucket_of(aws, c, s, None).await;
+    status::all(&status, "state", "missing");
 }
 
 async fn bucket_tags(c: &Clients, s: &Stack) -> Vec<(String, String)> {
@@ -358,7 +299,7 @@ async fn cloudformation_buckets_are_adopted_and_abac_ones_refused() {
     let c = aws.clients().await;
     let sfx = suffix("cfn");
     let s = aws.stack(&sfx);
-    foreign_bucket(&aws, &c, &s).await;
+    foreign::bucket(&c.s3, &s.bucket_name, &aws.var("AWS_REGION")).await;
     let system = json!({
         "aws:cloudformation:stack-name": "legacy",
         "aws:cloudformation:logical-id": "TriggerBucket",
@@ -400,7 +341,7 @@ async fn cloudformation_buckets_are_adopted_and_abac_ones_refused() {
     // ABAC on: refused on one line, before any write of the run.
     let sfx = suffix("abac");
     let s = aws.stack(&sfx);
-    foreign_bucket(&aws, &c, &s).await;
+    foreign::bucket(&c.s3, &s.bucket_name, &aws.var("AWS_REGION")).await;
     let enabled = AbacStatus::builder()
         .status(BucketAbacStatus::Enabled)
         .build();
@@ -447,7 +388,8 @@ async fn a_head_bucket_403_says_whose_bucket_it_is() {
 
     // Another account's bucket: other_account, as before.
     let theirs = aws.stack(&suffix("theirs"));
-    foreign_bucket_of(&aws, &c, &theirs, Some("111122223333")).await;
+    let region = aws.var("AWS_REGION");
+    foreign::bucket_of(&c.s3, &theirs.bucket_name, &region, Some("111122223333")).await;
     let status = aws
         .tapctl(&[
             "status",
@@ -463,7 +405,7 @@ async fn a_head_bucket_403_says_whose_bucket_it_is() {
     // This account's bucket, HeadBucket denied: an error naming the permission, no write.
     let sfx = suffix("denied");
     let s = aws.stack(&sfx);
-    foreign_bucket(&aws, &c, &s).await;
+    foreign::bucket(&c.s3, &s.bucket_name, &aws.var("AWS_REGION")).await;
     let deny = json!({"Version": "2012-10-17", "Statement": [{
         "Effect": "Deny", "Principal": "*", "Action": "s3:ListBucket",
         "Resource": s.bucket_arn}]});

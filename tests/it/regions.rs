@@ -8,7 +8,7 @@
 use crate::common;
 
 use aws_config::Region;
-use common::{LocalAws, suffix};
+use common::{LocalAws, foreign, status, suffix};
 use serde_json::json;
 use tapctl::aws::Clients;
 
@@ -52,13 +52,10 @@ async fn one_suffix_in_two_regions() {
     assert_eq!(run.code, 2, "{}", run.stderr);
     let doc = run.json();
     let state = |kind: &str| {
-        doc["resources"]
-            .as_array()
+        status::resource(&doc, kind)["state"]
+            .as_str()
             .unwrap()
-            .iter()
-            .find(|r| r["resource"] == kind)
-            .map(|r| r["state"].as_str().unwrap().to_string())
-            .unwrap()
+            .to_string()
     };
     assert_eq!(state("role"), "other_region");
     assert_eq!(state("bucket"), "other_region");
@@ -140,13 +137,7 @@ async fn one_suffix_in_two_regions() {
         "status", "--suffix", &s, "--region", away, "--output", "json",
     ]);
     assert_eq!(run.code, 2, "{}", run.stderr);
-    let role = run.json()["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["resource"] == "role")
-        .unwrap()["state"]
-        .clone();
+    let role = status::resource(&run.json(), "role")["state"].clone();
     assert_eq!(role, "other_region");
     let mark = aws.mark();
     aws.tapctl(&["down", "--suffix", &s, "--region", away, "--yes"])
@@ -183,11 +174,7 @@ async fn a_bucket_made_meanwhile_in_us_east_1_is_not_claimed() {
     });
     // For 6 s after its creation the bucket's configuration reads answer NoSuchBucket.
     aws.control("config", &json!({"s3_new_bucket_lag": 6.0}));
-    c.s3.create_bucket()
-        .bucket(&stack.bucket_name)
-        .send()
-        .await
-        .unwrap();
+    foreign::bucket(&c.s3, &stack.bucket_name, east).await;
     let mark = aws.mark();
     let run = aws
         .tapctl(&["up", "--suffix", &s, "--region", east])

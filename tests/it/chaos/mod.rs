@@ -1,37 +1,14 @@
 //! Helpers of the reliability tests (faults, crashes, concurrency, bad input, data, security):
 //! knob changes at run time, killing tapctl at a point of its run, and checks of the stack.
-#![allow(dead_code)]
 
 use crate::common::{LocalAws, Run};
 use serde_json::Value;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 /// Changes knobs of a running instance (POST /_localaws/config on its plain listener).
 pub fn knobs(aws: &LocalAws, changes: Value) -> Value {
-    control(aws, "config", changes)
-}
-
-/// POSTs `body` to the control endpoint `/_localaws/<path>` of a running instance; its answer.
-pub fn control(aws: &LocalAws, path: &str, body: Value) -> Value {
-    let url = aws.var("LOCAL_AWS_HTTP_URL");
-    let addr = url.trim_start_matches("http://");
-    let body = body.to_string();
-    let mut s = TcpStream::connect(addr).expect("connect to the control endpoint");
-    write!(
-        s,
-        "POST /_localaws/{path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut answer = String::new();
-    s.read_to_string(&mut answer).unwrap();
-    assert!(answer.starts_with("HTTP/1.1 200"), "control: {answer}");
-    let json = answer.split("\r\n\r\n").nth(1).unwrap_or("{}");
-    serde_json::from_str(json).expect("control answer is JSON")
+    aws.control("config", &changes)
 }
 
 /// Faults off, no latency.
@@ -60,8 +37,9 @@ pub fn wait(child: Child) -> Run {
 /// How a run that was to be killed ended.
 #[derive(Debug)]
 pub enum Killed {
-    /// Killed (SIGKILL) once this many client write calls had been logged.
-    At(usize),
+    /// Killed (SIGKILL) once this many client calls, and of them client writes, had been
+    /// logged since the mark.
+    At { calls: usize, writes: usize },
     /// Finished before the kill point, with this exit code.
     Finished(i32),
 }
@@ -70,30 +48,15 @@ pub enum Killed {
 /// write calls since `mark` (polled every 2 ms, so a call or two in flight may still land,
 /// as they would with a real crash).
 pub fn kill_after_writes(aws: &LocalAws, args: &[&str], mark: usize, writes: usize) -> Killed {
-    kill_when(
-        aws,
-        args,
-        || aws.writes_since(mark).len() >= writes,
-        || aws.writes_since(mark).len(),
-    )
+    kill_when(aws, args, mark, || aws.writes_since(mark).len() >= writes)
 }
 
 /// The same, counting every client call (reads too), to aim at points between writes.
 pub fn kill_after_calls(aws: &LocalAws, args: &[&str], mark: usize, calls: usize) -> Killed {
-    kill_when(
-        aws,
-        args,
-        || aws.calls_since(mark) >= calls,
-        || aws.calls_since(mark),
-    )
+    kill_when(aws, args, mark, || aws.calls_since(mark) >= calls)
 }
 
-fn kill_when(
-    aws: &LocalAws,
-    args: &[&str],
-    due: impl Fn() -> bool,
-    count: impl Fn() -> usize,
-) -> Killed {
+fn kill_when(aws: &LocalAws, args: &[&str], mark: usize, due: impl Fn() -> bool) -> Killed {
     let mut child = spawn(aws, args);
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
@@ -103,34 +66,14 @@ fn kill_when(
         if due() {
             child.kill().expect("kill -9 tapctl");
             child.wait().expect("reap tapctl");
-            return Killed::At(count());
+            return Killed::At {
+                calls: aws.calls_since(mark),
+                writes: aws.writes_since(mark).len(),
+            };
         }
         assert!(Instant::now() < deadline, "tapctl neither wrote nor ended");
         std::thread::sleep(Duration::from_millis(2));
     }
-}
-
-/// `status --output json`: every resource's state word.
-pub fn states(aws: &LocalAws, suffix: &str) -> Vec<(String, String)> {
-    let run = aws.tapctl(&["status", "--suffix", suffix, "--output", "json"]);
-    assert!(
-        run.code == 0 || run.code == 2,
-        "status failed: {}{}",
-        run.stdout,
-        run.stderr
-    );
-    let json = run.json();
-    json["resources"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no resources in {json}"))
-        .iter()
-        .map(|r| {
-            (
-                r["resource"].as_str().unwrap_or("?").to_string(),
-                r["state"].as_str().unwrap_or("?").to_string(),
-            )
-        })
-        .collect()
 }
 
 /// Asserts `status` exits 0 (every resource in sync) and that one more `up` writes nothing.

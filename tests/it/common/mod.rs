@@ -1,14 +1,17 @@
 //! Test harness: a fresh local AWS per test (scripts/local-aws), the tapctl binary run against
 //! it with a clean environment, SDK clients to check what tapctl built, and the request log.
-#![allow(dead_code)]
 
 pub mod expect;
+pub mod foreign;
+pub mod iam;
 pub mod objects;
+pub mod status;
 
 use aws_config::SdkConfig;
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use serde_json::Value;
+use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -24,6 +27,15 @@ pub const TAPCTL_BUDGET: Duration = Duration::from_secs(240);
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A local port nothing listens on.
+pub fn closed_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A unique, valid suffix for one test: `<tag>-<pid>-<n>`.
