@@ -11,7 +11,7 @@ import threading
 from typing import Any
 
 from ..patching import replace
-from .lambda_states import function_state, touch
+from .lambda_states import function_state, touch, wake
 
 # The invocation's request id for the answer's x-amzn-RequestId (moto draws a random one
 # after the call): Lambda answers with the id the function saw (its records and retries
@@ -39,9 +39,17 @@ def install(runner: Any, config: Any) -> None:
     def invoke(self: Any, function_name: str, qualifier: str | None, body: Any,
                headers: Any, response_headers: dict) -> bytes:
         fn = self.get_function(function_name, qualifier)
-        if function_state(fn) == "Pending":
+        state = function_state(fn)
+        if state == "Pending":
             raise ResourceConflict("The operation cannot be performed at this time. "
                                    "The function is currently in the following state: Pending")
+        if state == "Inactive":
+            # "When you try to invoke a function that is inactive, the invocation fails and
+            # Lambda sets the function to pending state until the function resources are
+            # recreated" (Lambda developer guide, "Lambda function states").
+            wake(fn)
+            raise ResourceConflict("The operation cannot be performed at this time. "
+                                   "The function is currently in the following state: Inactive")
         touch(fn)
         inv_type = (headers.get("X-Amz-Invocation-Type") if headers else None) or "RequestResponse"
         if inv_type == "Event":

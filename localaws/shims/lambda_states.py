@@ -9,8 +9,12 @@
   Inactive`` (``StateReasonCode: Idle``); ``POST /_localaws/lambda/inactive`` makes one
   Inactive at once. Updates are allowed while Inactive ("Inactive – A function becomes
   inactive when it has been idle long enough for Lambda to reclaim the external resources
-  that were configured for it", same guide) and make it Active again; an invocation wakes
-  it too.
+  that were configured for it", same guide) and make it Active again. A synchronous
+  invocation of an Inactive function fails (409 ``ResourceConflictException``, "... in the
+  following state: Inactive") and makes it ``Pending`` for ``function_delay`` s (at least
+  0.2 s), then ``Active``: "When you try to invoke a function that is inactive, the invocation
+  fails and Lambda sets the function to pending state until the function resources are
+  recreated" (same guide); an asynchronous event (Lambda queues it) wakes it.
 - ``POST /_localaws/lambda/failed`` makes one ``State: Failed`` (or, with ``"update":
   true``, ``LastUpdateStatus: Failed``) with a reason, as Lambda reports a function whose
   creation or last update failed (same guide, "Failed"); the next successful update clears it.
@@ -48,6 +52,14 @@ def touch(fn: Any) -> None:
     """The function was used (updated, invoked): not idle any more."""
     fn._la_last_used = time.monotonic()
     fn._la_forced_inactive = False
+
+
+def wake(fn: Any) -> None:
+    """An invocation of an Inactive function: it failed, and the function is Pending for
+    `function_delay` s (at least a moment), then Active."""
+    delay = _config.get("function_delay") if _config is not None else 0.0
+    fn._la_pending_until = time.monotonic() + max(delay, 0.2)
+    touch(fn)
 
 
 def make_failed(fn: Any, reason: str, update: bool) -> None:

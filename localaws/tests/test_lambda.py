@@ -254,3 +254,21 @@ def test_without_list_tags_get_function_has_tags_error_and_list_tags_is_denied(i
     deny(False)
     assert lam.get_function(FunctionName=name)["Tags"] == {"team": "data"}
     assert lam.list_tags(Resource=arn)["Tags"] == {"team": "data"}
+
+
+def test_invoking_an_inactive_function_fails_and_wakes_it(instance, client, role):
+    fn = create_function(client, role, CONTEXT_CODE)["FunctionName"]
+    req = urllib.request.Request(
+        instance["LOCAL_AWS_HTTP_URL"] + "/_localaws/lambda/inactive",
+        data=json.dumps({"function": fn}).encode(), method="POST",
+        headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(req).read()
+    lam = client("lambda")
+    with pytest.raises(ClientError) as e:
+        lam.invoke(FunctionName=fn, Payload=b"{}")
+    err = e.value.response["Error"]
+    assert err["Code"] == "ResourceConflictException"
+    assert err["Message"].endswith("in the following state: Inactive")
+    assert lam.get_function(FunctionName=fn)["Configuration"]["State"] == "Pending"
+    wait_for(lambda: lam.get_function(FunctionName=fn)["Configuration"]["State"] == "Active")
+    assert lam.invoke(FunctionName=fn, Payload=b"{}")["StatusCode"] == 200

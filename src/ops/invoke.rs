@@ -3,6 +3,7 @@
 
 use crate::aws::Clients;
 use crate::error::AwsContext;
+use crate::resource::retry::Backoff;
 use crate::spec::Stack;
 use anyhow::Result;
 use aws_sdk_lambda::primitives::Blob;
@@ -51,6 +52,10 @@ pub async fn deployed_timeout(aws: &Clients, s: &Stack) -> Result<i32> {
     }
 }
 
+/// How long an invocation waits for a function that is not ready (Inactive waking up, an
+/// update in progress, throttled).
+const NOT_READY_BUDGET: Duration = Duration::from_secs(120);
+
 /// How long to wait for one invocation of a function whose timeout is `timeout_s`: that plus a
 /// margin for the call itself.
 pub fn invoke_budget(timeout_s: i32) -> Duration {
@@ -76,25 +81,41 @@ pub async fn invoke(aws: &Clients, s: &Stack, timeout_s: i32, payload: Vec<u8>) 
                 .operation_timeout(budget)
                 .build(),
         );
-    let out = aws
-        .lambda
-        .invoke()
-        .function_name(&s.function_name)
-        .invocation_type(InvocationType::RequestResponse)
-        .log_type(LogType::Tail)
-        .payload(Blob::new(payload))
-        .customize()
-        .config_override(overrides)
-        .send()
-        .await;
-    let out = match out {
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            return Err(not_deployed(s));
+    // Lambda refuses an invocation before running it while the function is not ready: an
+    // Inactive function's invocation fails and makes it Pending until its resources are back
+    // (Lambda developer guide, "Lambda function states"; aws-cdk#22612 waits the same way), an
+    // update in progress or Pending answers ResourceConflictException, a throttle
+    // TooManyRequestsException. Those are retried with backoff; nothing ran, so nothing runs
+    // twice.
+    let mut backoff = Backoff::new(NOT_READY_BUDGET);
+    let out = loop {
+        let sent = aws
+            .lambda
+            .invoke()
+            .function_name(&s.function_name)
+            .invocation_type(InvocationType::RequestResponse)
+            .log_type(LogType::Tail)
+            .payload(Blob::new(payload.clone()))
+            .customize()
+            .config_override(overrides.clone())
+            .send()
+            .await;
+        match sent {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                return Err(not_deployed(s));
+            }
+            Err(e)
+                if e.as_service_error().is_some_and(|e| {
+                    e.is_resource_conflict_exception() || e.is_too_many_requests_exception()
+                }) && backoff.wait().await =>
+            {
+                tracing::debug!("function {} not ready to invoke: retrying", s.function_name);
+            }
+            other => break other.aws_context("Invoke")?,
         }
-        other => other.aws_context("Invoke")?,
     };
     let log_tail = out
         .log_result()

@@ -252,3 +252,29 @@ async fn waits_say_what_they_wait_for() {
     );
     aws.tapctl(&["down", "--suffix", &sfx, "--yes", "-q"]).ok();
 }
+
+/// An idle function is Inactive: its first invocation fails and wakes it (Lambda developer
+/// guide, "Lambda function states"). `invoke` waits it out and runs the event once.
+#[tokio::test(flavor = "multi_thread")]
+async fn invoke_wakes_an_inactive_function_and_runs_once() {
+    let aws = LocalAws::start();
+    let sfx = suffix("idle");
+    let s = aws.stack(&sfx);
+    aws.tapctl(&["up", "--suffix", &sfx, "-q"]).ok();
+    let fn_name = serde_json::json!({"function": s.function_name});
+    let inactive = aws.control("lambda/inactive", &fn_name);
+    assert_eq!(inactive["state"], "Inactive");
+    let mark = aws.mark();
+    aws.tapctl(&["invoke", "--suffix", &sfx, "--key", "idle.txt"])
+        .ok();
+    let invokes: Vec<i64> = aws
+        .requests()
+        .iter()
+        .skip(mark)
+        .filter(|r| r["operation"] == "Invoke")
+        .map(|r| r["status"].as_i64().unwrap_or(0))
+        .collect();
+    assert_eq!(invokes.first(), Some(&409), "{invokes:?}");
+    assert_eq!(invokes.last(), Some(&200), "{invokes:?}");
+    aws.tapctl(&["down", "--suffix", &sfx, "--yes", "-q"]).ok();
+}
