@@ -406,7 +406,7 @@ def test_10_an_idle_function_is_inactive_and_an_update_makes_it_active(instance,
     assert cfg["StateReasonCode"] == "Idle"
     lam.update_function_configuration(FunctionName=name, Timeout=7)  # allowed
     assert lam.get_function_configuration(FunctionName=name)["State"] == "Active"
-    # or at once, from the control endpoint; an invocation wakes it
+    # or at once, from the control endpoint
     knobs(function_idle=0)
     req = urllib.request.Request(instance["LOCAL_AWS_HTTP_URL"] + "/_localaws/lambda/inactive",
                                  data=json.dumps({"function": name}).encode(), method="POST")
@@ -418,6 +418,14 @@ def test_10_an_idle_function_is_inactive_and_an_update_makes_it_active(instance,
     assert lam.get_function_configuration(FunctionName=name)["State"] == "Active"
     with urllib.request.urlopen(req, timeout=10) as r:
         json.loads(r.read())
+    # An invocation of an Inactive function fails and wakes it (Pending, then Active): "When
+    # you try to invoke a function that is inactive, the invocation fails and Lambda sets the
+    # function to pending state" (Lambda developer guide, "Lambda function states").
+    with pytest.raises(ClientError) as e:
+        lam.invoke(FunctionName=name)
+    assert e.value.response["Error"]["Code"] == "ResourceConflictException"
+    wait_for(lambda: lam.get_function_configuration(FunctionName=name)["State"] == "Active",
+             timeout=5)
     assert lam.invoke(FunctionName=name)["Payload"].read() == b"2"
     assert lam.get_function_configuration(FunctionName=name)["State"] == "Active"
 
