@@ -34,33 +34,34 @@ pub struct Inputs<'a> {
     pub stdin_is_terminal: bool,
 }
 
-/// The settings flags of the command line, each named as typed.
+/// The named flags given on the command line that select the stack or its settings, as typed
+/// and in the order suggestions show them; `--region '*'` (deployer-policy's "any region") is
+/// not a region. The one list both the settings and the suggested commands read.
+fn given(g: &Global) -> Vec<(&'static str, String)> {
+    let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+    [
+        ("--region", g.region.clone().filter(|r| r != "*")),
+        ("--profile", g.profile.clone()),
+        ("--config", path(&g.config)),
+        ("--endpoint-url", g.endpoint_url.clone()),
+        ("--ca-bundle", path(&g.ca_bundle)),
+        ("--handler", path(&g.handler)),
+        ("--permissions-boundary", g.permissions_boundary.clone()),
+    ]
+    .into_iter()
+    .filter_map(|(flag, v)| v.filter(|v| !v.is_empty()).map(|v| (flag, v)))
+    .collect()
+}
+
+/// The settings flags of the command line, each named as typed (the key a named flag sets is
+/// the settings declaration's).
 pub fn flags(g: &Global) -> Result<Flags> {
     let mut flags = Flags::default();
-    let mut named = |flag: &str, key: &str, value: Option<String>| {
-        if let Some(v) = value.filter(|v| !v.is_empty()) {
-            flags.named(flag, key, &v);
+    for (flag, value) in given(g) {
+        if let Some(k) = settings::KEYS.iter().find(|k| k.flag == Some(flag)) {
+            flags.named(flag, k.name, &value);
         }
-    };
-    // `--region '*'` is deployer-policy's "any region", not a region to load settings for.
-    named("--region", "region", g.region.clone().filter(|r| r != "*"));
-    named("--profile", "profile", g.profile.clone());
-    named("--endpoint-url", "endpoint_url", g.endpoint_url.clone());
-    named(
-        "--ca-bundle",
-        "ca_bundle",
-        g.ca_bundle.as_ref().map(|p| p.display().to_string()),
-    );
-    named(
-        "--handler",
-        "handler",
-        g.handler.as_ref().map(|p| p.display().to_string()),
-    );
-    named(
-        "--permissions-boundary",
-        "permissions_boundary",
-        g.permissions_boundary.clone(),
-    );
+    }
     for assignment in &g.set {
         flags.set(assignment).map_err(anyhow::Error::msg)?;
     }
@@ -71,29 +72,11 @@ pub fn flags(g: &Global) -> Result<Flags> {
 /// in the order they are shown.
 pub fn selecting_flags(g: &Global) -> Vec<String> {
     let mut out = Vec::new();
-    let mut add = |flag: &str, value: Option<String>| {
-        if let Some(v) = value.filter(|v| !v.is_empty()) {
-            out.push(flag.to_string());
-            out.push(v);
-        }
-    };
-    add("--profile", g.profile.clone());
-    add(
-        "--config",
-        g.config.as_ref().map(|p| p.display().to_string()),
-    );
-    add("--endpoint-url", g.endpoint_url.clone());
-    add(
-        "--ca-bundle",
-        g.ca_bundle.as_ref().map(|p| p.display().to_string()),
-    );
-    add(
-        "--handler",
-        g.handler.as_ref().map(|p| p.display().to_string()),
-    );
-    add("--permissions-boundary", g.permissions_boundary.clone());
+    for (flag, value) in given(g).into_iter().filter(|(f, _)| *f != "--region") {
+        out.extend([flag.to_string(), value]);
+    }
     for s in &g.set {
-        add("--set", Some(s.clone()));
+        out.extend(["--set".to_string(), s.clone()]);
     }
     out
 }
