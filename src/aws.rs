@@ -45,6 +45,23 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
 /// One call, all its attempts and backoffs included: an endpoint that stops answering in the
 /// middle of a run fails that run within this, not after 8 attempt timeouts.
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(90);
+/// The slowest upload link tapctl allows for before an upload times out: 512 KiB/s (about
+/// 4 Mbit/s). A read timeout counts the request's upload too, so uploads get timeouts scaled
+/// to their body: a 40 MB layer (53 MB as base64) over 10 Mbit/s takes about 45 s.
+const SLOWEST_UPLOAD_BYTES_PER_S: u64 = 512 * 1024;
+
+/// The timeouts of a call that uploads `body_bytes` (a zip, base64 in JSON): those of every
+/// call plus the time the body takes at the slowest link allowed for.
+pub fn upload_timeouts(body_bytes: usize) -> TimeoutConfig {
+    let upload = Duration::from_secs(body_bytes as u64 / SLOWEST_UPLOAD_BYTES_PER_S);
+    TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .read_timeout(READ_TIMEOUT + upload)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT + upload)
+        .operation_timeout(OPERATION_TIMEOUT + 3 * upload)
+        .build()
+}
+
 /// Attempts of the start-up identity check (throttling and 5xx are rare there).
 const PREFLIGHT_ATTEMPTS: u32 = 4;
 /// Bounds the start-up identity check: an unreachable endpoint fails within it.

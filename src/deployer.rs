@@ -10,8 +10,8 @@
 //! returns the tags only with `lambda:ListTags`.
 
 use crate::spec::{
-    BUCKET_PREFIX, FUNCTION_PREFIX, LOG_GROUP_PREFIX, MANAGED_TAG, MANAGED_VALUE, QUEUE_PREFIX,
-    ROLE_PREFIX, TABLE_PREFIX,
+    BUCKET_PREFIX, FUNCTION_PREFIX, LAYER_PREFIX, LOG_GROUP_PREFIX, MANAGED_TAG, MANAGED_VALUE,
+    QUEUE_PREFIX, ROLE_PREFIX, TABLE_PREFIX,
 };
 use serde_json::{Value, json};
 
@@ -44,6 +44,7 @@ pub fn policy(s: &Scope) -> Value {
     let bucket_arn = format!("arn:{p}:s3:::{BUCKET_PREFIX}*");
     let table_arn = format!("arn:{p}:dynamodb:{r}:{a}:table/{TABLE_PREFIX}*");
     let function_arn = format!("arn:{p}:lambda:{r}:{a}:function:{FUNCTION_PREFIX}*");
+    let layer_arn = format!("arn:{p}:lambda:{r}:{a}:layer:{LAYER_PREFIX}*");
     let log_group_arn =
         format!("arn:{p}:logs:{r}:{a}:log-group:{LOG_GROUP_PREFIX}{FUNCTION_PREFIX}*");
     let queue_arn = format!("arn:{p}:sqs:{r}:{a}:{QUEUE_PREFIX}*");
@@ -198,6 +199,20 @@ pub fn policy(s: &Scope) -> Value {
                 "lambda:UpdateFunctionEventInvokeConfig",
             ],
             json!(function_arn),
+        ),
+        // The dependency layer (Lambda developer guide, "Lambda API permissions reference",
+        // layer actions): PublishLayerVersion and ListLayerVersions on the layer,
+        // GetLayerVersion (also what CreateFunction / UpdateFunctionConfiguration need to
+        // attach it) and DeleteLayerVersion on its versions.
+        statement(
+            "DependencyLayer",
+            &["lambda:ListLayerVersions", "lambda:PublishLayerVersion"],
+            json!(layer_arn),
+        ),
+        statement(
+            "DependencyLayerVersions",
+            &["lambda:DeleteLayerVersion", "lambda:GetLayerVersion"],
+            json!(format!("{layer_arn}:*")),
         ),
         // Only S3 may be allowed to invoke the function.
         with_condition(

@@ -17,6 +17,7 @@ pub mod out;
 pub mod package;
 pub mod plan;
 pub mod progress;
+pub mod python;
 pub mod report;
 pub mod resource;
 pub mod settings;

@@ -1,5 +1,5 @@
 //! The function's deployment package: a byte-stable zip (entries sorted by path, fixed
-//! timestamps and permissions, stored), so an unchanged handler always gives the same
+//! timestamps and permissions, deflated at a fixed level), so an unchanged handler always gives the same
 //! `CodeSha256` (base64 of the zip's SHA-256, as Lambda reports it) and `up` uploads nothing.
 //!
 //! `build.rs` includes this file to embed the repository's `handler/` in the binary, left out
@@ -16,8 +16,34 @@ use zip::{CompressionMethod, DateTime, ZipWriter};
 
 /// The module Lambda loads (`index.lambda_handler`).
 pub const ENTRY_FILE: &str = "index.py";
-/// Lambda's limit for a zip uploaded directly (CreateFunction / UpdateFunctionCode `ZipFile`).
+/// Lambda's limit for a zip uploaded directly (CreateFunction / UpdateFunctionCode /
+/// PublishLayerVersion `ZipFile`), "Lambda quotas": 50 MB.
 pub const MAX_ZIP_BYTES: usize = 50 * 1024 * 1024;
+/// The request body those calls take, the zip base64 in JSON: "Request must be smaller than
+/// 69905067 bytes for the CreateFunction operation" (RequestEntityTooLargeException; the
+/// same for UpdateFunctionCode; localstack#2999 quotes AWS). 69905067 = 50 MiB × 4/3, so a
+/// zip just under 50 MiB is already refused once its JSON is around it (serverless#10179).
+pub const MAX_REQUEST_BYTES: usize = 69_905_067;
+/// Room in the request for everything but the zip (names, runtimes, description, JSON).
+const REQUEST_OVERHEAD: usize = 16 * 1024;
+/// "Lambda quotas": the function's code and all its layers, unzipped, at most 250 MB.
+pub const MAX_UNZIPPED_BYTES: u64 = 262_144_000;
+/// The handler folder's dependency list, installed into the dependency layer, never shipped
+/// in the function's own zip.
+pub const REQUIREMENTS_FILE: &str = "requirements.txt";
+
+/// Why a zip cannot be uploaded directly, naming the limit; `None` when it can.
+pub fn upload_refusal(what: &str, zip_len: usize) -> Option<String> {
+    let body = zip_len.div_ceil(3) * 4 + REQUEST_OVERHEAD;
+    if zip_len > MAX_ZIP_BYTES || body >= MAX_REQUEST_BYTES {
+        return Some(format!(
+            "{what} is {zip_len} bytes zipped: Lambda takes at most 50 MB in a direct upload \
+             (a request under {MAX_REQUEST_BYTES} bytes, the zip base64 in JSON: about \
+             {body} here); tapctl does not stage uploads through S3: make it smaller"
+        ));
+    }
+    None
+}
 
 /// base64(sha256(bytes)): Lambda's `CodeSha256`.
 pub fn code_sha256(bytes: &[u8]) -> String {
@@ -25,10 +51,12 @@ pub fn code_sha256(bytes: &[u8]) -> String {
 }
 
 /// Zips `(path in the zip, contents)` pairs byte-stably: sorted by path, epoch-1980
-/// timestamps, mode 0644, no compression.
+/// timestamps, mode 0644, deflated at a fixed level (the compressor's version is pinned by
+/// Cargo.lock, so the same files give the same bytes).
 pub fn zip_entries(entries: &BTreeMap<String, Vec<u8>>) -> std::io::Result<Vec<u8>> {
     let options = SimpleFileOptions::default()
-        .compression_method(CompressionMethod::Stored)
+        .compression_method(CompressionMethod::Deflated)
+        .compression_level(Some(6))
         .last_modified_time(DateTime::default())
         .unix_permissions(0o644);
     let mut zip = ZipWriter::new(std::io::Cursor::new(Vec::new()));
@@ -46,6 +74,8 @@ pub struct Package {
     pub zip: Vec<u8>,
     pub sha256: String,
     pub files: usize,
+    /// The files' size unzipped (Lambda's 250 MB quota counts it).
+    pub unzipped: u64,
 }
 
 impl Package {
@@ -54,8 +84,36 @@ impl Package {
         Ok(Package {
             sha256: code_sha256(&zip),
             files: entries.len(),
+            unzipped: entries.values().map(|v| v.len() as u64).sum(),
             zip,
         })
+    }
+
+    /// A package read back from its zip (a cached layer).
+    pub fn from_zip(zip: Vec<u8>) -> std::io::Result<Self> {
+        let mut archive =
+            zip::ZipArchive::new(std::io::Cursor::new(&zip[..])).map_err(std::io::Error::other)?;
+        let mut unzipped = 0;
+        for i in 0..archive.len() {
+            unzipped += archive.by_index(i).map_err(std::io::Error::other)?.size();
+        }
+        Ok(Package {
+            sha256: code_sha256(&zip),
+            files: archive.len(),
+            unzipped,
+            zip,
+        })
+    }
+
+    /// The paths the zip holds.
+    pub fn names(&self) -> Vec<String> {
+        zip::ZipArchive::new(std::io::Cursor::new(&self.zip[..]))
+            .map(|a| {
+                a.file_names()
+                    .filter_map(|n| n.ok().map(|n| n.into_owned()))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 }
 
@@ -71,8 +129,9 @@ impl fmt::Display for PackageError {
 
 impl std::error::Error for PackageError {}
 
-/// What is left out of a package: hidden entries, Python's caches (`__pycache__`, `*.pyc`) and
-/// a top-level `tests/` folder always; beside them the `exclude` setting's glob patterns.
+/// What is left out of a package: hidden entries, Python's caches (`__pycache__`, `*.pyc`), a
+/// top-level `tests/` folder and `requirements.txt` (its packages go into the dependency
+/// layer) always; beside them the `exclude` setting's glob patterns.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Exclude {
     /// A pattern without `/` matches any one component of the path; with `/`, the whole path
@@ -93,7 +152,10 @@ impl Exclude {
     /// Whether a path below a handler folder (`/`-separated) is left out of the package.
     pub fn excludes(&self, rel: &str) -> bool {
         let parts: Vec<&str> = rel.split('/').filter(|p| !p.is_empty()).collect();
-        if parts.iter().any(|c| skipped(c)) || parts.first() == Some(&TESTS_FOLDER) {
+        if parts.iter().any(|c| skipped(c))
+            || parts.first() == Some(&TESTS_FOLDER)
+            || parts[..] == [REQUIREMENTS_FILE]
+        {
             return true;
         }
         self.patterns.iter().any(|p| {
@@ -208,10 +270,10 @@ pub fn from_folder(dir: &Path, exclude: &Exclude) -> Result<Package, PackageErro
             } else if real.is_file() {
                 let bytes = std::fs::read(&real).map_err(|e| fail(format!("{rel}: {e}")))?;
                 size += bytes.len();
-                if size > MAX_ZIP_BYTES {
+                if size as u64 > MAX_UNZIPPED_BYTES {
                     return Err(fail(format!(
-                        "over {} MB: Lambda takes at most 50 MB in a direct upload",
-                        MAX_ZIP_BYTES / (1024 * 1024)
+                        "over {MAX_UNZIPPED_BYTES} bytes unzipped: Lambda takes at most 250 MB \
+                         of code and layers"
                     )));
                 }
                 entries.insert(rel, bytes);
@@ -224,11 +286,8 @@ pub fn from_folder(dir: &Path, exclude: &Exclude) -> Result<Package, PackageErro
         )));
     }
     let package = Package::new(&entries).map_err(|e| fail(e.to_string()))?;
-    if package.zip.len() > MAX_ZIP_BYTES {
-        return Err(fail(format!(
-            "the zip is {} bytes: Lambda takes at most 50 MB in a direct upload",
-            package.zip.len()
-        )));
+    if let Some(why) = upload_refusal("the function's zip", package.zip.len()) {
+        return Err(fail(why));
     }
     Ok(package)
 }
@@ -360,11 +419,50 @@ mod tests {
     fn an_oversized_folder_is_refused() {
         let d = TempDir::new("big");
         d.write("index.py", "x");
-        let chunk = vec![b'a'; 8 * 1024 * 1024];
+        // Incompressible bytes (xorshift): deflate cannot bring them under the limit.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let chunk: Vec<u8> = (0..8 * 1024 * 1024)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
         for i in 0..7 {
             std::fs::write(d.0.join(format!("blob{i}.bin")), &chunk).unwrap();
         }
         let e = from_folder(&d.0, &Exclude::default()).unwrap_err().0;
         assert!(e.contains("at most 50 MB"), "{e}");
+        assert!(e.contains("69905067"), "names the request limit: {e}");
+    }
+
+    #[test]
+    fn the_upload_limit_counts_the_base64_request_body() {
+        assert_eq!(upload_refusal("z", 1024), None);
+        // Under 50 MiB zipped, but its base64 JSON body reaches 69905067 bytes.
+        let e = upload_refusal("the layer", MAX_ZIP_BYTES - 1000).unwrap();
+        assert!(e.starts_with("the layer is 52427800 bytes zipped"), "{e}");
+        // The largest zip whose body, 4 × ceil(n / 3) plus the overhead, stays under the limit.
+        let fits = (MAX_REQUEST_BYTES - REQUEST_OVERHEAD - 1) / 4 * 3;
+        assert_eq!(upload_refusal("z", fits), None);
+        assert!(upload_refusal("z", fits + 1).is_some());
+    }
+
+    #[test]
+    fn zips_are_deflated_and_requirements_stay_out() {
+        let d = TempDir::new("deflate");
+        d.write("index.py", &"print('hello')\n".repeat(1000));
+        d.write(REQUIREMENTS_FILE, "requests==2.32.3\n");
+        d.write(
+            "lib/requirements.txt",
+            "kept: only the top one is the layer's\n",
+        );
+        let p = from_folder(&d.0, &Exclude::default()).unwrap();
+        assert_eq!(p.files, 2);
+        assert_eq!(p.names(), ["index.py", "lib/requirements.txt"]);
+        assert_eq!(p.unzipped, 15_000 + 38);
+        assert!(p.zip.len() < 1_000, "deflated: {} bytes", p.zip.len());
+        assert_eq!(from_folder(&d.0, &Exclude::default()).unwrap(), p);
     }
 }

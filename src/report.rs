@@ -133,10 +133,26 @@ pub fn run_json(s: &Stack, command: &str, outcomes: &[Outcome], elapsed: Duratio
         json!((elapsed.as_secs_f64() * 1000.0).round() / 1000.0),
     );
     m.insert("resources".into(), json!(resources));
+    if let Some(d) = s.settings.code.deps() {
+        m.insert("dependencies".into(), deps_json(d));
+    }
     if command == "up" {
         m.insert("outputs".into(), outputs_object(s));
     }
     Value::Object(m)
+}
+
+/// The handler's dependencies: their layer's size and, when this run installed them, how long
+/// that took (apart from the AWS calls' time).
+fn deps_json(d: &crate::python::Deps) -> Value {
+    json!({
+        "requirements": d.requirements.display().to_string(),
+        "key": d.key,
+        "platform": d.platform.tag,
+        "layer_zip_bytes": d.layer.as_ref().map(|l| l.zip.len()),
+        "layer_unzipped_bytes": d.layer.as_ref().map(|l| l.unzipped),
+        "install_s": d.installed.map(|t| (t.as_secs_f64() * 1000.0).round() / 1000.0),
+    })
 }
 
 /// `up` / `down` as text; `per_resource` false when live progress already showed each line.
@@ -168,6 +184,17 @@ pub fn run_text(
                 o.elapsed.as_secs_f64()
             );
         }
+    }
+    if let Some(d) = s.settings.code.deps()
+        && let (Some(took), Some(layer)) = (d.installed, &d.layer)
+    {
+        out += &format!(
+            "Dependencies of {} installed for {} in {:.1}s ({:.1} MB zipped, cached).\n",
+            d.requirements.display(),
+            d.platform.tag,
+            took.as_secs_f64(),
+            layer.zip.len() as f64 / 1e6
+        );
     }
     let failed = outcomes.iter().filter(|o| o.action.failed()).count();
     if failed == 0 {

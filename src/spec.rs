@@ -51,6 +51,21 @@ pub const ROLE_PREFIX: &str = "s3-processor-role-";
 pub const FUNCTION_PREFIX: &str = "s3-processor-";
 pub const LOG_GROUP_PREFIX: &str = "/aws/lambda/";
 pub const QUEUE_PREFIX: &str = "s3-processor-failures-";
+pub const LAYER_PREFIX: &str = "s3-processor-deps-";
+/// How a dependency layer version says it is tapctl's, and for which content: Lambda layers
+/// take no tags, so a version's Description (`tapctl deps KEY`) is its only record. A version
+/// without it is someone else's and never deleted.
+const LAYER_DESCRIPTION: &str = "tapctl deps ";
+
+/// The description of the dependency layer version built for content `key`.
+pub fn layer_description(key: &str) -> String {
+    format!("{LAYER_DESCRIPTION}{key}")
+}
+
+/// The content key a dependency layer version records, when it is tapctl's.
+pub fn layer_key(description: &str) -> Option<&str> {
+    description.strip_prefix(LAYER_DESCRIPTION)
+}
 const ACCOUNT_ID_LEN: usize = 12;
 const MAX_BUCKET_NAME: usize = 63;
 /// The longest suffix whose bucket name `lambda-trigger-bucket-S-ACCOUNT` fits 63 characters.
@@ -209,7 +224,19 @@ pub enum Code {
         package: Arc<Package>,
         /// What the `exclude` setting leaves out (watch packages the folder again).
         exclude: crate::package::Exclude,
+        /// The folder's `requirements.txt`, for the dependency layer; `None` without one.
+        deps: Option<Arc<crate::python::Deps>>,
     },
+}
+
+impl Code {
+    /// The handler's dependencies, when it has a requirements file.
+    pub fn deps(&self) -> Option<&crate::python::Deps> {
+        match self {
+            Code::Folder { deps, .. } => deps.as_deref(),
+            Code::Embedded => None,
+        }
+    }
 }
 
 /// The effective settings a stack is built with (`settings::Settings` without provenance).
@@ -288,6 +315,9 @@ pub struct Stack {
     /// and fall back to GetQueueUrl's answer (another endpoint shape behind a proxy or an
     /// emulator).
     pub queue_url: String,
+    /// The dependency layer (its versions' ARNs are this and `:N`).
+    pub layer_name: String,
+    pub layer_arn: String,
     pub basic_execution_policy_arn: String,
     pub settings: StackSettings,
     /// The flags beyond `--suffix` and `--region` that select this stack and its settings
@@ -314,7 +344,10 @@ impl Stack {
         let function_name = format!("{FUNCTION_PREFIX}{s}");
         let log_group_name = format!("{LOG_GROUP_PREFIX}{function_name}");
         let queue_name = format!("{QUEUE_PREFIX}{s}");
+        let layer_name = format!("{LAYER_PREFIX}{s}");
         Stack {
+            layer_arn: format!("arn:{p}:lambda:{r}:{a}:layer:{layer_name}"),
+            layer_name,
             table_arn: target.table_arn(&table_name),
             bucket_arn: format!("arn:{p}:s3:::{bucket_name}"),
             role_arn: format!("arn:{p}:iam::{a}:role/{role_name}"),

@@ -20,11 +20,46 @@ use crate::invocation::Invocation;
 use crate::package;
 use crate::plan::Mode;
 use crate::progress::{self, Display};
+use crate::python;
 use crate::resource::Ctx;
 use crate::spec::{Code, Stack, StackSettings};
 use anyhow::Result;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// The code of a handler folder: its zip and, with a `requirements.txt`, its dependencies
+/// (installed into the layer's zip when the command deploys; else only their key). A command
+/// that deploys first checks the Python files' syntax.
+fn folder_code(inv: &Invocation, dir: &std::path::Path, deploys: bool) -> Result<Code> {
+    let exclude = inv.exclude();
+    let package = package::from_folder(dir, &exclude)?;
+    let runtime = &inv.settings.runtime.value;
+    let platform = python::Platform::new(runtime, inv.settings.architecture.value.as_str());
+    let mut deps = python::find(dir, platform)?;
+    if deploys {
+        python::check_syntax(dir, &package.names(), runtime)?;
+        if let Some(deps) = &mut deps {
+            deps.build(&python::cache_root())?;
+            let layer = deps.layer.as_ref().map_or(0, |l| l.unzipped);
+            if package.unzipped + layer > package::MAX_UNZIPPED_BYTES {
+                anyhow::bail!(
+                    "handler folder {}: the code ({} bytes) and its dependency layer ({layer} \
+                     bytes) unzipped are over {} bytes: Lambda takes at most 250 MB of code \
+                     and layers",
+                    dir.display(),
+                    package.unzipped,
+                    package::MAX_UNZIPPED_BYTES
+                );
+            }
+        }
+    }
+    Ok(Code::Folder {
+        package: Arc::new(package),
+        path: dir.to_path_buf(),
+        exclude,
+        deps: deps.map(Arc::new),
+    })
+}
 
 /// Runs a resolved command: those that need no stack first, then connect and dispatch.
 pub async fn run(command: Command, inv: Invocation, region_flag: Option<String>) -> Result<u8> {
@@ -35,18 +70,15 @@ pub async fn run(command: Command, inv: Invocation, region_flag: Option<String>)
         }
         _ => {}
     }
-    // The handler folder is packaged before any AWS call (a bad folder changes nothing).
+    // The handler folder is packaged (and its dependencies installed, for the commands that
+    // deploy) before any AWS call: a bad folder changes nothing.
     let code = match (&command, &inv.settings.handler.value) {
         (
             Command::Up { .. } | Command::Plan { .. } | Command::Status | Command::Watch,
             Some(dir),
         ) => {
-            let exclude = inv.exclude();
-            Code::Folder {
-                package: Arc::new(package::from_folder(dir, &exclude)?),
-                path: dir.clone(),
-                exclude,
-            }
+            let deploys = matches!(command, Command::Up { dry_run: false, .. } | Command::Watch);
+            folder_code(&inv, dir, deploys)?
         }
         _ => Code::Embedded,
     };

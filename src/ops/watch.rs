@@ -3,14 +3,19 @@
 //!
 //! Saves are debounced (a burst of saves is one deploy); saves made while a deploy is in flight
 //! are deployed once more right after it. A deploy is UpdateFunctionCode, finished when the new
-//! code is live; a folder whose zip did not change uploads nothing.
+//! code is live; a folder whose zip did not change uploads nothing. The Python files are
+//! compiled first: a SyntaxError is shown and nothing deployed. A change of `requirements.txt`
+//! installs the dependencies and points the function at their layer version (published when
+//! new), before the code.
 
 use crate::aws::Clients;
 use crate::ops::logs::{LogLine, Tail};
 use crate::package::{self, Exclude};
-use crate::resource::function;
+use crate::python;
+use crate::resource::{function, layer};
 use crate::spec::{Code, Stack};
 use anyhow::{Context, Result, bail};
+use aws_sdk_lambda::types::FunctionConfiguration;
 use notify::{EventKind, RecursiveMode, Watcher};
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -36,6 +41,13 @@ pub enum Event<'a> {
     Deployed {
         took: Duration,
         sha256: &'a str,
+    },
+    /// The function runs with the dependency layer for the new `requirements.txt` (none when
+    /// it was removed); `installed` is the time spent installing (none from the cache).
+    LayersDeployed {
+        took: Duration,
+        installed: Option<Duration>,
+        layer: Option<&'a str>,
     },
     /// The folder cannot be packaged (e.g. mid-save) or the deploy failed: watching goes on.
     Failed(String),
@@ -85,10 +97,26 @@ pub async fn run(
             stack.command("up")
         );
     };
-    let mut deployed = current
+    let configuration = current
         .configuration
-        .and_then(|c| c.code_sha256)
-        .unwrap_or_default();
+        .unwrap_or_else(|| FunctionConfiguration::builder().build());
+    let mut deployed = configuration.code_sha256.clone().unwrap_or_default();
+    // The content key of the dependency layer the function runs with (`None`: no layer of
+    // tapctl's), so the first round deploys the folder's requirements when they differ.
+    let attached: Vec<&str> = configuration
+        .layers()
+        .iter()
+        .filter_map(|l| l.arn())
+        .collect();
+    let versions = layer::list(aws, stack).await?;
+    let mut deployed_deps = Deployed {
+        key: versions
+            .iter()
+            .find(|v| attached.contains(&v.arn.as_str()))
+            .and_then(|v| v.key.clone()),
+        other_layers: attached.len()
+            > usize::from(versions.iter().any(|v| attached.contains(&v.arn.as_str()))),
+    };
     let mut tail = Tail::new(now_ms() - 1000);
     on(Event::Watching { dir });
     let mut stop = std::pin::pin!(stop);
@@ -110,7 +138,14 @@ pub async fn run(
             }
             _ = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
                 due = None;
-                let deploy = deploy(aws, stack, (dir, exclude), &mut deployed, first, &mut on);
+                let deploy = deploy(
+                    aws,
+                    stack,
+                    (dir, exclude),
+                    (&mut deployed, &mut deployed_deps),
+                    first,
+                    &mut on,
+                );
                 first = false;
                 tokio::select! {
                     _ = &mut stop => return Ok(Stopped::MidDeploy),
@@ -134,20 +169,31 @@ fn relevant(root: &Path, exclude: &Exclude, event: notify::Result<notify::Event>
         Ok(e) if matches!(e.kind, EventKind::Access(_)) => false,
         Ok(e) => e.paths.iter().any(|p| {
             let path: PathBuf = p.canonicalize().unwrap_or_else(|_| p.clone());
-            path.strip_prefix(root)
-                .map_or(true, |rel| package::is_packaged(rel, exclude))
+            path.strip_prefix(root).map_or(true, |rel| {
+                package::is_packaged(rel, exclude) || rel == Path::new(package::REQUIREMENTS_FILE)
+            })
         }),
         // The watcher lost track (e.g. an overflow): look at the folder anyway.
         Err(_) => true,
     }
 }
 
-/// Packages the folder and, when its zip differs from what the function runs, deploys it.
+/// What the function runs with, as far as its dependencies go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Deployed {
+    /// The content key of its dependency layer version; `None` without one.
+    key: Option<String>,
+    /// It runs with layers that are not tapctl's dependency layer.
+    other_layers: bool,
+}
+
+/// Packages the folder and, when its zip differs from what the function runs, deploys it;
+/// first the dependency layer, when `requirements.txt` changed.
 async fn deploy(
     aws: &Clients,
     stack: &Stack,
     (dir, exclude): (&Path, &Exclude),
-    deployed: &mut String,
+    (deployed, deployed_deps): (&mut String, &mut Deployed),
     first: bool,
     on: &mut impl FnMut(Event<'_>),
 ) {
@@ -155,19 +201,54 @@ async fn deploy(
         Ok(p) => p,
         Err(e) => return on(Event::Failed(e.to_string())),
     };
-    if package.sha256 == *deployed {
-        // At the start that is the usual case, not news.
-        if !first {
-            on(Event::Unchanged);
-        }
-        return;
+    let runtime = &stack.settings.runtime;
+    if let Err(e) = python::check_syntax(dir, &package.names(), runtime) {
+        return on(Event::Failed(e.to_string()));
     }
+    let platform = python::Platform::new(runtime, stack.settings.architecture.as_str());
+    let mut deps = match python::find(dir, platform) {
+        Ok(d) => d,
+        Err(e) => return on(Event::Failed(e.to_string())),
+    };
     let mut next = stack.clone();
+    let want = deps.as_ref().map(|d| d.key.clone());
+    let new_deps = want != deployed_deps.key || deployed_deps.other_layers;
+    if new_deps
+        && let Some(d) = &mut deps
+        && let Err(e) = d.build(&python::cache_root())
+    {
+        return on(Event::Failed(e.to_string()));
+    }
+    let installed = deps.as_ref().and_then(|d| d.installed);
     next.settings.code = Code::Folder {
         path: dir.to_path_buf(),
         package: Arc::new(package),
         exclude: exclude.clone(),
+        deps: deps.map(Arc::new),
     };
+    if new_deps {
+        match function::deploy_layers(aws, &next).await {
+            Ok(took) => {
+                *deployed_deps = Deployed {
+                    key: want.clone(),
+                    other_layers: false,
+                };
+                on(Event::LayersDeployed {
+                    took,
+                    installed,
+                    layer: want.as_ref().map(|_| next.layer_name.as_str()),
+                });
+            }
+            Err(e) => return on(Event::Failed(crate::error::one_line_anyhow(&e))),
+        }
+    }
+    if function::code(&next).1 == deployed.as_str() {
+        // At the start that is the usual case, not news.
+        if !first && !new_deps {
+            on(Event::Unchanged);
+        }
+        return;
+    }
     match function::deploy_code(aws, &next).await {
         Ok(took) => {
             *deployed = function::code(&next).1.to_string();

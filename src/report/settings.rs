@@ -68,6 +68,18 @@ pub fn watch_json(s: &Stack, e: &Event<'_>, since_start: Duration) -> Value {
             "deployed",
             json!({"took_s": took.as_secs_f64(), "code_sha256": sha256}),
         ),
+        Event::LayersDeployed {
+            took,
+            installed,
+            layer,
+        } => (
+            "layers_deployed",
+            json!({
+                "took_s": took.as_secs_f64(),
+                "install_s": installed.map(|d| d.as_secs_f64()),
+                "layer": layer,
+            }),
+        ),
         Event::Failed(why) => ("failed", json!({"error": why})),
         Event::Log(l) => ("log", json!({"message": l.message.trim_end()})),
     };
@@ -99,6 +111,23 @@ pub fn watch_line(s: &Stack, e: &Event<'_>, since_start: Duration) -> (String, b
                 "{at} deployed: new code live on {} in {:.1}s (CodeSha256 {sha256})",
                 s.function_name,
                 took.as_secs_f64()
+            ),
+            false,
+        ),
+        Event::LayersDeployed {
+            took,
+            installed,
+            layer,
+        } => (
+            format!(
+                "{at} dependencies deployed: {} runs with {} in {:.1}s{}",
+                s.function_name,
+                layer.unwrap_or("no dependency layer"),
+                took.as_secs_f64(),
+                installed.map_or(String::new(), |d| format!(
+                    " (installed in {:.1}s)",
+                    d.as_secs_f64()
+                ))
             ),
             false,
         ),

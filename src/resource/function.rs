@@ -10,11 +10,12 @@
 //! Its async invoke config (retries, maximum event age, the failure queue as on-failure
 //! destination) is part of it.
 
+use super::layer;
 use super::retry::{Backoff, is_transient, poll, retry_on};
 use super::sdk::{self, found, lambda::DESTINATION_PENDING, lambda::busy, lambda::transient};
 use super::state::{Ctx, Drift, Field, Kind, State, met_meanwhile};
 use super::tags;
-use crate::aws::Clients;
+use crate::aws::{Clients, upload_timeouts};
 use crate::error::AwsContext;
 use crate::spec::{Code, FUNCTION_PREFIX, HANDLER, Stack, Target};
 use anyhow::{Context, Result, bail};
@@ -68,6 +69,10 @@ pub struct Observed {
     pub failed: Option<String>,
     /// The async invoke config; `None` when the function has none (Lambda's defaults apply).
     pub invoke: Option<InvokeConfig>,
+    /// The layer version ARNs the function runs with.
+    pub layers: Vec<String>,
+    /// The versions of the stack's dependency layer, newest first.
+    pub layer_versions: Vec<layer::Version>,
 }
 
 /// The function's asynchronous invocation settings (GetFunctionEventInvokeConfig).
@@ -103,6 +108,59 @@ fn invoke_drift(stack: &Stack, have: Option<&InvokeConfig>) -> Vec<Drift> {
     if have.on_failure.as_deref() != Some(stack.queue_arn.as_str()) {
         let h = show(have.on_failure.clone());
         drift.push(Drift::new(Field::OnFailure, &stack.queue_arn, h));
+    }
+    drift
+}
+
+/// The layers' drift: the function runs with exactly the version holding the handler's
+/// dependencies (none without them), and no version of tapctl's is left unused.
+fn layer_drift(stack: &Stack, o: &Observed) -> Vec<Drift> {
+    let mut drift = Vec::new();
+    let key = stack.settings.code.deps().map(|d| d.key.as_str());
+    let attached = |v: &layer::Version| o.layers.contains(&v.arn);
+    let right = match key {
+        None => o.layers.is_empty(),
+        Some(k) => {
+            o.layers.len() == 1
+                && o.layer_versions
+                    .iter()
+                    .any(|v| attached(v) && v.key.as_deref() == Some(k))
+        }
+    };
+    if !right {
+        let want = match key {
+            None => "none".to_string(),
+            Some(k) => {
+                let version = match layer::holding(&o.layer_versions, k) {
+                    Some(v) => layer::short(&v.arn).to_string(),
+                    None => format!("{} (to publish)", stack.layer_name),
+                };
+                format!("{version} for requirements {}", &k[..12.min(k.len())])
+            }
+        };
+        let have = if o.layers.is_empty() {
+            "none".to_string()
+        } else {
+            o.layers
+                .iter()
+                .map(|a| layer::short(a))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        drift.push(Drift::new(Field::Layers, want, have));
+    }
+    let unused: Vec<String> = o
+        .layer_versions
+        .iter()
+        .filter(|v| v.key.is_some() && !attached(v) && v.key.as_deref() != key)
+        .map(|v| v.version.to_string())
+        .collect();
+    if !unused.is_empty() {
+        drift.push(Drift::new(
+            Field::UnusedLayerVersions,
+            "none",
+            unused.join(", "),
+        ));
     }
     drift
 }
@@ -152,6 +210,7 @@ pub fn diff(stack: &Stack, o: &Observed) -> Vec<Drift> {
     if let Some(why) = &o.failed {
         drift.push(Drift::new(Field::FunctionState, "Active", why));
     }
+    drift.extend(layer_drift(stack, o));
     drift.extend(invoke_drift(stack, o.invoke.as_ref()));
     drift.extend(tags::drift(stack, &o.tags));
     drift
@@ -178,7 +237,8 @@ fn failure(c: &FunctionConfiguration) -> Option<String> {
 
 /// Settings changed by UpdateFunctionConfiguration (which also makes Lambda set up a Failed
 /// function again).
-const CONFIG_FIELDS: [Field; 7] = [
+const CONFIG_FIELDS: [Field; 8] = [
+    Field::Layers,
     Field::Runtime,
     Field::Handler,
     Field::Role,
@@ -245,8 +305,12 @@ async fn get_invoke_config(aws: &Clients, s: &Stack) -> Result<Option<InvokeConf
 
 pub async fn observe(ctx: &Ctx) -> Result<State> {
     let s = &ctx.stack;
-    // Both reads at once: one round trip, not two.
-    let (out, invoke) = tokio::join!(get(&ctx.aws, s), get_invoke_config(&ctx.aws, s));
+    // The reads at once: one round trip.
+    let (out, invoke, versions) = tokio::join!(
+        get(&ctx.aws, s),
+        get_invoke_config(&ctx.aws, s),
+        layer::list(&ctx.aws, s)
+    );
     let Some(out) = out? else {
         return Ok(State::Missing);
     };
@@ -255,7 +319,9 @@ pub async fn observe(ctx: &Ctx) -> Result<State> {
         .configuration
         .context("GetFunction returned no configuration")?;
     let failed = failure(&c);
+    let layers = c.layers().iter().filter_map(|l| l.arn.clone()).collect();
     let observed = Observed {
+        layers,
         failed,
         runtime: c
             .runtime
@@ -281,6 +347,7 @@ pub async fn observe(ctx: &Ctx) -> Result<State> {
         code_sha256: c.code_sha256.clone().unwrap_or_default(),
         tags,
         invoke: invoke?,
+        layer_versions: versions?,
     };
     Ok(tags::judge(s, &observed.tags, diff(s, &observed)))
 }
@@ -295,6 +362,8 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
     let s = &ctx.stack;
     let lambda = &ctx.aws.lambda;
     if state.is_missing() {
+        let layer = layer::ensure(&ctx.aws, s).await?;
+        let zip = code(s).0;
         let request = lambda
             .create_function()
             .function_name(&s.function_name)
@@ -305,14 +374,19 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
             .memory_size(s.settings.memory_mb)
             .timeout(s.settings.timeout_s)
             .environment(environment(s))
-            .code(
-                FunctionCode::builder()
-                    .zip_file(Blob::new(code(s).0))
-                    .build(),
-            )
+            .code(FunctionCode::builder().zip_file(Blob::new(zip)).build())
+            .set_layers(Some(layer.iter().cloned().collect()))
             .description("tapctl: logs S3 object events to DynamoDB")
             .set_tags(Some(tags::map(s)));
-        let created = retry_on(PROPAGATION_BUDGET, transient, || request.clone().send()).await;
+        let timeouts = upload_timeouts(zip.len() / 3 * 4);
+        let created = retry_on(PROPAGATION_BUDGET, transient, || {
+            request
+                .clone()
+                .customize()
+                .config_override(lambda_timeouts(&timeouts))
+                .send()
+        })
+        .await;
         match created {
             Ok(_) => {}
             // Made meanwhile (by a concurrent tapctl run, or by someone else): look again.
@@ -326,6 +400,7 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
             Err(e) => return Err(e).aws_context("CreateFunction"),
         }
         wait_ready(&ctx.aws, s, Before::Use).await?;
+        layer::prune(&ctx.aws, s, deps_key(s)).await?;
         return put_invoke_config(ctx).await;
     }
     if state.drifted(Field::Tags) {
@@ -340,6 +415,12 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
         .aws_context("TagResource")?;
     }
     let reconfigure = CONFIG_FIELDS.iter().any(|f| state.drifted(*f));
+    // Published before the update names it; unchanged layers are left out of the update.
+    let layers = if state.drifted(Field::Layers) {
+        Some(layer::ensure(&ctx.aws, s).await?.into_iter().collect())
+    } else {
+        None
+    };
     if reconfigure {
         wait_ready(&ctx.aws, s, Before::Update).await?;
         retry_on(PROPAGATION_BUDGET, busy, || {
@@ -352,6 +433,7 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
                 .memory_size(s.settings.memory_mb)
                 .timeout(s.settings.timeout_s)
                 .environment(environment(s))
+                .set_layers(layers.clone())
                 .send()
         })
         .await
@@ -371,10 +453,47 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
     } else if reconfigure {
         wait_ready(&ctx.aws, s, Before::Use).await?;
     }
+    // Once the function moved off them.
+    if state.drifted(Field::Layers) || state.drifted(Field::UnusedLayerVersions) {
+        layer::prune(&ctx.aws, s, deps_key(s)).await?;
+    }
     if INVOKE_FIELDS.iter().any(|f| state.drifted(*f)) {
         put_invoke_config(ctx).await?;
     }
     Ok(())
+}
+
+/// The content key of the stack's dependency layer, if it has one.
+fn deps_key(s: &Stack) -> Option<&str> {
+    s.settings.code.deps().map(|d| d.key.as_str())
+}
+
+/// A per-call override of the Lambda client's timeouts.
+fn lambda_timeouts(
+    timeouts: &aws_config::timeout::TimeoutConfig,
+) -> aws_sdk_lambda::config::Builder {
+    aws_sdk_lambda::config::Builder::default().timeout_config(timeouts.clone())
+}
+
+/// Points the function at the version holding the stack's dependencies (published first when
+/// none does), waits until that is live, and deletes the versions it moved off: what `watch`
+/// does when `requirements.txt` changes. Returns how long it took.
+pub async fn deploy_layers(aws: &Clients, s: &Stack) -> Result<Duration> {
+    let start = Instant::now();
+    let layers: Vec<String> = layer::ensure(aws, s).await?.into_iter().collect();
+    wait_ready(aws, s, Before::Update).await?;
+    retry_on(PROPAGATION_BUDGET, busy, || {
+        aws.lambda
+            .update_function_configuration()
+            .function_name(&s.function_name)
+            .set_layers(Some(layers.clone()))
+            .send()
+    })
+    .await
+    .aws_context("UpdateFunctionConfiguration")?;
+    wait_code_live(aws, s).await?;
+    layer::prune(aws, s, deps_key(s)).await?;
+    Ok(start.elapsed())
 }
 
 /// PutFunctionEventInvokeConfig: retries, maximum event age and the failure queue, all set
@@ -427,12 +546,15 @@ fn ready(c: &FunctionConfiguration, name: &str, next: Before) -> Result<bool> {
 /// in progress).
 async fn put_code(aws: &Clients, s: &Stack) -> Result<()> {
     let zip = Blob::new(code(s).0);
+    let timeouts = upload_timeouts(code(s).0.len() / 3 * 4);
     retry_on(PROPAGATION_BUDGET, busy, || {
         aws.lambda
             .update_function_code()
             .function_name(&s.function_name)
             .architectures(architecture(s))
             .zip_file(zip.clone())
+            .customize()
+            .config_override(lambda_timeouts(&timeouts))
             .send()
     })
     .await
@@ -508,6 +630,8 @@ pub async fn delete(ctx: &Ctx) -> Result<()> {
         DeleteFunctionError::is_resource_not_found_exception,
     )
     .aws_context("DeleteFunction")?;
+    // Its dependency layer goes with it.
+    layer::prune(&ctx.aws, s, None).await?;
     Ok(())
 }
 
@@ -592,6 +716,8 @@ mod tests {
                 max_event_age_s: Some(21600),
                 on_failure: Some(s.queue_arn.clone()),
             }),
+            layers: Vec::new(),
+            layer_versions: Vec::new(),
         }
     }
 
@@ -683,6 +809,7 @@ mod tests {
             path: "h".into(),
             package: std::sync::Arc::new(package.clone()),
             exclude: Default::default(),
+            deps: None,
         };
         let fields: Vec<_> = diff(&s, &o).iter().map(|d| d.field.as_str()).collect();
         assert_eq!(
@@ -738,9 +865,11 @@ mod tests {
             CODE_SHA256
         );
         assert_eq!(&CODE_ZIP[..4], b"PK\x03\x04");
-        let text = String::from_utf8_lossy(CODE_ZIP);
-        assert!(text.contains("index.py"));
+        let package = crate::package::Package::from_zip(CODE_ZIP.to_vec()).unwrap();
+        assert!(!package.names().iter().any(|n| n.starts_with("tests/")));
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(CODE_ZIP)).unwrap();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut zip.by_name("index.py").unwrap(), &mut text).unwrap();
         assert!(text.contains("def lambda_handler"));
-        assert!(!text.contains("tests/"));
     }
 }

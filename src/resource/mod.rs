@@ -44,6 +44,7 @@ pub mod bucket;
 pub mod bucket_lifecycle;
 pub mod empty;
 pub mod function;
+pub mod layer;
 pub mod log_group;
 pub mod queue;
 pub mod retry;

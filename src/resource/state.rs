@@ -143,6 +143,11 @@ pub enum Field {
     TimeoutS,
     Environment,
     CodeSha256,
+    /// The layers the function runs with: exactly its dependency layer's version for the
+    /// handler's requirements, or none without them.
+    Layers,
+    /// Versions of the dependency layer that no function uses (left by an earlier change).
+    UnusedLayerVersions,
     /// A function Lambda could not create or update (`State: Failed`, or its last update).
     FunctionState,
     // the function's async invoke config
@@ -184,6 +189,8 @@ impl Field {
             Field::TimeoutS => "timeout_s",
             Field::Environment => "environment",
             Field::CodeSha256 => "code_sha256",
+            Field::Layers => "layers",
+            Field::UnusedLayerVersions => "unused_layer_versions",
             Field::FunctionState => "state",
             Field::RetryAttempts => "retry_attempts",
             Field::MaxEventAgeS => "max_event_age_s",

@@ -8,6 +8,7 @@ mod bad_input;
 mod consistency;
 mod crash;
 mod data;
+mod deps;
 mod drift;
 mod failed_events;
 mod faults;

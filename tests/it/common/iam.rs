@@ -68,6 +68,7 @@ pub fn call_resource(s: &Stack, action: &str) -> String {
                     | "ListQueueTags"
                     | "ListBucketVersions"
                     | "ListBucketMultipartUploads"
+                    | "ListLayerVersions"
             ) =>
         {
             "*".into()
@@ -87,6 +88,12 @@ pub fn call_resource(s: &Stack, action: &str) -> String {
         "s3" => s.bucket_arn.clone(),
         "dynamodb" => s.table_arn.clone(),
         "iam" => s.role_arn.clone(),
+        "lambda" if matches!(name, "ListLayerVersions" | "PublishLayerVersion") => {
+            s.layer_arn.clone()
+        }
+        "lambda" if matches!(name, "GetLayerVersion" | "DeleteLayerVersion") => {
+            format!("{}:1", s.layer_arn)
+        }
         "lambda" => s.function_arn.clone(),
         "logs" => s.log_group_arn.clone(),
         "sqs" => format!(

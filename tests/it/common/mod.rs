@@ -52,7 +52,7 @@ pub fn suffix(tag: &str) -> String {
 pub struct LocalAws {
     pub vars: Vec<(String, String)>,
     pub dir: PathBuf,
-    home: PathBuf,
+    pub home: PathBuf,
 }
 
 impl LocalAws {
