@@ -25,7 +25,11 @@ from localaws import requestlog
 
 TAPCTL = os.environ.get("TAPCTL") or "target/release/tapctl"
 AWS = os.environ.get("BENCH_AWS") or "aws"
-SCENARIOS = ["cold", "coldreal", "insync", "status", "down", "start", "code", "watch", "seek"]
+SCENARIOS = ["cold", "coldreal", "insync", "status", "down", "start", "code", "watch", "seek",
+             "deps", "codedeps", "watchdeps"]
+# uv (requirements-dev.txt) for the dependency scenarios; a cache of tapctl's own per run.
+VENV_BIN = os.path.join(os.path.dirname(sys.executable))
+DEPS_MB = 30
 
 
 def log(msg: str) -> None:
@@ -228,11 +232,91 @@ def scenario_in_sync(runs: int, start: float, command: str) -> dict:
     }
 
 
-def handler_folder() -> str:
-    """A copy of the handler folder to edit (index.py only, as tapctl embeds it)."""
+def handler_folder(deps: bool = False) -> str:
+    """A copy of the handler folder to edit (index.py only, as tapctl embeds it); with `deps`,
+    a requirements.txt naming ~30 MB of dependencies from a local wheelhouse."""
     d = tempfile.mkdtemp(prefix="tapctl-bench-handler-")
     shutil.copy("handler/index.py", os.path.join(d, "index.py"))
+    if deps:
+        wh = os.path.join(d + "-wheels")
+        os.makedirs(wh, exist_ok=True)
+        big_wheel(wh, "benchdeps", DEPS_MB)
+        with open(os.path.join(d, "requirements.txt"), "w") as f:
+            f.write(f"--no-index\n--find-links {wh}\nbenchdeps==1.0\n")
     return d
+
+
+def big_wheel(wh: str, name: str, mb: int) -> None:
+    """A pure-Python wheel holding `mb` MB of data files (half random, half text-like, so the
+    layer's zip is about two thirds of it, as real dependencies compress)."""
+    import base64
+    import hashlib
+    import random
+    import zipfile
+
+    rng = random.Random(7)
+    files: dict[str, bytes] = {f"{name}/__init__.py": b"VALUE = 1\n"}
+    for i in range(mb):
+        half = rng.randbytes(512 * 1024)
+        text = (" ".join(rng.choice(["def", "return", "self", "value", "import", "class"])
+                         for _ in range(100_000))).encode()[: 512 * 1024]
+        files[f"{name}/data/blob{i:03}.bin"] = half + text
+    dist = f"{name}-1.0"
+    files[f"{dist}.dist-info/METADATA"] = f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n".encode()
+    files[f"{dist}.dist-info/WHEEL"] = (b"Wheel-Version: 1.0\nGenerator: bench\n"
+                                        b"Root-Is-Purelib: true\nTag: py3-none-any\n")
+    record = ""
+    for path, data in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record += f"{path},sha256={digest},{len(data)}\n"
+    files[f"{dist}.dist-info/RECORD"] = (record + f"{dist}.dist-info/RECORD,,\n").encode()
+    with zipfile.ZipFile(os.path.join(wh, f"{dist}-py3-none-any.whl"), "w",
+                         zipfile.ZIP_DEFLATED) as z:
+        for path, data in files.items():
+            z.writestr(path, data)
+
+
+def remove_folder(h: str) -> None:
+    shutil.rmtree(h, ignore_errors=True)
+    shutil.rmtree(h + "-wheels", ignore_errors=True)
+
+
+def scenario_deps_up(runs: int) -> dict:
+    """The first `up` of a handler with ~30 MB of dependencies (installed with an empty cache,
+    published as a layer) against the same `up` of the handler without them."""
+    walls, bases, installs = [], [], []
+    for i in range(max(1, min(runs, 3))):
+        plain, h = handler_folder(), handler_folder(deps=True)
+        cache = tempfile.mkdtemp(prefix="tapctl-bench-cache-")
+        os.environ["TAPCTL_CACHE_DIR"] = cache
+        with Instance("aws-like") as inst:
+            base, _ = tapctl(inst, "up", "--suffix", "plain", "--handler", plain)
+            t = time.perf_counter()
+            p = subprocess.run([TAPCTL, "up", "--suffix", "deps", "--handler", h, "--output",
+                                "json"], env=inst.process_env(), stdin=subprocess.DEVNULL,
+                               capture_output=True, text=True)
+            wall = time.perf_counter() - t
+            if p.returncode != 0:
+                raise SystemExit(f"bench: up with dependencies failed: {p.stderr[-2000:]}")
+            doc = json.loads(p.stdout)
+            install = doc["dependencies"]["install_s"]
+            zipped = doc["dependencies"]["layer_zip_bytes"] / 1e6
+        walls.append(wall)
+        bases.append(base)
+        installs.append(install)
+        log(f"first up with {DEPS_MB} MB of dependencies #{i + 1}: {wall:.2f} s (install "
+            f"{install:.2f} s, AWS {wall - install:.2f} s; layer zip {zipped:.1f} MB), without "
+            f"dependencies {base:.2f} s")
+        remove_folder(plain)
+        remove_folder(h)
+        shutil.rmtree(cache, ignore_errors=True)
+    return {
+        "scenario": (f"first `up` with {DEPS_MB} MB of dependencies (empty cache: uv install + "
+                     f"PublishLayerVersion), aws-like; install {median(installs):.2f} s of it "
+                     "(the rest is AWS time); baseline = the same cold `up` without "
+                     "dependencies"),
+        "tapctl": walls, "baseline": bases, "calls": "–",
+    }
 
 
 def edit(folder: str, n: int) -> None:
@@ -240,10 +324,11 @@ def edit(folder: str, n: int) -> None:
         f.write(f"# bench edit {n}\n")
 
 
-def scenario_code_only(runs: int, start: float) -> dict:
+def scenario_code_only(runs: int, start: float, deps: bool = False) -> dict:
     """A code-only `up` (an edited handler folder) against its bound: process start + one
-    read round trip + UpdateFunctionCode + the function's update delay."""
-    h = handler_folder()
+    read round trip + UpdateFunctionCode + the function's update delay. With `deps`, the
+    function has a ~30 MB dependency layer attached (cached: nothing installed)."""
+    h = handler_folder(deps)
     with Instance("aws-like") as inst:
         cfg = inst.config
         tapctl(inst, "up", "--suffix", "code", "--handler", h)
@@ -263,18 +348,20 @@ def scenario_code_only(runs: int, start: float) -> dict:
             calls.append(len(recs))
             log(f"code-only up #{i + 1}: {wall:.2f} s, bound {bound:.2f} s "
                 f"(ratio {wall / bound:.3f}), {len(recs)} calls")
-    shutil.rmtree(h, ignore_errors=True)
+    remove_folder(h)
+    with_deps = f" with a {DEPS_MB} MB dependency layer attached" if deps else ""
     return {
-        "scenario": (f"code-only `up` (edited `--handler` folder), aws-like (function update "
+        "scenario": (f"code-only `up` (edited `--handler` folder){with_deps}, aws-like (function update "
                      f"{cfg['function_delay']:g} s); baseline = process start + one read round "
                      "trip + UpdateFunctionCode + the update delay; target ≤ 1.15"),
         "tapctl": walls, "baseline": bounds, "calls": f"{median(calls):.0f} (1 write)",
     }
 
 
-def scenario_watch(runs: int) -> dict:
-    """`watch`: from a save to the "deployed: new code live" line, on aws-like."""
-    h = handler_folder()
+def scenario_watch(runs: int, deps: bool = False) -> dict:
+    """`watch`: from a save to the "deployed: new code live" line, on aws-like (with `deps`, a
+    ~30 MB dependency layer attached)."""
+    h = handler_folder(deps)
     with Instance("aws-like") as inst:
         cfg = inst.config
         tapctl(inst, "up", "--suffix", "watch", "--handler", h)
@@ -302,9 +389,10 @@ def scenario_watch(runs: int) -> dict:
         finally:
             p.send_signal(2)
             p.wait(timeout=30)
-    shutil.rmtree(h, ignore_errors=True)
+    remove_folder(h)
+    with_deps = f" with a {DEPS_MB} MB dependency layer attached" if deps else ""
     return {
-        "scenario": (f"`watch` save-to-live (save -> update finished), aws-like (function "
+        "scenario": (f"`watch` save-to-live (save -> update finished){with_deps}, aws-like (function "
                      f"update {cfg['function_delay']:g} s); baseline = target 1.5 s + the update "
                      "delay"),
         "tapctl": lat, "baseline": [target], "calls": "–",
@@ -492,6 +580,14 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(scenario_watch(runs))
     if "seek" in only:
         rows.extend(scenario_seek(runs))
+    if any(x in only for x in ("deps", "codedeps", "watchdeps")):
+        os.environ["PATH"] = VENV_BIN + os.pathsep + os.environ.get("PATH", "")
+    if "deps" in only:
+        rows.append(scenario_deps_up(runs))
+    if "codedeps" in only:
+        rows.append(scenario_code_only(runs, start, deps=True))
+    if "watchdeps" in only:
+        rows.append(scenario_watch(runs, deps=True))
     if "start" in only:
         size = os.path.getsize(TAPCTL)
         rows.append({"scenario": f"`tapctl --help` start ({how}); target < 20 ms",

@@ -262,7 +262,7 @@ async fn dependencies_go_into_a_layer_published_once_and_code_changes_stay_code_
     let up = tapctl(
         &aws,
         true,
-        &["up", "--suffix", &sfx, "--handler", hs, "-o", "json"],
+        &["up", "--suffix", &sfx, "--handler", hs, "--output", "json"],
     )
     .ok();
     let doc = up.json();
