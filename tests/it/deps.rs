@@ -118,23 +118,42 @@ fn wheelhouse(dir: &Path) -> PathBuf {
     wh
 }
 
-/// The handler folder: the real handler, writing `dep` (from the layer's `tapdep_a`) and
-/// `version` into its item.
-fn handler(dir: &Path, version: &str, requirements: Option<&str>) -> PathBuf {
-    let h = dir.join("h");
-    std::fs::create_dir_all(&h).unwrap();
+/// The real handler, writing `dep` (from `tapdep_a`) and `version` into its item.
+fn index_text(version: &str) -> String {
     let text =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("handler/index.py"))
             .unwrap();
     assert!(text.contains("loggedAt=_now(),"));
-    let edited = text.replace(
+    text.replace(
         "loggedAt=_now(),",
         &format!(
             "loggedAt=_now(), codeVersion=\"{version}\", \
              dep=str(__import__(\"tapdep_a\").VALUE),"
         ),
-    );
-    std::fs::write(h.join("index.py"), edited).unwrap();
+    )
+}
+
+/// The lines a running process writes on stderr, as they come.
+fn stderr_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let err = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// The handler folder: the real handler, writing `dep` (from the layer's `tapdep_a`) and
+/// `version` into its item.
+fn handler(dir: &Path, version: &str, requirements: Option<&str>) -> PathBuf {
+    let h = dir.join("h");
+    std::fs::create_dir_all(&h).unwrap();
+    std::fs::write(h.join("index.py"), index_text(version)).unwrap();
     match requirements {
         Some(r) => std::fs::write(h.join("requirements.txt"), r).unwrap(),
         None => {
@@ -477,4 +496,83 @@ async fn bad_dependencies_are_one_line_and_change_nothing() {
         )
     );
     assert_eq!(aws.calls_since(mark), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn watch_publishes_the_layer_when_requirements_change_and_refuses_bad_syntax() {
+    use std::process::Stdio;
+    let aws = LocalAws::start();
+    let sfx = suffix("watchdeps");
+    let c = aws.clients().await;
+    let s = aws.stack(&sfx);
+    let wh = wheelhouse(&aws.dir);
+    // python3.11: the syntax check needs a host Python at least as new as the runtime's.
+    let base = ["--suffix", &sfx, "--set", "runtime=python3.11"];
+    let h = handler(&aws.dir, "v1", Some("--no-index\ntapdep-b==1.0\n"));
+    let hs = h.to_str().unwrap();
+    std::fs::write(
+        h.join("requirements.txt"),
+        format!("--no-index\n--find-links {}\ntapdep-b==1.0\n", wh.display()),
+    )
+    .unwrap();
+    let up: Vec<&str> = ["up", "--handler", hs]
+        .iter()
+        .chain(&base)
+        .copied()
+        .collect();
+    tapctl(&aws, true, &up).ok();
+    assert_eq!(layers_of(&c, &s).await, [format!("{}:1", s.layer_arn)]);
+
+    let watch: Vec<&str> = ["watch", "--handler", hs]
+        .iter()
+        .chain(&base)
+        .copied()
+        .collect();
+    let mut cmd = aws.tapctl_cmd(&watch);
+    cmd.env("PATH", path_with_uv(true));
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rx = common::lines_of(&mut child);
+    let mut seen = Vec::new();
+    common::wait_line(&rx, &mut seen, &|l| l.contains("watching"));
+    // requirements.txt changed: installed, published as version 2, attached; 1 deleted.
+    std::fs::write(h.join("requirements.txt"), requirements(&wh, "")).unwrap();
+    common::wait_line(&rx, &mut seen, &|l| l.contains("dependencies deployed"));
+    assert_eq!(layers_of(&c, &s).await, [format!("{}:2", s.layer_arn)]);
+    assert_eq!(versions_of(&c, &s).await.len(), 1);
+    // The code that imports them runs.
+    std::fs::write(h.join("index.py"), index_text("v2")).unwrap();
+    common::wait_line(&rx, &mut seen, &|l| l.contains("deployed: new code live"));
+    assert_eq!(
+        run_object(&c, &s, "w.txt").await,
+        ("42".into(), "v2".into())
+    );
+    // A SyntaxError is shown (on stderr) and nothing is deployed; the fix is.
+    let errors = stderr_lines(&mut child);
+    let mark = aws.mark();
+    std::fs::write(
+        h.join("index.py"),
+        "def lambda_handler(e, c)\n    return 1\n",
+    )
+    .unwrap();
+    let mut problems = Vec::new();
+    common::wait_line(&errors, &mut problems, &|l| l.contains("SyntaxError"));
+    assert!(
+        problems
+            .last()
+            .unwrap()
+            .ends_with("index.py:1: SyntaxError: expected ':'"),
+        "{problems:?}"
+    );
+    assert_eq!(aws.writes_since(mark), Vec::<String>::new());
+    std::fs::write(h.join("index.py"), index_text("v3")).unwrap();
+    common::wait_line(&rx, &mut seen, &|l| l.contains("deployed: new code live"));
+    assert_eq!(aws.writes_since(mark), ["lambda:UpdateFunctionCode"]);
+    common::sigint(child.id());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
 }

@@ -7,13 +7,11 @@
 use crate::common;
 
 use aws_sdk_s3::primitives::ByteStream;
-use common::{LocalAws, Run, eventually, suffix};
+use common::{LocalAws, Run, eventually, lines_of, sigint, suffix, wait_line};
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 use tapctl::aws::Clients;
 use tapctl::spec::Stack;
 
@@ -486,47 +484,6 @@ fn mark_file(h: &Path, version: &str) -> String {
             .unwrap();
     assert!(h.join("index.py").is_file());
     mark(&text, version)
-}
-
-/// Lines of a running process's stdout, as they come.
-fn lines_of(child: &mut std::process::Child) -> mpsc::Receiver<String> {
-    let out = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-/// Waits for a line matching `want`, returning every line seen until then.
-fn wait_line(rx: &mpsc::Receiver<String>, seen: &mut Vec<String>, want: &dyn Fn(&str) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) => {
-                let hit = want(&line);
-                seen.push(line);
-                if hit {
-                    return;
-                }
-            }
-            Err(_) => panic!("no such line within 60s; saw:\n{}", seen.join("\n")),
-        }
-    }
-}
-
-fn sigint(pid: u32) {
-    let ok = Command::new("kill")
-        .args(["-INT", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
 }
 
 #[tokio::test(flavor = "multi_thread")]

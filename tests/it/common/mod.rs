@@ -11,6 +11,7 @@ use aws_config::SdkConfig;
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use serde_json::Value;
+use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
@@ -368,4 +369,46 @@ impl LocalAws {
         serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap_or("{}"))
             .expect("control answer is JSON")
     }
+}
+
+/// Lines of a running process's stdout, as they come.
+pub fn lines_of(child: &mut std::process::Child) -> mpsc::Receiver<String> {
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits for a line matching `want`, returning every line seen until then.
+pub fn wait_line(rx: &mpsc::Receiver<String>, seen: &mut Vec<String>, want: &dyn Fn(&str) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                let hit = want(&line);
+                seen.push(line);
+                if hit {
+                    return;
+                }
+            }
+            Err(_) => panic!("no such line within 60s; saw:\n{}", seen.join("\n")),
+        }
+    }
+}
+
+/// Sends SIGINT (Ctrl-C) to a process.
+pub fn sigint(pid: u32) {
+    let ok = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
 }
