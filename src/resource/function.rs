@@ -826,6 +826,73 @@ mod tests {
     }
 
     #[test]
+    fn the_layers_drift_until_exactly_the_dependency_version_runs() {
+        use crate::python::{Deps, Platform};
+        let mut s = stack();
+        let version = |n: i64, key: Option<&str>| layer::Version {
+            arn: format!("{}:{n}", s.layer_arn),
+            version: n,
+            key: key.map(String::from),
+        };
+        let mut o = good(&s);
+        // No requirements: no layers, no versions of tapctl's (someone else's stay).
+        o.layer_versions = vec![version(3, None)];
+        assert!(diff(&s, &o).is_empty());
+        o.layer_versions = vec![version(2, Some("old")), version(3, None)];
+        assert_eq!(
+            diff(&s, &o),
+            vec![Drift::new(Field::UnusedLayerVersions, "none", "2")]
+        );
+        let deps = Deps {
+            requirements: "h/requirements.txt".into(),
+            platform: Platform::new("python3.13", "x86_64"),
+            key: "abcdef0123456789".into(),
+            layer: None,
+            installed: None,
+        };
+        let files = BTreeMap::from([("index.py".to_string(), b"x = 1\n".to_vec())]);
+        let package = crate::package::Package::new(&files).unwrap();
+        o.code_sha256 = package.sha256.clone();
+        s.settings.code = Code::Folder {
+            path: "h".into(),
+            package: std::sync::Arc::new(package),
+            exclude: Default::default(),
+            deps: Some(std::sync::Arc::new(deps)),
+        };
+        let name = &s.layer_name;
+        // Not yet published: to publish; the old version is unused.
+        assert_eq!(
+            diff(&s, &o),
+            vec![
+                Drift::new(
+                    Field::Layers,
+                    format!("{name} (to publish) for requirements abcdef012345"),
+                    "none"
+                ),
+                Drift::new(Field::UnusedLayerVersions, "none", "2"),
+            ]
+        );
+        // Published (4) but the function runs the old one and a layer of someone else's.
+        o.layer_versions
+            .insert(0, version(4, Some("abcdef0123456789")));
+        o.layers = vec![
+            format!("{}:2", s.layer_arn),
+            "arn:aws:lambda:r:1:layer:x:1".into(),
+        ];
+        assert_eq!(
+            diff(&s, &o),
+            vec![Drift::new(
+                Field::Layers,
+                format!("{name}:4 for requirements abcdef012345"),
+                format!("{name}:2, x:1")
+            )]
+        );
+        o.layers = vec![format!("{}:4", s.layer_arn)];
+        o.layer_versions.retain(|v| v.version != 2);
+        assert!(diff(&s, &o).is_empty());
+    }
+
+    #[test]
     fn the_async_invoke_config_drifts_by_setting() {
         let s = stack();
         let mut o = good(&s);
