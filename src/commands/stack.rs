@@ -7,7 +7,7 @@ use crate::resource::Kind;
 use crate::resource::queue;
 use crate::spec::Stack;
 use crate::{engine, list as stacks, out, progress, report};
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use std::io::{BufRead, IsTerminal, Write};
 
 pub async fn list(run: Run) -> Result<u8> {
@@ -162,7 +162,15 @@ pub async fn down(run: Run, yes: bool, discard_failed_events: bool) -> Result<u8
             k.name(s)
         );
     }
+    let function_gone = observed.state(Kind::Function).is_missing();
     let outcomes = engine::down(run.ctx.clone(), observed, &run.display).await;
+    // The dependency layer goes with the function (function::delete); with the function
+    // already gone, its versions of tapctl's would be left behind: delete them here.
+    if function_gone {
+        crate::resource::layer::prune(&run.ctx.aws, s, None)
+            .await
+            .context("deleting the dependency layer's versions")?;
+    }
     finish(run, "down", &outcomes)
 }
 

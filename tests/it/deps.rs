@@ -403,6 +403,34 @@ async fn dependencies_go_into_a_layer_published_once_and_code_changes_stay_code_
     tapctl(&aws, false, &["down", "--suffix", &sfx, "--yes"]).ok();
     assert_eq!(versions_of(&c, &s).await, []);
     common::assert_gone(&c, &s).await;
+
+    // A function deleted by hand leaves its layer: down still deletes tapctl's versions, and
+    // leaves a version that is not tapctl's.
+    tapctl(&aws, false, &["up", "--suffix", &sfx, "--handler", hs]).ok();
+    c.lambda
+        .delete_function()
+        .function_name(&s.function_name)
+        .send()
+        .await
+        .unwrap();
+    c.lambda
+        .publish_layer_version()
+        .layer_name(&s.layer_name)
+        .description("someone else's")
+        .content(
+            aws_sdk_lambda::types::LayerVersionContentInput::builder()
+                .zip_file(aws_sdk_lambda::primitives::Blob::new(
+                    std::fs::read(wh.join("tapdep_b-1.0-py3-none-any.whl")).unwrap(),
+                ))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(versions_of(&c, &s).await.len(), 2);
+    tapctl(&aws, false, &["down", "--suffix", &sfx, "--yes"]).ok();
+    let left = versions_of(&c, &s).await;
+    assert_eq!(left.len(), 1, "{left:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
