@@ -67,6 +67,9 @@ def main(argv=None):
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
     sys.path.insert(0, code_dir)
+    # The function's layers, after its code (/opt/python..., shims/lambda_layers.py).
+    layers = [p for p in os.environ.get("LOCALAWS_LAYER_PATHS", "").split(os.pathsep) if p]
+    sys.path[1:1] = layers
     os.chdir(code_dir)
 
     root = logging.getLogger()

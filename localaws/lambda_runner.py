@@ -488,6 +488,11 @@ class LambdaRunner:
             "LOCALAWS_INVOKED_FUNCTION_ARN": fn.function_arn,
             "PYTHONDONTWRITEBYTECODE": "1",
         })
+        from .shims.lambda_layers import python_paths
+
+        paths = python_paths(fn)
+        if paths:
+            env["LOCALAWS_LAYER_PATHS"] = os.pathsep.join(paths)
         return env
 
     def _run(self, fn: Any, payload: bytes, request_id: str | None = None) -> InvokeResult:

@@ -125,6 +125,12 @@ SHIMS: tuple[Shim, ...] = (
         Patch(_LAMBDA, "LambdaBackend.update_function_configuration",
               "nor be switched to"),
     )),
+    Shim("lambda_layers", (
+        Patch(_LAMBDA, "LambdaFunction._get_layers_data",
+              "a layer's files extracted when a function names it, for the runner's path"),
+        Patch(_LAMBDA, "LambdaFunction.update_function_code",
+              "UpdateFunctionCode's Architectures"),
+    )),
     Shim("lambda_states", (
         Patch(_LAMBDA, "LambdaFunction.get_configuration",
               "State / LastUpdateStatus: Pending, InProgress, Inactive, Failed"),
