@@ -376,32 +376,33 @@ pub fn check_syntax(dir: &Path, files: &[String], runtime: &str) -> Result<(), P
         .trim_start_matches("python3.")
         .parse::<u32>()
         .unwrap_or(0);
-    // The runtime's own Python when the host has it (`python3.13`), else `python3`.
-    let run = |python: &str| {
-        Command::new(python)
+    // The runtime's own Python when the host has it (`python3.13`), else `python3`. An
+    // interpreter that cannot run the check (a pyenv shim of a version not installed exits
+    // non-zero with nothing on stdout) is passed over.
+    for python in [format!("python3.{minor}"), "python3".to_string()] {
+        let Ok(out) = Command::new(&python)
             .arg("-c")
             .arg(SYNTAX_CHECK)
             .arg(minor.to_string())
             .args(&py)
             .current_dir(dir)
             .output()
-    };
-    let out = run(&format!("python3.{minor}")).or_else(|_| run("python3"));
-    let Ok(out) = out else {
-        return Ok(());
-    };
-    if out.status.success() {
-        return Ok(());
+        else {
+            continue;
+        };
+        if out.status.success() {
+            return Ok(());
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let first = text.lines().next().unwrap_or("").trim();
+        if !first.is_empty() {
+            return Err(PackageError(format!(
+                "handler folder {}: {first}",
+                dir.display()
+            )));
+        }
     }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let first = text.lines().next().unwrap_or("").trim();
-    if first.is_empty() {
-        return Ok(());
-    }
-    Err(PackageError(format!(
-        "handler folder {}: {first}",
-        dir.display()
-    )))
+    Ok(())
 }
 
 /// Exits 0 when every file compiles (or this Python is older than the runtime's), else
