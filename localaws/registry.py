@@ -47,6 +47,7 @@ class Shim:
 
 
 SHIMS: tuple[Shim, ...] = (
+    Shim("cloudwatch_metrics", ()),
     Shim("s3_bucket_policy", (
         Patch(_S3, "FakeBucket.get_permission",
               "bucket-policy conditions and aws:SecureTransport, evaluated by policy_eval"),
@@ -193,6 +194,7 @@ SHIMS: tuple[Shim, ...] = (
 # (shim module, class): request hooks, in the order the middleware asks them; the first
 # to answer short-cuts the rest and moto.
 HOOKS: tuple[tuple[str, str], ...] = (
+    ("cloudwatch_cbor", "CloudWatchCbor"),
     ("scp_request_tags", "ScpRequestTags"),
     ("s3_region", "S3Region"),
     ("s3_expected_owner", "S3ExpectedOwner"),

@@ -677,11 +677,11 @@ mod tests {
         let v = status_json(&s, &plan, Some(0), Some(&health));
         assert_eq!(v["health"]["invocations"], 12.0);
         assert_eq!(v["health"]["ok"], false);
-        assert_eq!(v["health"]["since"], "2026-11-29T07:33:20Z");
+        assert_eq!(v["health"]["since"], "2026-11-30T00:53:20.000Z");
         let text = status_text(&s, &plan, Some(0), Some(&health));
         assert!(
             text.contains(
-                "health since 2026-11-29T07:33:20Z: 12 invocation(s), 2 error(s), 0 throttle(s), \
+                "health since 2026-11-30T00:53:20.000Z: 12 invocation(s), 2 error(s), 0 throttle(s), \
              duration avg 120 ms, max 800 ms\n  the function cannot run: state Inactive\n"
             ),
             "{text}"
@@ -689,7 +689,7 @@ mod tests {
         assert!(
             text.contains(
                 "see `tapctl logs --suffix dev --region us-west-2 --profile ops --since \
-             2026-11-29T07:33:20Z --filter ERROR`"
+             2026-11-30T00:53:20.000Z --filter ERROR`"
             ),
             "{text}"
         );

@@ -147,7 +147,8 @@ pub async fn read(aws: &Clients, s: &Stack, since_ms: i64, now_ms: i64) -> Resul
             .get_metric_data()
             .set_metric_data_queries(Some(queries))
             .start_time(DateTime::from_millis(since_ms))
-            .end_time(DateTime::from_millis(now_ms))
+            // EndTime is exclusive: up to the end of this minute, so the latest data counts.
+            .end_time(DateTime::from_millis((now_ms / 60_000 + 1) * 60_000))
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
@@ -232,7 +233,8 @@ fn cannot_run(reserved: Option<i32>, state: Option<StateRead>) -> Option<String>
 /// The health the metric values say (sums summed, maxima maxed, averages averaged).
 fn from_values(values: &BTreeMap<String, Vec<f64>>) -> Health {
     let get = |id: &str| values.get(id).map(Vec::as_slice).unwrap_or(&[]);
-    let sum = |id: &str| get(id).iter().sum::<f64>();
+    // `+ 0.0`: an empty sum is -0.0, which would print as "-0".
+    let sum = |id: &str| get(id).iter().sum::<f64>() + 0.0;
     let max = |id: &str| get(id).iter().copied().reduce(f64::max);
     let avg = |id: &str| {
         let v = get(id);
