@@ -47,7 +47,6 @@ class Shim:
 
 
 SHIMS: tuple[Shim, ...] = (
-    Shim("cloudwatch_metrics", ()),
     Shim("s3_bucket_policy", (
         Patch(_S3, "FakeBucket.get_permission",
               "bucket-policy conditions and aws:SecureTransport, evaluated by policy_eval"),

@@ -46,9 +46,12 @@ def _error(code: str, message: str, status: int = 400) -> Response:
     return _answer(status, {"__type": code, "message": message})
 
 
-def get_metric_data(account: str, region: str, body: dict[str, Any]) -> dict[str, Any]:
+def get_metric_data(account: str, region: str, body: dict[str, Any], config: Any) -> dict[str, Any]:
     from moto.cloudwatch.models import cloudwatch_backends
 
+    from .cloudwatch_metrics import publish_queues_due
+
+    publish_queues_due(float(config.get("sqs_metrics_interval")))
     backend = cloudwatch_backends[account][region]
     results = backend.get_metric_data(
         queries=body.get("MetricDataQueries", []),
@@ -95,7 +98,7 @@ class CloudWatchCbor:
         from .. import ACCOUNT_ID
 
         try:
-            answer = op(ACCOUNT_ID, req.region or "us-east-1", body)
+            answer = op(ACCOUNT_ID, req.region or "us-east-1", body, self.config)
         except Exception as e:  # noqa: BLE001 - moto's ValidationError and friends
             code = getattr(e, "code", None) or type(e).__name__
             return _error(str(code), getattr(e, "message", None) or str(e))

@@ -4,17 +4,18 @@ GetMetricData answers as it would on AWS.
 Lambda (Lambda developer guide, "Types of metrics for Lambda functions", namespace
 AWS/Lambda, one set per FunctionName and one per Resource): every invocation counts in
 ``Invocations`` (Count) and ``Duration`` (Milliseconds); one whose code raised, timed out or
-could not be imported also in ``Errors``; an invocation refused because the function has no
-concurrency (reserved concurrency 0) in ``Throttles`` only; an asynchronous event whose
+could not be imported also in ``Errors``; an asynchronous event whose
 record could not be sent to its on-failure destination in ``DestinationDeliveryFailures``.
 
 SQS (SQS developer guide, "Available CloudWatch metrics for Amazon SQS", namespace AWS/SQS, per
 QueueName): ``ApproximateNumberOfMessagesVisible`` and ``ApproximateAgeOfOldestMessage``
-(seconds), published every minute for active queues; here every ``sqs_metrics_interval``
-seconds (knob; 60 as AWS by default).
+(seconds), published every minute for active queues; here at most every
+``sqs_metrics_interval`` seconds (knob; 60 as AWS by default), on the next read of the
+metrics (``publish_queues_due``: what no read sees needs no datapoint).
 
-Patches nothing: the runner calls ``invocation``/``throttle``/``delivery_failure``, and
-``install`` starts the SQS publisher.
+A helper, not a shim: it patches nothing. The runner calls ``invocation`` and
+``delivery_failure``; the CloudWatch bridge (``cloudwatch_cbor``) calls
+``publish_queues_due`` before it answers.
 """
 
 from __future__ import annotations
@@ -48,11 +49,6 @@ def invocation(fn: Any, ok: bool, duration_ms: float) -> None:
     _lambda(fn, "Errors", 0.0 if ok else 1.0)
 
 
-def throttle(fn: Any) -> None:
-    """An invocation refused for want of concurrency: Throttles (not Invocations)."""
-    _lambda(fn, "Throttles", 1.0)
-
-
 def delivery_failure(fn: Any) -> None:
     _lambda(fn, "DestinationDeliveryFailures", 1.0)
 
@@ -77,13 +73,19 @@ def publish_queues() -> None:
                      max(0.0, (now_ms - oldest) / 1000.0), "Seconds", dims)
 
 
-def install(runner: Any, config: Any) -> None:
-    def loop() -> None:
-        while True:
-            time.sleep(max(0.05, float(config.get("sqs_metrics_interval"))))
-            try:
-                publish_queues()
-            except Exception:  # noqa: BLE001 - a queue deleted meanwhile: next round
-                pass
+_last = 0.0
+_lock = threading.Lock()
 
-    threading.Thread(target=loop, name="sqs-metrics", daemon=True).start()
+
+def publish_queues_due(interval: float) -> None:
+    """A round of the SQS metrics when the last one is `interval` seconds old."""
+    global _last
+    with _lock:
+        now = time.monotonic()
+        if now - _last < interval:
+            return
+        _last = now
+    try:
+        publish_queues()
+    except Exception:  # noqa: BLE001 - a queue deleted meanwhile: the next round
+        pass
