@@ -120,12 +120,14 @@ DEFAULTS: dict[str, Any] = {
     "fault_kind": "throttle",
     "fault_seed": None,
     "async_retry_delay": 0.2,
+    "sqs_metrics_interval": 60.0,
     "handler_write_faults_for": 0.0,
     **CONSISTENCY_OFF,
     **ALWAYS_ON,
 }
 
 FLOAT_KEYS = {
+    "sqs_metrics_interval",
     "role_delay",
     "table_delay",
     "function_delay",

@@ -417,6 +417,9 @@ class LambdaRunner:
             ok, reason = dest.deliver(fn, dest_arn, record, self.config, self.reqlog)
             rec["delivered"] = ok
             if not ok:
+                from .shims import cloudwatch_metrics
+
+                cloudwatch_metrics.delivery_failure(fn)
                 rec["delivery_error"] = reason
                 print(f"localaws: {fn.function_name}: {condition}, the record for request "
                       f"{ev.request_id} is dropped: {reason}", file=sys.stderr, flush=True)
@@ -427,6 +430,9 @@ class LambdaRunner:
         self._write_record(rec)
 
     def _record(self, fn: Any, res: InvokeResult, inv_type: str, trigger: str, attempt: int) -> None:
+        from .shims import cloudwatch_metrics
+
+        cloudwatch_metrics.invocation(fn, res.ok, res.duration_ms)
         self._write_record({
             "function": fn.function_name, "request_id": res.request_id,
             "invocation_type": inv_type, "trigger": trigger, "attempt": attempt,

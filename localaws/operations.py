@@ -15,7 +15,8 @@ import re
 from urllib.parse import parse_qs, unquote
 
 SIGNING_NAME_TO_SERVICE = {"s3": "s3", "dynamodb": "dynamodb", "iam": "iam",
-                           "sts": "sts", "lambda": "lambda", "logs": "logs", "sqs": "sqs"}
+                           "sts": "sts", "lambda": "lambda", "logs": "logs", "sqs": "sqs",
+                           "monitoring": "cloudwatch"}
 
 
 def credential_scope(environ: dict) -> tuple[str | None, str | None, str | None]:
@@ -278,6 +279,10 @@ def classify(environ: dict, body: bytes | None = None) -> tuple[str, str]:
             service = "s3"
     if target and "." in target:
         return service, target.split(".", 1)[1]
+    # Smithy RPC v2 CBOR (CloudWatch): POST /service/SERVICE/operation/OPERATION
+    rpc = re.match(r"^/service/[^/]+/operation/([A-Za-z0-9]+)$", environ.get("PATH_INFO", ""))
+    if rpc:
+        return service, rpc.group(1)
     if service == "s3":
         return service, s3_operation(environ)
     if service == "lambda":

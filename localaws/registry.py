@@ -199,6 +199,7 @@ SHIMS: tuple[Shim, ...] = (
 # (shim module, class): request hooks, in the order the middleware asks them; the first
 # to answer short-cuts the rest and moto.
 HOOKS: tuple[tuple[str, str], ...] = (
+    ("cloudwatch_cbor", "CloudWatchCbor"),
     ("scp_request_tags", "ScpRequestTags"),
     ("s3_region", "S3Region"),
     ("s3_expected_owner", "S3ExpectedOwner"),

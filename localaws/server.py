@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     registry.install(runner, config)
 
     moto_app = DomainDispatcherApplication(create_backend_app)
-    for service in ("s3", "dynamodb", "iam", "sts", "awslambda", "logs", "sqs"):
+    for service in ("s3", "dynamodb", "iam", "sts", "awslambda", "logs", "sqs", "cloudwatch"):
         moto_app.app_instances[service] = moto_app.create_app(service)
     from moto.iam.models import iam_backends
 

@@ -32,6 +32,8 @@ pub struct Clients {
     pub iam: aws_sdk_iam::Client,
     pub lambda: aws_sdk_lambda::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
+    /// CloudWatch metrics: the pipeline's health (Lambda's and SQS's built-in metrics).
+    pub metrics: aws_sdk_cloudwatch::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub sts: aws_sdk_sts::Client,
 }
@@ -318,6 +320,11 @@ impl Clients {
             ),
             logs: aws_sdk_cloudwatchlogs::Client::from_conf(
                 aws_sdk_cloudwatchlogs::config::Builder::from(config)
+                    .interceptor(log)
+                    .build(),
+            ),
+            metrics: aws_sdk_cloudwatch::Client::from_conf(
+                aws_sdk_cloudwatch::config::Builder::from(config)
                     .interceptor(log)
                     .build(),
             ),

@@ -125,10 +125,18 @@ pub enum Command {
         #[arg(long)]
         discard_failed_events: bool,
     },
-    /// Say, per resource, whether it is in shape, and how not. Exit 2 if anything is not.
+    /// Say, per resource, whether it is in shape, and how not, and how the pipeline did over
+    /// a window (invocations, errors, throttles, duration). Exit 2 if a resource is not in
+    /// shape or failed events wait; errors in the window do not change the exit code.
     #[command(after_help = "Examples:\n  tapctl status --suffix dev\n  \
+                            tapctl status --suffix dev --since 1h\n  \
                             tapctl status --suffix dev --output json")]
-    Status,
+    Status {
+        /// The health window: a duration back (90s, 10m, 1.5h, 2d, 1w) or a UTC time
+        /// (2026-12-04T10:00:00Z).
+        #[arg(long, default_value = crate::ops::health::DEFAULT_WINDOW)]
+        since: String,
+    },
     /// What `up` (or with --destroy, `down`) would do, field by field; exit 2 if anything.
     #[command(after_help = "Examples:\n  tapctl plan --suffix dev\n  \
                             tapctl plan --suffix dev --destroy\n  \
@@ -287,7 +295,7 @@ impl Command {
             Command::Plan { .. } => "plan",
             Command::Up { .. } => "up",
             Command::Down { .. } => "down",
-            Command::Status => "status",
+            Command::Status { .. } => "status",
             Command::Outputs => "outputs",
             Command::Smoke { .. } => "smoke",
             Command::Events { .. } => "events",

@@ -186,6 +186,7 @@ pub fn policy(s: &Scope) -> Value {
                 "lambda:DeleteFunction",
                 "lambda:DeleteFunctionEventInvokeConfig",
                 "lambda:GetFunction",
+                "lambda:GetFunctionConcurrency",
                 "lambda:GetFunctionConfiguration",
                 "lambda:GetFunctionEventInvokeConfig",
                 "lambda:GetPolicy",
@@ -214,6 +215,9 @@ pub fn policy(s: &Scope) -> Value {
             &["lambda:DeleteLayerVersion", "lambda:GetLayerVersion"],
             json!(format!("{layer_arn}:*")),
         ),
+        // The pipeline's health in `status`: GetMetricData has no resource-level permissions
+        // (Service Authorization Reference, Amazon CloudWatch: resource types "*").
+        statement("Metrics", &["cloudwatch:GetMetricData"], json!("*")),
         // Only S3 may be allowed to invoke the function.
         with_condition(
             statement(

@@ -2,6 +2,7 @@
 
 use crate::engine::{Action, Outcome};
 use crate::list::Found;
+use crate::ops::health::Health;
 use crate::ops::redrive;
 use crate::ops::smoke;
 use crate::plan::{Change, Mode};
@@ -62,7 +63,12 @@ fn state_text(state: &State) -> &'static str {
 
 /// `status`: the JSON document (schema in docs/cli.md). `failed_events`: the events waiting
 /// in the failure queue (`None`: no queue).
-pub fn status_json(s: &Stack, snapshot: &Snapshot, failed_events: Option<u64>) -> Value {
+pub fn status_json(
+    s: &Stack,
+    snapshot: &Snapshot,
+    failed_events: Option<u64>,
+    health: Option<&Health>,
+) -> Value {
     let resources: Vec<Value> = Kind::ALL
         .iter()
         .map(|k| {
@@ -79,10 +85,55 @@ pub fn status_json(s: &Stack, snapshot: &Snapshot, failed_events: Option<u64>) -
     m.insert("in_sync".into(), json!(snapshot.in_sync()));
     m.insert("resources".into(), json!(resources));
     m.insert("failed_events".into(), json!(failed_events));
+    m.insert("health".into(), health.map_or(Value::Null, health_json));
     Value::Object(m)
 }
 
-pub fn status_text(s: &Stack, snapshot: &Snapshot, failed_events: Option<u64>) -> String {
+fn health_json(h: &Health) -> Value {
+    let mut v = json!(h);
+    v["since"] = json!(crate::ops::inspect::iso_utc(h.since_ms));
+    v["ok"] = json!(h.ok());
+    v
+}
+
+/// The health lines of `status`: what the pipeline did in the window, problems plainly.
+fn health_text(s: &Stack, h: &Health) -> String {
+    let window = crate::ops::inspect::iso_utc(h.since_ms);
+    let mut out = format!(
+        "health since {window}: {} invocation(s), {} error(s), {} throttle(s)",
+        h.invocations, h.errors, h.throttles
+    );
+    if let (Some(avg), Some(max)) = (h.duration_avg_ms, h.duration_max_ms) {
+        out += &format!(", duration avg {avg:.0} ms, max {max:.0} ms");
+    }
+    out += "\n";
+    if let Some(why) = &h.cannot_run {
+        out += &format!("  the function cannot run: {why}\n");
+    }
+    if h.errors > 0.0 || h.throttles > 0.0 {
+        out += &format!(
+            "  invocations failed in the window: see `{}`\n",
+            s.command_with("logs", &["--since", &window, "--filter", "ERROR"])
+        );
+    }
+    if h.delivery_failures > 0.0 {
+        out += &format!(
+            "  {} failed event(s) could not be sent to queue {}: they are lost\n",
+            h.delivery_failures, s.queue_name
+        );
+    }
+    if let Some(age) = h.oldest_failed_event_s.filter(|a| *a > 0.0) {
+        out += &format!("  the oldest failed event has waited {age:.0} s\n");
+    }
+    out
+}
+
+pub fn status_text(
+    s: &Stack,
+    snapshot: &Snapshot,
+    failed_events: Option<u64>,
+    health: Option<&Health>,
+) -> String {
     let mut out = format!(
         "Stack {} in account {}, region {}\n",
         s.suffix(),
@@ -99,6 +150,9 @@ pub fn status_text(s: &Stack, snapshot: &Snapshot, failed_events: Option<u64>) -
     match failed_events {
         Some(0) | None => {}
         Some(n) => out += &format!("failed events waiting: {n} ({})\n", s.command("redrive")),
+    }
+    if let Some(h) = health {
+        out += &health_text(s, h);
     }
     out
 }
@@ -589,7 +643,7 @@ mod tests {
             ),
         );
         plan.states.insert(Kind::Bucket, State::Missing);
-        let v = status_json(&s, &plan, Some(3));
+        let v = status_json(&s, &plan, Some(3), None);
         assert_eq!(v["command"], "status");
         assert_eq!(v["in_sync"], false);
         assert_eq!(v["resources"][0]["resource"], "table");
@@ -603,12 +657,42 @@ mod tests {
         assert_eq!(v["resources"][2]["state"], "in_sync");
         assert_eq!(v["resources"].as_array().unwrap().len(), 7);
         assert_eq!(v["failed_events"], 3);
-        let text = status_text(&s, &plan, Some(3));
+        assert_eq!(v["health"], Value::Null);
+        let text = status_text(&s, &plan, Some(3), None);
         assert!(text.contains("point_in_time_recovery: want enabled, have disabled"));
         assert!(text.contains(
             "failed events waiting: 3 (tapctl redrive --suffix dev --region us-west-2 --profile ops)"
         ));
-        assert!(!status_text(&s, &plan, Some(0)).contains("failed events"));
+        assert!(!status_text(&s, &plan, Some(0), None).contains("failed events"));
+        let health = Health {
+            since_ms: 1_796_000_000_000,
+            window_s: 900,
+            invocations: 12.0,
+            errors: 2.0,
+            duration_avg_ms: Some(120.4),
+            duration_max_ms: Some(800.0),
+            cannot_run: Some("state Inactive".into()),
+            ..Health::default()
+        };
+        let v = status_json(&s, &plan, Some(0), Some(&health));
+        assert_eq!(v["health"]["invocations"], 12.0);
+        assert_eq!(v["health"]["ok"], false);
+        assert_eq!(v["health"]["since"], "2026-11-30T00:53:20.000Z");
+        let text = status_text(&s, &plan, Some(0), Some(&health));
+        assert!(
+            text.contains(
+                "health since 2026-11-30T00:53:20.000Z: 12 invocation(s), 2 error(s), 0 throttle(s), \
+             duration avg 120 ms, max 800 ms\n  the function cannot run: state Inactive\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "see `tapctl logs --suffix dev --region us-west-2 --profile ops --since \
+             2026-11-30T00:53:20.000Z --filter ERROR`"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

@@ -29,7 +29,7 @@ PKG = Path(__file__).resolve().parents[1]  # localaws/
 REPO = PKG.parent
 DOC = REPO / "docs" / "local-aws.md"
 SHIMS_DIR = PKG / "shims"
-HELPERS = {"__init__", "policy_eval"}  # modules of shims/ that are no behaviour
+HELPERS = {"__init__", "policy_eval", "cloudwatch_metrics"}  # modules of shims/ that are no behaviour
 
 
 def sources() -> list[Path]:

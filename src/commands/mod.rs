@@ -74,7 +74,7 @@ pub async fn run(command: Command, inv: Invocation, region_flag: Option<String>)
     // deploy) before any AWS call: a bad folder changes nothing.
     let code = match (&command, &inv.settings.handler.value) {
         (
-            Command::Up { .. } | Command::Plan { .. } | Command::Status | Command::Watch,
+            Command::Up { .. } | Command::Plan { .. } | Command::Status { .. } | Command::Watch,
             Some(dir),
         ) => {
             let deploys = matches!(command, Command::Up { dry_run: false, .. } | Command::Watch);
@@ -105,7 +105,7 @@ pub async fn run(command: Command, inv: Invocation, region_flag: Option<String>)
     };
     match command {
         Command::List => stack::list(run).await,
-        Command::Status => stack::status(run).await,
+        Command::Status { since } => stack::status(run, &since).await,
         Command::Outputs => stack::outputs(run).await,
         Command::Plan { destroy: true, .. } | Command::Down { dry_run: true, .. } => {
             stack::plan(run, Mode::Down).await

@@ -2,6 +2,7 @@
 
 use super::run::{EXIT_ERROR, EXIT_PENDING, Run};
 use crate::cli::Output;
+use crate::ops::{health, inspect};
 use crate::plan::{self, Change, Mode};
 use crate::resource::Kind;
 use crate::resource::queue;
@@ -21,16 +22,32 @@ pub async fn list(run: Run) -> Result<u8> {
     Ok(0)
 }
 
-pub async fn status(run: Run) -> Result<u8> {
-    let (observed, failed) = tokio::join!(
+pub async fn status(run: Run, since: &str) -> Result<u8> {
+    let now = inspect::now_ms();
+    let since_ms = inspect::since_ms(since, now)?;
+    // The health in the same round as the resources' reads.
+    let (observed, failed, health) = tokio::join!(
         run.observe(),
-        queue::failed_events(&run.ctx.aws, &run.ctx.stack)
+        queue::failed_events(&run.ctx.aws, &run.ctx.stack),
+        health::read(&run.ctx.aws, &run.ctx.stack, since_ms, now)
     );
     let (observed, failed) = (observed?, failed?);
+    // Without the function there is no health to speak of; an unreadable one is a warning.
+    let health = match health {
+        _ if observed.state(Kind::Function).is_missing() => None,
+        Ok(h) => Some(h),
+        Err(e) => {
+            eprintln!(
+                "tapctl: warning: the pipeline's health is unknown: {}",
+                crate::error::one_line_anyhow(&e)
+            );
+            None
+        }
+    };
     let s = run.stack();
     run.emit(
-        || report::status_json(s, &observed, failed),
-        || report::status_text(s, &observed, failed),
+        || report::status_json(s, &observed, failed, health.as_ref()),
+        || report::status_text(s, &observed, failed, health.as_ref()),
     );
     let waiting = failed.is_some_and(|n| n > 0);
     Ok(if observed.in_sync() && !waiting {

@@ -6,9 +6,11 @@
 //! - [`logs`]: the function's log lines, a window or a tail;
 //! - [`invoke`]: one synchronous invocation of the deployed function;
 //! - [`messages`]: the failure queue's messages;
+//! - [`health`]: the pipeline's metrics over a window, and whether the function can run;
 //! - [`redrive`], [`smoke`], [`watch`]: the operations built on them;
 //! - [`inspect`]: `--since`, times as the handler writes them, the synthetic S3 event (pure).
 
+pub mod health;
 pub mod inspect;
 pub mod invoke;
 pub mod items;

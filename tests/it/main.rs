@@ -12,6 +12,7 @@ mod deps;
 mod drift;
 mod failed_events;
 mod faults;
+mod health;
 mod inspect;
 mod lifecycle;
 mod networks;

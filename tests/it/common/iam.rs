@@ -73,7 +73,7 @@ pub fn call_resource(s: &Stack, action: &str) -> String {
         {
             "*".into()
         }
-        "sts" => "*".into(),
+        "sts" | "cloudwatch" => "*".into(),
         "s3" if matches!(
             name,
             "PutObject"
