@@ -67,6 +67,14 @@ def main(argv=None):
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
     sys.path.insert(0, code_dir)
+    # Lambda's Python runtime provides boto3 (and what it needs), nothing else of the host's:
+    # the host's site-packages give way to a folder holding only those (the runner's
+    # LOCALAWS_RUNTIME_SITE), so a missing dependency fails here as on Lambda.
+    runtime_site = os.environ.get("LOCALAWS_RUNTIME_SITE")
+    if runtime_site:
+        sys.path[:] = [p for p in sys.path
+                       if not p.rstrip(os.sep).endswith(("site-packages", "dist-packages"))]
+        sys.path.append(runtime_site)
     # The function's layers, after its code (/opt/python..., shims/lambda_layers.py).
     layers = [p for p in os.environ.get("LOCALAWS_LAYER_PATHS", "").split(os.pathsep) if p]
     sys.path[1:1] = layers

@@ -494,8 +494,9 @@ class LambdaRunner:
             "LOCALAWS_INVOKED_FUNCTION_ARN": fn.function_arn,
             "PYTHONDONTWRITEBYTECODE": "1",
         })
-        from .shims.lambda_layers import python_paths
+        from .shims.lambda_layers import python_paths, runtime_site
 
+        env["LOCALAWS_RUNTIME_SITE"] = runtime_site(self.state_dir)
         paths = python_paths(fn)
         if paths:
             env["LOCALAWS_LAYER_PATHS"] = os.pathsep.join(paths)

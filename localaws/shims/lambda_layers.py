@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import shutil
 import tempfile
 import uuid
 import zipfile
@@ -44,6 +45,36 @@ def python_paths(fn: Any) -> list[str]:
         out += [os.path.join(d, "python", "lib", f"python{version}", "site-packages"),
                 os.path.join(d, "python")]
     return out
+
+
+# What Lambda's Python runtime has beside the standard library: the AWS SDK for Python and
+# its dependencies (Lambda developer guide, "Building Lambda functions with Python": the
+# runtime includes the SDK for Python (Boto3)).
+RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3",
+                    "six")
+
+
+def runtime_site(state_dir: str) -> str:
+    """A folder holding links to the host's copies of RUNTIME_PACKAGES only: the function's
+    site-packages (made once per state folder)."""
+    import importlib.util
+
+    target = os.path.join(state_dir, "lambda", "runtime-site")
+    if os.path.isdir(target):
+        return target
+    tmp = target + ".tmp-" + uuid.uuid4().hex[:8]
+    os.makedirs(tmp)
+    for name in RUNTIME_PACKAGES:
+        spec = importlib.util.find_spec(name)
+        if spec is None or not spec.origin:
+            continue
+        path = os.path.dirname(spec.origin) if spec.submodule_search_locations else spec.origin
+        os.symlink(path, os.path.join(tmp, os.path.basename(path)))
+    try:
+        os.rename(tmp, target)
+    except OSError:  # made meanwhile
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
 
 
 def _extract(code: bytes) -> str:

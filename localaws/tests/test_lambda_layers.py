@@ -78,3 +78,18 @@ def test_update_function_code_sets_the_architecture(instance, client, role):
                              Architectures=["arm64"])
     _wait(lam, name)
     assert lam.get_function_configuration(FunctionName=name)["Architectures"] == ["arm64"]
+
+
+def test_only_the_runtimes_packages_are_importable(instance, client, role):
+    """Lambda's Python runtime has boto3 and its dependencies, not the host's other packages:
+    a handler importing one fails as on Lambda, with Runtime.ImportModuleError."""
+    lam = client("lambda")
+    ok = create_function(client, role, "import boto3, botocore, urllib3, dateutil\n"
+                                       "def handler(e, c):\n    return boto3.__name__\n")
+    assert _invoke(lam, ok["FunctionName"]) == "boto3"
+    bad = create_function(client, role, "import pytest\ndef handler(e, c):\n    return 1\n")
+    r = lam.invoke(FunctionName=bad["FunctionName"], Payload=b"{}")
+    assert r.get("FunctionError") == "Unhandled"
+    err = json.loads(r["Payload"].read())
+    assert err["errorType"] == "Runtime.ImportModuleError"
+    assert err["errorMessage"] == "Unable to import module 'app': No module named 'pytest'"
