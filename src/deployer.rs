@@ -335,7 +335,7 @@ mod tests {
     }
 
     #[test]
-    fn only_discovery_and_identity_are_unscoped() {
+    fn only_discovery_identity_and_metrics_are_unscoped() {
         let doc = policy(&scope("aws", "*", "*"));
         let unscoped: Vec<&str> = doc["Statement"]
             .as_array()
@@ -344,7 +344,8 @@ mod tests {
             .filter(|st| st["Resource"] == "*")
             .map(|st| st["Sid"].as_str().unwrap())
             .collect();
-        assert_eq!(unscoped, ["WhoAmI", "DiscoverStacks"]);
+        // GetMetricData has no resource types (Service Authorization Reference, CloudWatch).
+        assert_eq!(unscoped, ["WhoAmI", "DiscoverStacks", "Metrics"]);
     }
 
     #[test]
