@@ -185,6 +185,7 @@ pub fn policy(s: &Scope) -> Value {
                 "lambda:DeleteFunction",
                 "lambda:DeleteFunctionEventInvokeConfig",
                 "lambda:GetFunction",
+                "lambda:GetFunctionConcurrency",
                 "lambda:GetFunctionConfiguration",
                 "lambda:GetFunctionEventInvokeConfig",
                 "lambda:GetPolicy",

@@ -6,9 +6,14 @@
 //! - [`logs`]: the function's log lines, a window or a tail;
 //! - [`invoke`]: one synchronous invocation of the deployed function;
 //! - [`messages`]: the failure queue's messages;
-//! - [`redrive`], [`smoke`], [`watch`]: the operations built on them;
+//! - [`chain`], [`diagnose`]: the links of the pipeline read in one round, and why a probe
+//!   got no item (pure);
+//! - [`redrive`], [`smoke`], [`backfill`], [`watch`]: the operations built on them;
 //! - [`inspect`]: `--since`, times as the handler writes them, the synthetic S3 event (pure).
 
+pub mod backfill;
+pub mod chain;
+pub mod diagnose;
 pub mod inspect;
 pub mod invoke;
 pub mod items;
