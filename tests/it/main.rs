@@ -11,6 +11,7 @@ mod data;
 mod drift;
 mod failed_events;
 mod faults;
+mod health;
 mod inspect;
 mod lifecycle;
 mod networks;
