@@ -512,6 +512,22 @@ async fn deployer_policy_covers_a_full_cycle() {
     run(&["events", "--suffix", &sfx, "--limit", "1"], 0);
     run(&["logs", "--suffix", &sfx], 0);
     run(&["list"], 0);
+    // An object uploaded without the trigger: backfill lists, looks up, invokes, waits; up
+    // puts the trigger back.
+    let empty = aws_sdk_s3::types::NotificationConfiguration::builder().build();
+    let cleared = c.s3.put_bucket_notification_configuration();
+    let cleared = cleared
+        .bucket(&s.bucket_name)
+        .notification_configuration(empty);
+    cleared.send().await.unwrap();
+    let put = c.s3.put_object().bucket(&s.bucket_name).key("missed.txt");
+    put.body(aws_sdk_s3::primitives::ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap();
+    run(&["backfill", "--dry-run", "--suffix", &sfx], 2);
+    run(&["backfill", "--suffix", &sfx], 0);
+    run(&["up", "--suffix", &sfx], 0);
     // Two failed events: one the function takes, one that is no destination record.
     let url = c.sqs.get_queue_url().queue_name(&s.queue_name).send().await;
     let url = url.unwrap().queue_url.unwrap();
