@@ -30,6 +30,8 @@ pub struct FunctionView {
 /// Everything the read round saw.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Chain {
+    /// HeadBucket did not answer 404 (another answer leaves the judgement to the links).
+    pub bucket_exists: bool,
     pub trigger: trigger::Observed,
     /// `None`: the function does not exist.
     pub function: Option<FunctionView>,
@@ -41,17 +43,27 @@ pub struct Chain {
 /// One broken link: which, what is wrong with it, the command that repairs it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Broken {
-    /// `notification`, `permission`, `function`, `concurrency`, `invoke_config`, `queue`.
+    /// `bucket`, `notification`, `permission`, `function`, `concurrency`, `invoke_config`,
+    /// `queue`.
     pub link: &'static str,
     pub problem: String,
     pub fix: String,
 }
 
 /// Reads the whole chain at once: GetPolicy, GetBucketNotificationConfiguration, GetFunction,
-/// GetFunctionConcurrency, GetFunctionEventInvokeConfig, GetQueueUrl (one round trip).
+/// GetFunctionConcurrency, GetFunctionEventInvokeConfig, GetQueueUrl, HeadBucket (one round
+/// trip).
 pub async fn read(ctx: &Ctx) -> Result<Chain> {
     let (aws, s) = (&ctx.aws, &ctx.stack);
-    let (trig, func, concurrency, invoke, queue) = tokio::join!(
+    let head = ctx
+        .aws
+        .s3
+        .head_bucket()
+        .bucket(&s.bucket_name)
+        .expected_bucket_owner(&s.target.account)
+        .send();
+    let (head, trig, func, concurrency, invoke, queue) = tokio::join!(
+        head,
         trigger::read(ctx),
         function::get(aws, s),
         reserved_concurrency(ctx),
@@ -75,7 +87,12 @@ pub async fn read(ctx: &Ctx) -> Result<Chain> {
             })
         }
     };
+    let bucket_exists = match &head {
+        Err(e) => crate::resource::sdk::s3::status(e) != Some(404),
+        Ok(_) => true,
+    };
     Ok(Chain {
+        bucket_exists,
         trigger: trig?,
         invoke: if function.is_some() { invoke? } else { None },
         function,
@@ -105,7 +122,23 @@ async fn reserved_concurrency(ctx: &Ctx) -> Result<Option<i32>> {
 pub fn judge(s: &Stack, c: &Chain) -> Vec<Broken> {
     let up = s.command("up");
     let mut broken = Vec::new();
+    if !c.bucket_exists {
+        // Nothing can start an event: the rest is moot until `up`.
+        broken.push(Broken {
+            link: "bucket",
+            problem: format!(
+                "bucket {} does not exist: is the stack deployed?",
+                s.bucket_name
+            ),
+            fix: up,
+        });
+        return broken;
+    }
     for d in trigger::diff(s, &c.trigger) {
+        if c.function.is_none() && d.field == Field::Permission {
+            // The permission lives on the function: its absence says it all.
+            continue;
+        }
         let (link, problem) = match d.field {
             Field::Notification if c.trigger.notification.is_none() => (
                 "notification",
@@ -206,6 +239,7 @@ mod tests {
 
     fn whole(s: &Stack) -> Chain {
         Chain {
+            bucket_exists: true,
             trigger: trigger::Observed {
                 permission: Some(trigger::wanted_statement(s)),
                 notification: Some((s.function_arn.clone(), vec![NOTIFICATION_EVENT.into()])),
@@ -235,7 +269,8 @@ mod tests {
 
     #[test]
     fn each_broken_link_is_named_with_its_repair() {
-        let s = test_stack();
+        let mut s = test_stack();
+        s.flags = vec!["--profile".into(), "ops".into()];
         let up = s.command("up");
         let mut c = whole(&s);
         c.trigger.notification = None;
@@ -243,6 +278,7 @@ mod tests {
         assert_eq!(links(&b), ["notification"]);
         assert!(b[0].problem.contains("no notification entry"), "{b:?}");
         assert_eq!(b[0].fix, up);
+        assert!(up.ends_with("--profile ops"), "{up}");
 
         let mut c = whole(&s);
         c.trigger.permission = None;
@@ -275,9 +311,10 @@ mod tests {
         let mut c = whole(&s);
         c.function = None;
         c.trigger = trigger::Observed::default();
-        assert_eq!(
-            links(&judge(&s, &c)),
-            ["permission", "notification", "function"]
-        );
+        assert_eq!(links(&judge(&s, &c)), ["notification", "function"]);
+        c.bucket_exists = false;
+        let b = judge(&s, &c);
+        assert_eq!(links(&b), ["bucket"]);
+        assert!(b[0].problem.contains("is the stack deployed?"), "{b:?}");
     }
 }

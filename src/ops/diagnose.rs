@@ -127,6 +127,8 @@ pub fn diagnose(
             (Some((cause, line)), Some(p)) => {
                 return Some(diagnosis(cause, line, Some(p)));
             }
+            // Another object's invocation failing is not the probe's evidence.
+            (Some(_), None) if inv.lines.iter().any(|l| l.contains("\"objectKey\"")) => {}
             (Some((cause, line)), None) => {
                 untied.get_or_insert((cause, line));
             }
@@ -231,6 +233,15 @@ mod tests {
         let d = diagnose(&probes(), &ls, &[], false).unwrap();
         assert_eq!((d.link, d.cause), ("function", "error"));
         assert!(d.evidence.contains("AccessDeniedException"), "{d:?}");
+        // Another object's failed invocation is no evidence about the probe.
+        let other = lines(
+            "c",
+            &[
+                "START RequestId: 3",
+                r#"{"level": "ERROR", "objectKey": "in/x.txt", "outcome": "error"}"#,
+            ],
+        );
+        assert_eq!(diagnose(&probes(), &other, &[], false), None);
         assert_eq!(d.probe.as_deref(), Some(PROBE));
     }
 

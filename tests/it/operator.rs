@@ -173,7 +173,13 @@ async fn json_on_every_command_smoke_outputs_list() {
         .code(1)
         .json();
     envelope(&smoke, "smoke", false);
-    assert!(smoke["error"].as_str().unwrap().contains("NoSuchBucket"));
+    // Named by the first read round, before any upload.
+    let error = smoke["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("bucket: ") && error.contains("is the stack deployed?"),
+        "{smoke}"
+    );
+    assert_eq!(smoke["probes"], 0, "{smoke}");
 
     let up = aws
         .tapctl(&["up", "--suffix", &sfx, "--output", "json"])
