@@ -165,7 +165,21 @@ def _s3_fields(record):
         "eTag": obj.get("eTag"),
         "versionId": obj.get("versionId"),
         "sequencer": obj.get("sequencer"),
+        "synthetic": _synthetic(record),
     }
+
+
+# An event tapctl made (`tapctl invoke`, `tapctl backfill`) keeps S3's shape and says so where
+# S3 puts its own request id: `responseElements["x-amz-request-id"]` = "tapctl-ORIGIN" (S3's
+# ids are 16 hexadecimal characters). The item then carries `synthetic` = ORIGIN.
+_SYNTHETIC_PREFIX = "tapctl-"
+
+
+def _synthetic(record):
+    rid = (record.get("responseElements") or {}).get("x-amz-request-id")
+    if isinstance(rid, str) and rid.startswith(_SYNTHETIC_PREFIX) and len(rid) > len(_SYNTHETIC_PREFIX):
+        return rid[len(_SYNTHETIC_PREFIX):]
+    return None
 
 
 def _request_id(f):

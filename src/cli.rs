@@ -15,6 +15,7 @@ Examples:
   tapctl outputs --suffix dev
   tapctl list                              every stack tapctl deployed here
   tapctl redrive --suffix dev              run the failed events in the queue again
+  tapctl backfill --suffix dev             run objects that have no log item through the function
   tapctl down --suffix dev --yes
   tapctl config --suffix prod              effective settings and where each came from
   tapctl watch --suffix dev --handler handler/   redeploy the handler on every save
@@ -225,16 +226,51 @@ pub enum Command {
         filter: Option<String>,
     },
     /// Run the deployed function once, synchronously, on a synthetic S3 ObjectCreated:Put
-    /// event for KEY in the stack's bucket (no upload), and print its result and log tail.
-    /// The function runs for real: it writes its log item. Exit 1 when the function fails.
+    /// event for KEY in the stack's bucket (no upload), or on the event in FILE, and print its
+    /// result and log tail. The function runs for real: it writes its log item (marked
+    /// `synthetic` for --key). Exit 1 when the function fails.
     #[command(
         after_help = "Examples:\n  tapctl invoke --suffix dev --key 'photos/a b.jpg'\n  \
-                            tapctl invoke --suffix dev --key a.txt --output json | jq .result"
+                            tapctl invoke --suffix dev --key a.txt --output json | jq .result\n  \
+                            tapctl invoke --suffix dev --event events/put.json   as sam local invoke -e"
     )]
+    #[command(group(clap::ArgGroup::new("input").required(true).args(["key", "event"])))]
     Invoke {
         /// The object's key, as uploaded (the event carries it URL-encoded, as S3 sends it).
         #[arg(long)]
-        key: String,
+        key: Option<String>,
+        /// Send the JSON event in this file as it is (`-` reads standard input).
+        #[arg(long, short = 'e', value_name = "FILE")]
+        event: Option<PathBuf>,
+    },
+    /// Run the bucket's objects that have no log item through the function, once each: those
+    /// uploaded while the trigger was missing, or before a new notification took effect.
+    ///
+    /// Lists the objects (ListObjectsV2), looks each one's item up on the object index, 16 at
+    /// a time, and invokes the function asynchronously (as S3 does) on the event S3 would
+    /// have sent for each object without one; then waits (--wait) for their items. The event
+    /// is made from the object alone, so invoking it twice gives one item.
+    #[command(
+        after_help = "Examples:\n  tapctl backfill --suffix dev --dry-run        list the objects without an item\n  \
+                            tapctl backfill --suffix dev --prefix in/ --since 2h\n  \
+                            tapctl backfill --suffix dev --output json | jq .written\n\n\
+                            Exit codes: 0 every object has its item, 1 error (or items still \
+                            missing after --wait), 2 with --dry-run: objects without an item."
+    )]
+    Backfill {
+        /// List the objects without an item; invoke nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Only objects whose key starts with this.
+        #[arg(long)]
+        prefix: Option<String>,
+        /// Only objects modified since then: a duration back (90s, 10m, 1.5h, 2d, 1w) or a UTC
+        /// time (2026-12-04T10:00:00Z).
+        #[arg(long, value_name = "WHEN")]
+        since: Option<String>,
+        /// How long to wait for the items of the objects invoked, in seconds.
+        #[arg(long, value_name = "SECS", default_value_t = crate::ops::backfill::DEFAULT_WAIT_S)]
+        wait: u64,
     },
     /// Run the failed events waiting in the failure queue through the function again
     /// (synchronously); each is deleted from the queue only once the function succeeded.
@@ -305,6 +341,7 @@ impl Command {
             Command::Config => "config",
             Command::Watch => "watch",
             Command::Redrive { .. } => "redrive",
+            Command::Backfill { .. } => "backfill",
             Command::Completions { .. } => "completions",
             Command::DeployerPolicy { .. } => "deployer-policy",
         }

@@ -192,6 +192,7 @@ pub fn run_json(s: &Stack, command: &str, outcomes: &[Outcome], elapsed: Duratio
     }
     if command == "up" {
         m.insert("outputs".into(), outputs_object(s));
+        m.insert("backfill".into(), json!(backfill_note(s, outcomes)));
     }
     Value::Object(m)
 }
@@ -206,6 +207,23 @@ fn deps_json(d: &crate::python::Deps) -> Value {
         "layer_zip_bytes": d.layer.as_ref().map(|l| l.zip.len()),
         "layer_unzipped_bytes": d.layer.as_ref().map(|l| l.unzipped),
         "install_s": d.installed.map(|t| (t.as_secs_f64() * 1000.0).round() / 1000.0),
+    })
+}
+
+/// After `up` created or repaired the trigger: objects written before it took effect (a new
+/// notification "typically takes about five minutes", S3 user guide) got no event, hence no
+/// log item; `backfill` finds and runs them. `None` when the trigger was left as it was.
+pub fn backfill_note(s: &Stack, outcomes: &[Outcome]) -> Option<String> {
+    let touched = outcomes.iter().any(|o| {
+        o.kind == Kind::Trigger && matches!(o.action, Action::Created | Action::Updated(_))
+    });
+    touched.then(|| {
+        format!(
+            "the trigger was just set up: objects written before it took effect (S3 may take \
+             minutes) have no log item; to run them through the function: `{}` (`--dry-run` \
+             lists them)",
+            s.command("backfill")
+        )
     })
 }
 
@@ -256,6 +274,9 @@ pub fn run_text(
         if command == "up" {
             out += "Outputs:\n";
             out += &outputs_lines(s);
+            if let Some(note) = backfill_note(s, outcomes) {
+                out += &format!("Note: {note}\n");
+            }
         }
     } else {
         out += &format!(
@@ -399,6 +420,10 @@ pub fn smoke_json(s: &Stack, r: &smoke::Report) -> Value {
     m.insert("objects_removed".into(), json!(r.objects_removed));
     m.insert("items_removed".into(), json!(r.items_removed));
     m.insert("cleaned_up".into(), json!(r.cleaned_up));
+    m.insert("chain_read_seconds".into(), json!(r.chain_read.map(secs)));
+    m.insert("broken".into(), json!(r.broken));
+    m.insert("diagnosis".into(), json!(r.diagnosis));
+    m.insert("interrupted".into(), json!(r.interrupted));
     if let Some(e) = &r.error {
         m.insert("error".into(), json!(e));
     }
@@ -406,12 +431,33 @@ pub fn smoke_json(s: &Stack, r: &smoke::Report) -> Value {
 }
 
 pub fn smoke_text(s: &Stack, r: &smoke::Report) -> String {
+    if !r.broken.is_empty() {
+        let mut out = format!(
+            "Smoke test of stack {}: {} broken link(s), no probe uploaded\n",
+            s.suffix(),
+            r.broken.len()
+        );
+        for b in &r.broken {
+            out += &format!(
+                "  {:<13} {}\n  {:<13} fix: {}\n",
+                b.link, b.problem, "", b.fix
+            );
+        }
+        out += "smoke FAILED\n";
+        return out;
+    }
     let mut out = format!(
         "Smoke test of stack {}: probe s3://{}/{}\n",
         s.suffix(),
         r.bucket,
         r.key
     );
+    if let Some(d) = &r.diagnosis {
+        out += &format!(
+            "  broken link: {} ({})\n  evidence: {}\n",
+            d.link, d.cause, d.evidence
+        );
+    }
     if let Some(l) = r.latency {
         out += &format!(
             "  log item {} in table {} after {:.2}s\n",

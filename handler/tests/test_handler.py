@@ -315,3 +315,17 @@ def test_bad_retention_is_a_configuration_error(index, table, monkeypatch, bad):
     with pytest.raises(index.ConfigurationError, match="ITEM_RETENTION_DAYS"):
         index.lambda_handler({"Records": [s3_record("a.txt")]}, context())
     assert items(table) == []
+
+
+def test_items_of_synthetic_events_are_marked(index, table):
+    made = s3_record("made.txt", "0001")
+    made["responseElements"] = {"x-amz-request-id": "tapctl-backfill", "x-amz-id-2": "tapctl-backfill"}
+    real = s3_record("real.txt", "0002")
+    real["responseElements"] = {"x-amz-request-id": "C3D13FE58DE4C810", "x-amz-id-2": "FMyUVURIY8"}
+    assert index.lambda_handler({"Records": [made, real]}, context())["processed"] == 2
+    got = {i["objectKey"]["S"]: i for i in items(table)}
+    assert got["made.txt"]["synthetic"] == {"S": "backfill"}
+    assert "synthetic" not in got["real.txt"]
+    # The marker is no part of the record's identity: the same event unmarked is a duplicate.
+    del made["responseElements"]
+    assert index.lambda_handler({"Records": [made]}, context())["duplicates"] == 1

@@ -3,7 +3,8 @@
 //! calls [`run`].
 //!
 //! - [`stack`]: up, down, plan, status, outputs, list (the control plane);
-//! - [`pipeline`]: smoke, events, logs, invoke, redrive, watch (the running pipeline);
+//! - [`pipeline`]: smoke, events, logs, invoke, redrive, backfill, watch (the running
+//!   pipeline);
 //! - [`info`]: config, deployer-policy (no stack to read).
 
 mod info;
@@ -135,7 +136,13 @@ pub async fn run(command: Command, inv: Invocation, region_flag: Option<String>)
             follow,
             filter,
         } => pipeline::logs(run, &since, follow, filter).await,
-        Command::Invoke { key } => pipeline::invoke(run, &key).await,
+        Command::Invoke { key, event } => pipeline::invoke(run, key, event).await,
+        Command::Backfill {
+            dry_run,
+            prefix,
+            since,
+            wait,
+        } => pipeline::backfill(run, dry_run, prefix, since, Duration::from_secs(wait)).await,
         Command::Redrive {
             dry_run,
             drop_foreign,

@@ -3,13 +3,14 @@
 use super::run::{EXIT_ERROR, EXIT_INTERRUPTED, EXIT_PENDING, Run};
 use crate::cli::Output;
 use crate::ops::{
-    inspect, invoke as invoking, items, logs as log_lines, redrive as redrive_events,
-    smoke as probe, watch as watching,
+    backfill as backfilling, inspect, invoke as invoking, items, logs as log_lines,
+    redrive as redrive_events, smoke as probe, watch as watching,
 };
 use crate::report::pipeline as show;
 use crate::spec::Code;
 use crate::{out, report};
 use anyhow::{Result, bail};
+use std::path::PathBuf;
 use std::time::Duration;
 
 pub async fn smoke(run: Run, timeout: Duration) -> Result<u8> {
@@ -17,11 +18,18 @@ pub async fn smoke(run: Run, timeout: Duration) -> Result<u8> {
     let phase = run
         .display
         .phase("uploading a probe object and waiting for its log item");
-    let r = probe::run(&run.ctx.aws, s, timeout).await;
+    let stop = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let r = probe::run(&run.ctx, timeout, stop).await;
     run.display.done(phase);
     run.emit(|| report::smoke_json(s, &r), || report::smoke_text(s, &r));
     Ok(match &r.error {
         None => 0,
+        Some(e) if r.interrupted => {
+            eprintln!("tapctl: {e}");
+            EXIT_INTERRUPTED
+        }
         Some(e) => {
             eprintln!("tapctl: error: smoke test failed: {e}");
             EXIT_ERROR
@@ -105,21 +113,77 @@ pub async fn logs(run: Run, since: &str, follow: bool, filter: Option<String>) -
     }
 }
 
-pub async fn invoke(run: Run, key: &str) -> Result<u8> {
+/// The event of `invoke --event FILE` (`-`: standard input), as it is.
+fn event_from(path: &std::path::Path) -> Result<serde_json::Value> {
+    let text = if path.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin())
+    } else {
+        std::fs::read_to_string(path)
+    }
+    .map_err(|e| anyhow::anyhow!("--event {}: {e}", path.display()))?;
+    serde_json::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("--event {}: not JSON: {e}", path.display()))
+}
+
+pub async fn invoke(run: Run, key: Option<String>, event_file: Option<PathBuf>) -> Result<u8> {
     let s = run.stack();
-    let event = inspect::s3_put_event(s, key, inspect::now_ms());
+    let aws = &run.ctx.aws;
+    let event = match (&key, &event_file) {
+        (_, Some(path)) => event_from(path)?,
+        (Some(k), None) => {
+            let now = inspect::now_ms();
+            match invoking::object(aws, s, k).await {
+                Ok(Some(o)) => {
+                    inspect::s3_object_event(s, &inspect::Object { time_ms: now, ..o }, "invoke")
+                }
+                Ok(None) => {
+                    eprintln!(
+                        "tapctl: warning: bucket {} has no object {k:?}: the function runs on \
+                         an event for an object that is not there (size 0)",
+                        s.bucket_name
+                    );
+                    inspect::s3_put_event(s, k, now)
+                }
+                Err(e) => {
+                    eprintln!(
+                        "tapctl: warning: could not check that object {k:?} exists: {}",
+                        crate::error::one_line_anyhow(&e)
+                    );
+                    inspect::s3_put_event(s, k, now)
+                }
+            }
+        }
+        (None, None) => bail!("invoke needs --key KEY or --event FILE"),
+    };
     let phase = run.display.phase("invoking the function");
+    let quiet = matches!(run.style, crate::progress::Style::Quiet) || run.output == Output::Json;
     let invoked = async {
         // The wait is the deployed function's timeout, not the local setting's.
-        let timeout = invoking::deployed_timeout(&run.ctx.aws, s).await?;
-        invoking::invoke(&run.ctx.aws, s, timeout, serde_json::to_vec(&event)?).await
+        let timeout = invoking::deployed_timeout(aws, s).await?;
+        if let Some(bar) = &phase {
+            bar.set_message(format!(
+                "invoking the function (it may run up to {timeout}s)"
+            ));
+        }
+        invoking::invoke_with(
+            aws,
+            s,
+            timeout,
+            serde_json::to_vec(&event)?,
+            |why| match &phase {
+                Some(bar) => bar.set_message(why.to_string()),
+                None if !quiet => eprintln!("tapctl: {why}"),
+                None => {}
+            },
+        )
+        .await
     }
     .await;
     run.display.done(phase);
     let invoked = invoked?;
     run.emit(
-        || show::invoke_json(s, key, &event, &invoked),
-        || show::invoke_text(s, key, &invoked),
+        || show::invoke_json(s, key.as_deref(), &event, &invoked),
+        || show::invoke_text(s, key.as_deref(), &invoked),
     );
     Ok(match show::function_error(&invoked) {
         None => 0,
@@ -128,6 +192,77 @@ pub async fn invoke(run: Run, key: &str) -> Result<u8> {
             EXIT_ERROR
         }
     })
+}
+
+/// Exit 0 when every object has its item; 2 with `--dry-run` when some have none; 1 when
+/// invocations failed or items did not appear within `wait`.
+pub async fn backfill(
+    run: Run,
+    dry_run: bool,
+    prefix: Option<String>,
+    since: Option<String>,
+    wait: Duration,
+) -> Result<u8> {
+    let s = run.stack();
+    let since = since.as_deref().map(since_time).transpose()?;
+    let options = backfilling::Options {
+        prefix: prefix.clone(),
+        since_ms: since.as_ref().map(|(ms, _)| *ms),
+        dry_run,
+        wait,
+    };
+    let phase = run.display.phase("listing the bucket's objects");
+    let r = backfilling::run(&run.ctx.aws, s, &options, |step| {
+        if let Some(bar) = &phase {
+            bar.set_message(show::backfill_step(step));
+        }
+    })
+    .await;
+    run.display.done(phase);
+    let r = r?;
+    if r.index_building {
+        eprintln!(
+            "tapctl: warning: index {} of table {} is still being built; objects were \
+             looked up with Scans of the whole table",
+            crate::spec::OBJECT_INDEX,
+            s.table_name
+        );
+    }
+    let since = since.map(|(_, t)| t);
+    run.emit(
+        || show::backfill_json(s, &options, since.as_deref(), &r),
+        || show::backfill_text(s, &options, &r),
+    );
+    if dry_run {
+        return Ok(if r.missing.is_empty() {
+            0
+        } else {
+            EXIT_PENDING
+        });
+    }
+    if !r.ok() {
+        let mut why = Vec::new();
+        if !r.failed.is_empty() {
+            why.push(format!(
+                "{} object(s) could not be invoked ({}: {})",
+                r.failed.len(),
+                r.failed[0].0,
+                r.failed[0].1
+            ));
+        }
+        if !r.pending.is_empty() {
+            why.push(format!(
+                "{} object(s) invoked but without an item after {}s (see `{}`; a rerun \
+                 invokes them again, which writes no second item)",
+                r.pending.len(),
+                wait.as_secs(),
+                s.command("logs")
+            ));
+        }
+        eprintln!("tapctl: error: backfill incomplete: {}", why.join("; "));
+        return Ok(EXIT_ERROR);
+    }
+    Ok(0)
 }
 
 /// Exit 2 when events are left in the queue (or, dry, would be redriven).

@@ -175,20 +175,46 @@ pub fn event_key(key: &str) -> String {
         .replace(' ', "+")
 }
 
-/// The event S3 sends for a PutObject of `key` in the stack's bucket (event structure 2.1,
-/// S3 user guide "Event message structure"), at `now_ms`. No size or ETag: no object was
-/// uploaded (size 0).
-pub fn s3_put_event(s: &Stack, key: &str, now_ms: i64) -> Value {
+/// What marks a synthetic event: S3's request id in `responseElements` (`x-amz-request-id`,
+/// 16 hexadecimal characters from S3) reads `tapctl-ORIGIN` (`invoke`, `backfill`). The handler
+/// writes ORIGIN into the item's `synthetic` attribute; the event's shape stays S3's.
+pub const SYNTHETIC_PREFIX: &str = "tapctl-";
+
+/// The object an event is made for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Object {
+    pub key: String,
+    pub size: i64,
+    /// Without the quotes ListObjectsV2 puts around it (S3's events carry it bare).
+    pub etag: Option<String>,
+    /// The event's time, epoch milliseconds.
+    pub time_ms: i64,
+}
+
+/// The event S3 sends for a PutObject of `o` in the stack's bucket (event structure 2.1, S3
+/// user guide "Event message structure"), marked as made by tapctl for `origin`. The same
+/// object gives the same event: the handler's requestId (a hash of the record's identity)
+/// is the same, so a second run is a duplicate, not a second item.
+pub fn s3_object_event(s: &Stack, o: &Object, origin: &str) -> Value {
     let t = &s.target;
+    let marker = format!("{SYNTHETIC_PREFIX}{origin}");
+    let mut object = json!({
+        "key": event_key(&o.key),
+        "size": o.size,
+        "sequencer": format!("{:016X}", o.time_ms),
+    });
+    if let Some(e) = &o.etag {
+        object["eTag"] = json!(e.trim_matches('"'));
+    }
     json!({"Records": [{
         "eventVersion": "2.1",
         "eventSource": "aws:s3",
         "awsRegion": t.region,
-        "eventTime": iso_utc(now_ms),
+        "eventTime": iso_utc(o.time_ms),
         "eventName": "ObjectCreated:Put",
         "userIdentity": {"principalId": format!("AWS:{}", t.account)},
         "requestParameters": {"sourceIPAddress": "127.0.0.1"},
-        "responseElements": {"x-amz-request-id": "tapctl-invoke", "x-amz-id-2": "tapctl-invoke"},
+        "responseElements": {"x-amz-request-id": marker, "x-amz-id-2": marker},
         "s3": {
             "s3SchemaVersion": "1.0",
             "configurationId": NOTIFICATION_ID,
@@ -197,13 +223,20 @@ pub fn s3_put_event(s: &Stack, key: &str, now_ms: i64) -> Value {
                 "ownerIdentity": {"principalId": t.account},
                 "arn": s.bucket_arn,
             },
-            "object": {
-                "key": event_key(key),
-                "size": 0,
-                "sequencer": format!("{now_ms:016X}"),
-            },
+            "object": object,
         },
     }]})
+}
+
+/// The event `invoke --key` sends at `now_ms`: size 0 unless the object is known (no upload).
+pub fn s3_put_event(s: &Stack, key: &str, now_ms: i64) -> Value {
+    let o = Object {
+        key: key.to_string(),
+        size: 0,
+        etag: None,
+        time_ms: now_ms,
+    };
+    s3_object_event(s, &o, "invoke")
 }
 
 #[cfg(test)]
@@ -287,5 +320,30 @@ mod tests {
         assert_eq!(r["s3"]["bucket"]["name"], s.bucket_name.as_str());
         assert_eq!(r["s3"]["object"]["key"], "x+y");
         assert_eq!(r["eventTime"], "1970-01-01T00:00:00.000Z");
+        assert_eq!(r["responseElements"]["x-amz-request-id"], "tapctl-invoke");
+    }
+
+    #[test]
+    fn a_backfill_event_is_the_objects_and_the_same_every_time() {
+        let s = test_stack();
+        let o = Object {
+            key: "in/a b.txt".into(),
+            size: 12,
+            etag: Some("\"0cc175b9c0f1b6a831c399e269772661\"".into()),
+            time_ms: 1_714_564_800_123,
+        };
+        let e = s3_object_event(&s, &o, "backfill");
+        assert_eq!(e, s3_object_event(&s, &o, "backfill"));
+        let r = &e["Records"][0];
+        assert_eq!(r["eventTime"], "2024-05-01T12:00:00.123Z");
+        assert_eq!(r["s3"]["object"]["key"], "in/a+b.txt");
+        assert_eq!(r["s3"]["object"]["size"], 12);
+        assert_eq!(
+            r["s3"]["object"]["eTag"],
+            "0cc175b9c0f1b6a831c399e269772661"
+        );
+        assert_eq!(r["s3"]["object"]["sequencer"], "0000018F34069E7B");
+        assert_eq!(r["responseElements"]["x-amz-request-id"], "tapctl-backfill");
+        assert_eq!(r["s3"]["bucket"]["arn"], s.bucket_arn.as_str());
     }
 }

@@ -66,6 +66,18 @@ pub fn invoke_budget(timeout_s: i32) -> Duration {
 /// Not retried (the function has side effects); the call may last as long as the deployed
 /// function's timeout (`timeout_s`), so its own timeouts are that plus a margin.
 pub async fn invoke(aws: &Clients, s: &Stack, timeout_s: i32, payload: Vec<u8>) -> Result<Invoked> {
+    invoke_with(aws, s, timeout_s, payload, |_| {}).await
+}
+
+/// [`invoke`], telling `waiting` why it waits while the function is not ready (Inactive
+/// waking up, an update in progress, throttled).
+pub async fn invoke_with(
+    aws: &Clients,
+    s: &Stack,
+    timeout_s: i32,
+    payload: Vec<u8>,
+    waiting: impl Fn(&str),
+) -> Result<Invoked> {
     use aws_config::retry::RetryConfig;
     use aws_config::timeout::TimeoutConfig;
     use aws_sdk_lambda::types::{InvocationType, LogType};
@@ -110,8 +122,21 @@ pub async fn invoke(aws: &Clients, s: &Stack, timeout_s: i32, payload: Vec<u8>) 
             Err(e)
                 if e.as_service_error().is_some_and(|e| {
                     e.is_resource_conflict_exception() || e.is_too_many_requests_exception()
-                }) && backoff.wait().await =>
+                }) =>
             {
+                let why = if e
+                    .as_service_error()
+                    .is_some_and(|e| e.is_too_many_requests_exception())
+                {
+                    "throttled (TooManyRequestsException)"
+                } else {
+                    "not ready (ResourceConflictException: starting or updating)"
+                };
+                waiting(&format!("function {} {why}: waiting", s.function_name));
+                if !backoff.wait().await {
+                    return Err(anyhow::Error::new(crate::error::AwsError::new(e))
+                        .context(format!("Invoke: function {} still {why}", s.function_name)));
+                }
                 tracing::debug!("function {} not ready to invoke: retrying", s.function_name);
             }
             other => break other.aws_context("Invoke")?,
@@ -131,4 +156,36 @@ pub async fn invoke(aws: &Clients, s: &Stack, timeout_s: i32, payload: Vec<u8>) 
             .unwrap_or_default(),
         log_tail,
     })
+}
+
+/// The object `key` of the stack's bucket (ListObjectsV2 from that key, one entry: exactly it
+/// or not there), for `invoke --key`: `None` when the bucket has no such object.
+pub async fn object(
+    aws: &Clients,
+    s: &Stack,
+    key: &str,
+) -> Result<Option<crate::ops::inspect::Object>> {
+    let out = aws
+        .s3
+        .list_objects_v2()
+        .bucket(&s.bucket_name)
+        .expected_bucket_owner(&s.target.account)
+        .prefix(key)
+        .max_keys(1)
+        .send()
+        .await
+        .aws_context("ListObjectsV2")?;
+    Ok(out
+        .contents()
+        .iter()
+        .find(|o| o.key() == Some(key))
+        .map(|o| crate::ops::inspect::Object {
+            key: key.to_string(),
+            size: o.size().unwrap_or_default(),
+            etag: o.e_tag().map(|e| e.trim_matches('"').to_string()),
+            time_ms: o
+                .last_modified()
+                .and_then(|t| t.to_millis().ok())
+                .unwrap_or_default(),
+        }))
 }

@@ -29,6 +29,8 @@ pub struct LogItem {
     pub logged_at: Option<String>,
     /// Epoch seconds after which DynamoDB may delete the item (item expiry on).
     pub expires_at: Option<i64>,
+    /// Written for an event tapctl made (`invoke`, `backfill`), not one S3 sent.
+    pub synthetic: Option<String>,
 }
 
 impl LogItem {
@@ -48,6 +50,7 @@ impl LogItem {
             request_id: text(HASH_KEY).unwrap_or_default(),
             logged_at: text("loggedAt"),
             expires_at: number(TTL_ATTRIBUTE),
+            synthetic: text("synthetic"),
         }
     }
 }

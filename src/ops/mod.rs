@@ -7,9 +7,14 @@
 //! - [`invoke`]: one synchronous invocation of the deployed function;
 //! - [`messages`]: the failure queue's messages;
 //! - [`health`]: the pipeline's metrics over a window, and whether the function can run;
-//! - [`redrive`], [`smoke`], [`watch`]: the operations built on them;
+//! - [`chain`], [`diagnose`]: the links of the pipeline read in one round, and why a probe
+//!   got no item (pure);
+//! - [`redrive`], [`smoke`], [`backfill`], [`watch`]: the operations built on them;
 //! - [`inspect`]: `--since`, times as the handler writes them, the synthetic S3 event (pure).
 
+pub mod backfill;
+pub mod chain;
+pub mod diagnose;
 pub mod health;
 pub mod inspect;
 pub mod invoke;

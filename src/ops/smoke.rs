@@ -9,6 +9,14 @@
 //! shows up or the deadline passes. Items are found through the table's object index (a Query
 //! per probe key: no scan, whatever the table's size).
 //!
+//! Before any upload, one read round over the chain ([`chain`]) names a broken link (no
+//! notification entry, no permission, a Failed function, reserved concurrency 0, no failure
+//! destination or queue) with the command that repairs it, without a probe. While it waits,
+//! smoke reads the function's log lines since the first probe every few seconds: a failed
+//! invocation of a probe (an error line, "Task timed out", a throttle) ends the wait at once
+//! with that line; at the deadline the failure queue is read too, and no evidence at all means
+//! the probe was never invoked ([`diagnose`]).
+//!
 //! Cleanup removes every probe object it uploaded and the items of every probe. Probes uploaded
 //! after the one whose item was found were announced too (the notification was in effect by
 //! then): their items are waited for, within a bounded grace, and removed. The report counts
@@ -16,8 +24,12 @@
 
 use crate::aws::Clients;
 use crate::error::{AwsContext, AwsError, one_line_anyhow};
+use crate::ops::chain::{self, Broken};
+use crate::ops::diagnose::{self, Diagnosis, FailedEvent};
 use crate::ops::items::{self, LogItem};
+use crate::ops::{logs, messages, redrive};
 use crate::resource::retry::Backoff;
+use crate::resource::{Ctx, queue};
 use crate::spec::Stack;
 use anyhow::Result;
 use aws_sdk_s3::primitives::ByteStream;
@@ -55,6 +67,14 @@ pub struct Report {
     pub items_removed: usize,
     /// Every probe object is gone, and so is every item the probes were known to produce.
     pub cleaned_up: bool,
+    /// The broken links the first read round found (then no probe was uploaded).
+    pub broken: Vec<Broken>,
+    /// How long that read round took.
+    pub chain_read: Option<Duration>,
+    /// Why the probe's item did not come, from the function's log and the failure queue.
+    pub diagnosis: Option<Diagnosis>,
+    /// Stopped by Ctrl-C (the probes were removed all the same).
+    pub interrupted: bool,
     pub error: Option<String>,
 }
 
@@ -78,6 +98,91 @@ fn probe_key(n: usize) -> String {
 struct Probe {
     key: String,
     uploaded: Instant,
+    /// Epoch milliseconds at upload (where the log evidence starts).
+    at_ms: i64,
+}
+
+/// Why the wait for an item ended without one, before the deadline.
+enum Failed {
+    /// The function's log showed a probe's invocation failing.
+    Diagnosed(Diagnosis),
+    /// An upload or a read failed.
+    Other(String),
+}
+
+impl From<String> for Failed {
+    fn from(e: String) -> Self {
+        Failed::Other(e)
+    }
+}
+
+/// How often the wait reads the function's log for a failed probe (FilterLogEvents allows 5
+/// calls a second per account and region, shared by every reader).
+const EVIDENCE_EVERY: Duration = Duration::from_secs(2);
+
+/// The function's log lines since `since_ms` (a second's margin) and, on the `final_look`, the
+/// failure queue's records, judged by [`diagnose::diagnose`]. A read that fails is no
+/// evidence (said so on the final look).
+async fn evidence(
+    aws: &Clients,
+    s: &Stack,
+    probes: &[String],
+    since_ms: i64,
+    final_look: bool,
+) -> Option<Diagnosis> {
+    let lines = logs::events_since(aws, s, since_ms - 1000, None).await;
+    let failed = if final_look {
+        failed_events(aws, s).await.unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    match lines {
+        Ok(lines) => diagnose::diagnose(probes, &lines, &failed, final_look),
+        Err(e) => diagnose::diagnose(probes, &[], &failed, false).or_else(|| {
+            final_look.then(|| Diagnosis {
+                link: "function",
+                cause: "unknown",
+                evidence: format!(
+                    "the function's log could not be read: {}",
+                    one_line_anyhow(&e)
+                ),
+                probe: None,
+            })
+        }),
+    }
+}
+
+/// The failure queue's records, read without taking them (visibility 0), a few receives.
+async fn failed_events(aws: &Clients, s: &Stack) -> Result<Vec<FailedEvent>> {
+    let Some(url) = queue::url(aws, s).await? else {
+        return Ok(Vec::new());
+    };
+    let prefix = format!("{}/", s.bucket_name);
+    let mut seen = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    for _ in 0..3 {
+        let got = messages::receive(aws, &url, Duration::ZERO, Duration::ZERO).await?;
+        if got.is_empty() {
+            break;
+        }
+        for m in got {
+            if !seen.insert(m.id.clone()) {
+                continue;
+            }
+            if let Ok(r) = redrive::parse(&m.body, &s.function_arn) {
+                out.push(FailedEvent {
+                    keys: r
+                        .objects
+                        .iter()
+                        .filter_map(|o| o.strip_prefix(&prefix).map(str::to_string))
+                        .collect(),
+                    condition: r.condition,
+                    last_error: r.last_error,
+                });
+            }
+        }
+    }
+    Ok(out)
 }
 
 async fn upload(aws: &Clients, s: &Stack, key: &str) -> Result<(), String> {
@@ -107,16 +212,51 @@ async fn items_of(aws: &Clients, s: &Stack, key: &str) -> Result<Vec<LogItem>> {
     Ok(items::for_object(aws, s, key, None, 100).await?.items)
 }
 
-/// Runs the check; never returns without trying to clean up what it made.
-pub async fn run(aws: &Clients, s: &Stack, timeout: Duration) -> Report {
+/// Runs the check: the chain first, then the probe; stops waiting when `stop` completes
+/// (Ctrl-C). Never returns without trying to clean up what it made.
+pub async fn run(
+    ctx: &Ctx,
+    timeout: Duration,
+    stop: impl std::future::Future<Output = ()>,
+) -> Report {
+    let (aws, s) = (&ctx.aws, &ctx.stack);
     let mut report = Report {
         bucket: s.bucket_name.clone(),
         table: s.table_name.clone(),
         ..Report::default()
     };
+    let started = Instant::now();
+    let read = chain::read(ctx).await;
+    report.chain_read = Some(started.elapsed());
+    match read {
+        Ok(c) => report.broken = chain::judge(s, &c),
+        Err(e) => report.error = Some(format!("reading the chain: {}", one_line_anyhow(&e))),
+    }
+    if let Some(b) = report.broken.first() {
+        report.error = Some(format!("{}: {}: run `{}`", b.link, b.problem, b.fix));
+    }
+    if report.error.is_some() {
+        report.cleaned_up = true;
+        return report;
+    }
     let deadline = Instant::now() + timeout;
     let mut probes: Vec<Probe> = Vec::new();
-    let found = wait_for_item(aws, s, deadline, &mut probes).await;
+    let found = tokio::select! {
+        found = wait_for_item(aws, s, deadline, &mut probes) => Some(found),
+        () = stop => None,
+    };
+    let Some(found) = found else {
+        report.interrupted = true;
+        report.error = Some("interrupted: smoke stopped waiting; its probes were removed".into());
+        report.probes = probes.len();
+        report.key = probes.last().map(|p| p.key.clone()).unwrap_or_default();
+        if let Err(e) = clean_up(aws, s, &probes, None, Duration::ZERO, &mut report).await {
+            report.error = Some(format!(
+                "interrupted: smoke stopped waiting; cleaning up: {e}"
+            ));
+        }
+        return report;
+    };
     report.probes = probes.len();
     report.key = probes.last().map(|p| p.key.clone()).unwrap_or_default();
     let mut hit = None;
@@ -130,17 +270,31 @@ pub async fn run(aws: &Clients, s: &Stack, timeout: Duration) -> Report {
             hit = Some(i);
         }
         Ok(None) => {
-            report.error = Some(format!(
-                "no log item for {} probe(s) in table {} within {}s: is the trigger in place \
-                 (`{}`) and does the function succeed (`{}`)?",
-                probes.len(),
-                s.table_name,
-                timeout.as_secs(),
-                s.command("status"),
-                s.command("logs")
-            ))
+            let keys: Vec<String> = probes.iter().map(|p| p.key.clone()).collect();
+            let since = probes.first().map(|p| p.at_ms).unwrap_or_default();
+            let d = evidence(aws, s, &keys, since, true).await;
+            report.error = Some(match &d {
+                Some(d) => format!(
+                    "no log item for {} probe(s) within {}s: {}: {}",
+                    probes.len(),
+                    timeout.as_secs(),
+                    d.link,
+                    d.evidence
+                ),
+                None => format!(
+                    "no log item for {} probe(s) in table {} within {}s",
+                    probes.len(),
+                    s.table_name,
+                    timeout.as_secs()
+                ),
+            });
+            report.diagnosis = d;
         }
-        Err(e) => report.error = Some(e),
+        Err(Failed::Diagnosed(d)) => {
+            report.error = Some(format!("{}: {}", d.link, d.evidence));
+            report.diagnosis = Some(d);
+        }
+        Err(Failed::Other(e)) => report.error = Some(e),
     }
     let grace = report
         .latency
@@ -156,19 +310,26 @@ pub async fn run(aws: &Clients, s: &Stack, timeout: Duration) -> Report {
 }
 
 /// Uploads probes and polls for their items until one shows up (its probe's index, the item,
-/// when it was read) or the deadline passes (`None`). An upload error ends it at once.
+/// when it was read) or the deadline passes (`None`). An upload error ends it at once, and so
+/// does a failed invocation of a probe in the function's log.
 async fn wait_for_item(
     aws: &Clients,
     s: &Stack,
     deadline: Instant,
     probes: &mut Vec<Probe>,
-) -> Result<Option<(usize, LogItem, Instant)>, String> {
+) -> Result<Option<(usize, LogItem, Instant)>, Failed> {
     let mut pause = REUPLOAD_FIRST;
+    let mut next_look = Instant::now() + EVIDENCE_EVERY;
     loop {
         let key = probe_key(probes.len());
         let uploaded = Instant::now();
+        let at_ms = crate::ops::inspect::now_ms();
         upload(aws, s, &key).await?;
-        probes.push(Probe { key, uploaded });
+        probes.push(Probe {
+            key,
+            uploaded,
+            at_ms,
+        });
         let next_upload = uploaded + pause;
         pause = (pause * 2).min(REUPLOAD_CAP);
         let until = next_upload.min(deadline);
@@ -185,6 +346,13 @@ async fn wait_for_item(
                 if let Some(item) = found.into_iter().next() {
                     return Ok(Some((i, item, Instant::now())));
                 }
+            }
+            if Instant::now() >= next_look {
+                let keys: Vec<String> = probes.iter().map(|p| p.key.clone()).collect();
+                if let Some(d) = evidence(aws, s, &keys, probes[0].at_ms, false).await {
+                    return Err(Failed::Diagnosed(d));
+                }
+                next_look = Instant::now() + EVIDENCE_EVERY;
             }
             if !backoff.wait().await {
                 break;

@@ -2,6 +2,8 @@
 //! documents start with the same header as every other command's ([`super::envelope::header`]).
 
 use super::envelope::header;
+use crate::ops::backfill::{Options, Report as BackfillReport, Step};
+use crate::ops::inspect::Object;
 use crate::ops::inspect::iso_utc;
 use crate::ops::invoke::Invoked;
 use crate::ops::items::{Found, LogItem};
@@ -36,6 +38,7 @@ fn item_json(i: &LogItem) -> Value {
         "request_id": i.request_id,
         "logged_at": i.logged_at,
         "expires_at": i.expires_at,
+        "synthetic": i.synthetic,
     })
 }
 
@@ -75,8 +78,12 @@ pub fn events_text(s: &Stack, read: Read, f: &Found) -> String {
         out += &format!("{:<24}  {:<width$}  {:>10}  KEY\n", "TIME", "EVENT", "SIZE");
         for i in &f.items {
             let size = i.size.map_or("-".to_string(), |n| n.to_string());
+            let marker = i
+                .synthetic
+                .as_ref()
+                .map_or(String::new(), |o| format!("  (synthetic: {o})"));
             out += &format!(
-                "{:<24}  {:<width$}  {size:>10}  {}\n",
+                "{:<24}  {:<width$}  {size:>10}  {}{marker}\n",
                 i.time, i.event, i.key
             );
         }
@@ -149,7 +156,7 @@ pub fn function_error(i: &Invoked) -> Option<String> {
 }
 
 /// `invoke`.
-pub fn invoke_json(s: &Stack, key: &str, event: &Value, i: &Invoked) -> Value {
+pub fn invoke_json(s: &Stack, key: Option<&str>, event: &Value, i: &Invoked) -> Value {
     let mut m = header(s, "invoke");
     m.insert("ok".into(), json!(i.function_error.is_none()));
     m.insert("function".into(), json!(s.function_name));
@@ -165,18 +172,119 @@ pub fn invoke_json(s: &Stack, key: &str, event: &Value, i: &Invoked) -> Value {
     Value::Object(m)
 }
 
-pub fn invoke_text(s: &Stack, key: &str, i: &Invoked) -> String {
-    let mut out = format!(
-        "Invoked {} on ObjectCreated:Put of s3://{}/{key} (status {})\n",
-        s.function_name, s.bucket_name, i.status
-    );
+pub fn invoke_text(s: &Stack, key: Option<&str>, i: &Invoked) -> String {
+    let on = match key {
+        Some(k) => format!("ObjectCreated:Put of s3://{}/{k}", s.bucket_name),
+        None => "the event given".to_string(),
+    };
+    let mut out = match function_error(i) {
+        None => format!("Invoked {} on {on}: succeeded\n", s.function_name),
+        Some(e) => format!("Invoked {} on {on}: FAILED: {e}\n", s.function_name),
+    };
+    let label = if i.function_error.is_some() {
+        "error"
+    } else {
+        "result"
+    };
     let result = serde_json::to_string_pretty(&result_value(i)).unwrap_or_default();
-    out += &format!("result:\n{result}\n");
+    out += &format!("{label}:\n{result}\n");
     out += "log tail:\n";
     for line in i.log_tail.lines() {
         out += &format!("  {line}\n");
     }
     out
+}
+
+/// The progress line of a backfill step.
+pub fn backfill_step(step: Step) -> String {
+    match step {
+        Step::Listed(n) => format!("{n} object(s) listed: looking up their items"),
+        Step::Checked { done, of } => format!("looked up {done} of {of} object(s)"),
+        Step::Invoked { done, of } => format!("invoked the function for {done} of {of} object(s)"),
+        Step::Written { done, of } => format!("{done} of {of} item(s) written"),
+    }
+}
+
+fn object_json(o: &Object) -> Value {
+    json!({
+        "key": o.key,
+        "size": o.size,
+        "last_modified": iso_utc(o.time_ms),
+    })
+}
+
+/// `backfill`.
+pub fn backfill_json(s: &Stack, o: &Options, since: Option<&str>, r: &BackfillReport) -> Value {
+    let mut m = header(s, "backfill");
+    m.insert("ok".into(), json!(r.ok()));
+    m.insert("dry_run".into(), json!(o.dry_run));
+    m.insert("bucket".into(), json!(s.bucket_name));
+    m.insert("prefix".into(), json!(o.prefix));
+    m.insert("since".into(), json!(since));
+    m.insert("checked".into(), json!(r.checked));
+    let missing: Vec<Value> = r.missing.iter().map(object_json).collect();
+    m.insert("missing".into(), json!(missing));
+    m.insert("written".into(), json!(r.written));
+    m.insert("pending".into(), json!(r.pending));
+    let failed: Vec<Value> = r
+        .failed
+        .iter()
+        .map(|(k, e)| json!({"key": k, "error": e}))
+        .collect();
+    m.insert("failed".into(), json!(failed));
+    m.insert("index_building".into(), json!(r.index_building));
+    Value::Object(m)
+}
+
+pub fn backfill_text(s: &Stack, o: &Options, r: &BackfillReport) -> String {
+    let mut out = String::new();
+    for m in &r.missing {
+        let what = if o.dry_run {
+            "no item"
+        } else if r.written.contains(&m.key) {
+            "item written"
+        } else if r.failed.iter().any(|(k, _)| *k == m.key) {
+            "NOT invoked"
+        } else {
+            "invoked, no item yet"
+        };
+        out += &format!(
+            "{}  {:>10}  {}: {what}\n",
+            iso_utc(m.time_ms),
+            m.size,
+            m.key
+        );
+    }
+    out += &format!(
+        "{} object(s) checked in bucket {}, {} without a log item",
+        r.checked,
+        s.bucket_name,
+        r.missing.len()
+    );
+    if o.dry_run {
+        if r.missing.is_empty() {
+            out += "\n";
+        } else {
+            out += &format!(": run `{}` to backfill them\n", backfill_command(s, o));
+        }
+    } else {
+        out += &format!(
+            "; {} item(s) written, {} pending, {} not invoked\n",
+            r.written.len(),
+            r.pending.len(),
+            r.failed.len()
+        );
+    }
+    out
+}
+
+/// The `backfill` command with the same narrowing, without `--dry-run`.
+fn backfill_command(s: &Stack, o: &Options) -> String {
+    let mut args: Vec<&str> = Vec::new();
+    if let Some(p) = &o.prefix {
+        args.extend(["--prefix", p]);
+    }
+    s.command_with("backfill", &args)
 }
 
 #[cfg(test)]
@@ -196,7 +304,14 @@ mod tests {
             function_error(&i).as_deref(),
             Some("Unhandled: ConfigurationError: no table")
         );
-        let doc = invoke_json(&test_stack(), "k", &json!({}), &i);
+        let doc = invoke_json(&test_stack(), Some("k"), &json!({}), &i);
+        let text = invoke_text(&test_stack(), Some("k"), &i);
+        assert!(
+            text.starts_with("Invoked s3-processor-dev on ObjectCreated:Put")
+                && text.contains("FAILED: Unhandled: ConfigurationError: no table")
+                && !text.contains("status 200"),
+            "{text}"
+        );
         assert_eq!(doc["ok"], false);
         assert_eq!(doc["result"]["errorType"], "ConfigurationError");
         let fine = Invoked {
@@ -205,7 +320,7 @@ mod tests {
             ..i
         };
         assert_eq!(function_error(&fine), None);
-        assert!(invoke_text(&test_stack(), "k", &fine).contains("\"processed\": 1"));
+        assert!(invoke_text(&test_stack(), Some("k"), &fine).contains("\"processed\": 1"));
     }
 
     #[test]

@@ -217,7 +217,7 @@ pub fn diff(stack: &Stack, o: &Observed) -> Vec<Drift> {
 }
 
 /// Why Lambda reports the function, or its last update, Failed; `None` when neither is.
-fn failure(c: &FunctionConfiguration) -> Option<String> {
+pub fn failure(c: &FunctionConfiguration) -> Option<String> {
     fn why(reason: Option<&str>) -> &str {
         reason
             .filter(|r| !r.is_empty())
@@ -281,7 +281,7 @@ pub fn tags_of(s: &Stack, out: &GetFunctionOutput) -> Result<Vec<(String, String
 }
 
 /// GetFunctionEventInvokeConfig; `None` when the function has none (or is gone).
-async fn get_invoke_config(aws: &Clients, s: &Stack) -> Result<Option<InvokeConfig>> {
+pub async fn get_invoke_config(aws: &Clients, s: &Stack) -> Result<Option<InvokeConfig>> {
     let read = aws
         .lambda
         .get_function_event_invoke_config()

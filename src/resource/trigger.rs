@@ -158,6 +158,16 @@ fn ours(c: &LambdaFunctionConfiguration) -> bool {
 }
 
 pub async fn observe(ctx: &Ctx) -> Result<State> {
+    let observed = read(ctx).await?;
+    if observed == Observed::default() {
+        return Ok(State::Missing);
+    }
+    Ok(State::present(true, diff(&ctx.stack, &observed)))
+}
+
+/// The permission statement and the notification entry, read at once (GetPolicy and
+/// GetBucketNotificationConfiguration); `smoke` judges them with [`diff`].
+pub async fn read(ctx: &Ctx) -> Result<Observed> {
     let (permission, config) = tokio::join!(permission(ctx), notifications(ctx, true));
     let notification = config?.and_then(|c| {
         c.lambda_function_configurations()
@@ -171,14 +181,10 @@ pub async fn observe(ctx: &Ctx) -> Result<State> {
                 (c.lambda_function_arn().to_string(), events)
             })
     });
-    let observed = Observed {
+    Ok(Observed {
         permission: permission?,
         notification,
-    };
-    if observed == Observed::default() {
-        return Ok(State::Missing);
-    }
-    Ok(State::present(true, diff(&ctx.stack, &observed)))
+    })
 }
 
 pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {

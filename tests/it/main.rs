@@ -22,3 +22,4 @@ mod regions;
 mod safety;
 mod security;
 mod settings;
+mod smoke;

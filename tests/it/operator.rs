@@ -173,7 +173,13 @@ async fn json_on_every_command_smoke_outputs_list() {
         .code(1)
         .json();
     envelope(&smoke, "smoke", false);
-    assert!(smoke["error"].as_str().unwrap().contains("NoSuchBucket"));
+    // Named by the first read round, before any upload.
+    let error = smoke["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("bucket: ") && error.contains("is the stack deployed?"),
+        "{smoke}"
+    );
+    assert_eq!(smoke["probes"], 0, "{smoke}");
 
     let up = aws
         .tapctl(&["up", "--suffix", &sfx, "--output", "json"])
@@ -512,6 +518,22 @@ async fn deployer_policy_covers_a_full_cycle() {
     run(&["events", "--suffix", &sfx, "--limit", "1"], 0);
     run(&["logs", "--suffix", &sfx], 0);
     run(&["list"], 0);
+    // An object uploaded without the trigger: backfill lists, looks up, invokes, waits; up
+    // puts the trigger back.
+    let empty = aws_sdk_s3::types::NotificationConfiguration::builder().build();
+    let cleared = c.s3.put_bucket_notification_configuration();
+    let cleared = cleared
+        .bucket(&s.bucket_name)
+        .notification_configuration(empty);
+    cleared.send().await.unwrap();
+    let put = c.s3.put_object().bucket(&s.bucket_name).key("missed.txt");
+    put.body(aws_sdk_s3::primitives::ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap();
+    run(&["backfill", "--dry-run", "--suffix", &sfx], 2);
+    run(&["backfill", "--suffix", &sfx], 0);
+    run(&["up", "--suffix", &sfx], 0);
     // Two failed events: one the function takes, one that is no destination record.
     let url = c.sqs.get_queue_url().queue_name(&s.queue_name).send().await;
     let url = url.unwrap().queue_url.unwrap();
