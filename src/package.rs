@@ -32,9 +32,28 @@ pub const MAX_UNZIPPED_BYTES: u64 = 262_144_000;
 /// in the function's own zip.
 pub const REQUIREMENTS_FILE: &str = "requirements.txt";
 
+/// The request body of a direct upload of a `zip_len`-byte zip: the zip base64 in JSON.
+pub fn request_bytes(zip_len: usize) -> usize {
+    zip_len.div_ceil(3) * 4 + REQUEST_OVERHEAD
+}
+
+/// Why a handler folder's code with a layer of `layer_unzipped` bytes is over Lambda's 250 MB
+/// of code and layers unzipped; `None` when it fits.
+pub fn with_layer_refusal(dir: &Path, code: &Package, layer_unzipped: u64) -> Option<PackageError> {
+    (code.unzipped + layer_unzipped > MAX_UNZIPPED_BYTES).then(|| {
+        PackageError(format!(
+            "handler folder {}: the code ({} bytes) and its dependency layer \
+             ({layer_unzipped} bytes) unzipped are over {MAX_UNZIPPED_BYTES} bytes: Lambda \
+             takes at most 250 MB of code and layers",
+            dir.display(),
+            code.unzipped
+        ))
+    })
+}
+
 /// Why a zip cannot be uploaded directly, naming the limit; `None` when it can.
 pub fn upload_refusal(what: &str, zip_len: usize) -> Option<String> {
-    let body = zip_len.div_ceil(3) * 4 + REQUEST_OVERHEAD;
+    let body = request_bytes(zip_len);
     if zip_len > MAX_ZIP_BYTES || body >= MAX_REQUEST_BYTES {
         return Some(format!(
             "{what} is {zip_len} bytes zipped: Lambda takes at most 50 MB in a direct upload \

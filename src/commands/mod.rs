@@ -42,15 +42,8 @@ fn folder_code(inv: &Invocation, dir: &std::path::Path, deploys: bool) -> Result
         if let Some(deps) = &mut deps {
             deps.build(&python::cache_root())?;
             let layer = deps.layer.as_ref().map_or(0, |l| l.unzipped);
-            if package.unzipped + layer > package::MAX_UNZIPPED_BYTES {
-                anyhow::bail!(
-                    "handler folder {}: the code ({} bytes) and its dependency layer ({layer} \
-                     bytes) unzipped are over {} bytes: Lambda takes at most 250 MB of code \
-                     and layers",
-                    dir.display(),
-                    package.unzipped,
-                    package::MAX_UNZIPPED_BYTES
-                );
+            if let Some(e) = package::with_layer_refusal(dir, &package, layer) {
+                return Err(e.into());
             }
         }
     }

@@ -116,6 +116,7 @@ pub async fn run(
             .and_then(|v| v.key.clone()),
         other_layers: attached.len()
             > usize::from(versions.iter().any(|v| attached.contains(&v.arn.as_str()))),
+        unzipped: 0,
     };
     let mut tail = Tail::new(now_ms() - 1000);
     on(Event::Watching { dir });
@@ -185,6 +186,9 @@ struct Deployed {
     key: Option<String>,
     /// It runs with layers that are not tapctl's dependency layer.
     other_layers: bool,
+    /// The layer's size unzipped, once this watch built it (Lambda's 250 MB counts code and
+    /// layers together).
+    unzipped: u64,
 }
 
 /// Packages the folder and, when its zip differs from what the function runs, deploys it;
@@ -213,11 +217,23 @@ async fn deploy(
     let mut next = stack.clone();
     let want = deps.as_ref().map(|d| d.key.clone());
     let new_deps = want != deployed_deps.key || deployed_deps.other_layers;
-    if new_deps
+    // Built when it changed, and once at the start to know its size (from the cache).
+    if (new_deps || first)
         && let Some(d) = &mut deps
         && let Err(e) = d.build(&python::cache_root())
     {
         return on(Event::Failed(e.to_string()));
+    }
+    let layer_unzipped = match deps.as_ref().and_then(|d| d.layer.as_ref()) {
+        Some(layer) => layer.unzipped,
+        None if deps.is_some() => deployed_deps.unzipped,
+        None => 0,
+    };
+    if let Some(e) = package::with_layer_refusal(dir, &package, layer_unzipped) {
+        return on(Event::Failed(e.to_string()));
+    }
+    if !new_deps {
+        deployed_deps.unzipped = layer_unzipped;
     }
     let installed = deps.as_ref().and_then(|d| d.installed);
     next.settings.code = Code::Folder {
@@ -232,6 +248,7 @@ async fn deploy(
                 *deployed_deps = Deployed {
                     key: want.clone(),
                     other_layers: false,
+                    unzipped: layer_unzipped,
                 };
                 on(Event::LayersDeployed {
                     took,

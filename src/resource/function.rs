@@ -12,10 +12,13 @@
 
 use super::layer;
 use super::retry::{Backoff, is_transient, poll, retry_on};
-use super::sdk::{self, found, lambda::DESTINATION_PENDING, lambda::busy, lambda::transient};
+use super::sdk::{
+    self, found, lambda::DESTINATION_PENDING, lambda::busy, lambda::transient,
+    lambda::upload_override,
+};
 use super::state::{Ctx, Drift, Field, Kind, State, met_meanwhile};
 use super::tags;
-use crate::aws::{Clients, upload_timeouts};
+use crate::aws::Clients;
 use crate::error::AwsContext;
 use crate::spec::{Code, FUNCTION_PREFIX, HANDLER, Stack, Target};
 use anyhow::{Context, Result, bail};
@@ -378,12 +381,11 @@ pub async fn apply(ctx: &Ctx, state: &State) -> Result<()> {
             .set_layers(Some(layer.iter().cloned().collect()))
             .description("tapctl: logs S3 object events to DynamoDB")
             .set_tags(Some(tags::map(s)));
-        let timeouts = upload_timeouts(zip.len() / 3 * 4);
         let created = retry_on(PROPAGATION_BUDGET, transient, || {
             request
                 .clone()
                 .customize()
-                .config_override(lambda_timeouts(&timeouts))
+                .config_override(upload_override(zip.len()))
                 .send()
         })
         .await;
@@ -468,13 +470,6 @@ fn deps_key(s: &Stack) -> Option<&str> {
     s.settings.code.deps().map(|d| d.key.as_str())
 }
 
-/// A per-call override of the Lambda client's timeouts.
-fn lambda_timeouts(
-    timeouts: &aws_config::timeout::TimeoutConfig,
-) -> aws_sdk_lambda::config::Builder {
-    aws_sdk_lambda::config::Builder::default().timeout_config(timeouts.clone())
-}
-
 /// Points the function at the version holding the stack's dependencies (published first when
 /// none does), waits until that is live, and deletes the versions it moved off: what `watch`
 /// does when `requirements.txt` changes. Returns how long it took.
@@ -546,7 +541,6 @@ fn ready(c: &FunctionConfiguration, name: &str, next: Before) -> Result<bool> {
 /// in progress).
 async fn put_code(aws: &Clients, s: &Stack) -> Result<()> {
     let zip = Blob::new(code(s).0);
-    let timeouts = upload_timeouts(code(s).0.len() / 3 * 4);
     retry_on(PROPAGATION_BUDGET, busy, || {
         aws.lambda
             .update_function_code()
@@ -554,7 +548,7 @@ async fn put_code(aws: &Clients, s: &Stack) -> Result<()> {
             .architectures(architecture(s))
             .zip_file(zip.clone())
             .customize()
-            .config_override(lambda_timeouts(&timeouts))
+            .config_override(upload_override(code(s).0.len()))
             .send()
     })
     .await

@@ -11,8 +11,8 @@
 //! "Deleting a layer version"); `down` deletes every version of tapctl's.
 
 use super::retry::retry_on;
-use super::sdk::{self, found, lambda::busy};
-use crate::aws::{Clients, upload_timeouts};
+use super::sdk::{self, found, lambda::busy, lambda::upload_override};
+use crate::aws::Clients;
 use crate::error::AwsContext;
 use crate::spec::{Stack, layer_description, layer_key};
 use anyhow::{Context, Result};
@@ -86,7 +86,6 @@ pub async fn ensure(aws: &Clients, s: &Stack) -> Result<Option<String>> {
         .as_ref()
         .context("the dependency layer was not built before the deploy")?;
     let body = Blob::new(zip.zip.clone());
-    let timeouts = upload_timeouts(zip.zip.len() / 3 * 4);
     let published = retry_on(PUBLISH_BUDGET, busy, || {
         aws.lambda
             .publish_layer_version()
@@ -100,9 +99,7 @@ pub async fn ensure(aws: &Clients, s: &Stack) -> Result<Option<String>> {
             .compatible_runtimes(Runtime::from(deps.platform.runtime.as_str()))
             .compatible_architectures(Architecture::from(deps.platform.architecture.as_str()))
             .customize()
-            .config_override(
-                aws_sdk_lambda::config::Builder::default().timeout_config(timeouts.clone()),
-            )
+            .config_override(upload_override(zip.zip.len()))
             .send()
     })
     .await

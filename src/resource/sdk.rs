@@ -90,6 +90,13 @@ pub mod s3 {
         is_transient(TRANSIENT, e)
     }
 
+    /// The per-call timeouts of an upload of a `zip_len`-byte zip (CreateFunction,
+    /// UpdateFunctionCode, PublishLayerVersion): scaled to its request body.
+    pub fn upload_override(zip_len: usize) -> aws_sdk_lambda::config::Builder {
+        let body = crate::package::request_bytes(zip_len);
+        aws_sdk_lambda::config::Builder::default().timeout_config(crate::aws::upload_timeouts(body))
+    }
+
     /// What a bucket-level call retries right after tapctl's own CreateBucket: bucket
     /// configurations are eventually consistent (S3 user guide, "Amazon S3 data consistency
     /// model"), so the new bucket may answer `NoSuchBucket` for a moment.
@@ -146,6 +153,13 @@ pub mod dynamodb {
 
     pub fn transient<E: ProvideErrorMetadata + ?Sized>(e: &E) -> bool {
         is_transient(TRANSIENT, e)
+    }
+
+    /// The per-call timeouts of an upload of a `zip_len`-byte zip (CreateFunction,
+    /// UpdateFunctionCode, PublishLayerVersion): scaled to its request body.
+    pub fn upload_override(zip_len: usize) -> aws_sdk_lambda::config::Builder {
+        let body = crate::package::request_bytes(zip_len);
+        aws_sdk_lambda::config::Builder::default().timeout_config(crate::aws::upload_timeouts(body))
     }
 
     /// The table is being created, updated or deleted.
@@ -209,6 +223,13 @@ pub mod iam {
         is_transient(TRANSIENT, e)
     }
 
+    /// The per-call timeouts of an upload of a `zip_len`-byte zip (CreateFunction,
+    /// UpdateFunctionCode, PublishLayerVersion): scaled to its request body.
+    pub fn upload_override(zip_len: usize) -> aws_sdk_lambda::config::Builder {
+        let body = crate::package::request_bytes(zip_len);
+        aws_sdk_lambda::config::Builder::default().timeout_config(crate::aws::upload_timeouts(body))
+    }
+
     pub fn no_such_entity<E: ProvideErrorMetadata + ?Sized>(e: &E) -> bool {
         has_code(e, NO_SUCH_ENTITY)
     }
@@ -250,6 +271,13 @@ pub mod lambda {
 
     pub fn transient<E: ProvideErrorMetadata + ?Sized>(e: &E) -> bool {
         is_transient(TRANSIENT, e)
+    }
+
+    /// The per-call timeouts of an upload of a `zip_len`-byte zip (CreateFunction,
+    /// UpdateFunctionCode, PublishLayerVersion): scaled to its request body.
+    pub fn upload_override(zip_len: usize) -> aws_sdk_lambda::config::Builder {
+        let body = crate::package::request_bytes(zip_len);
+        aws_sdk_lambda::config::Builder::default().timeout_config(crate::aws::upload_timeouts(body))
     }
 
     /// Another update of the function (or of its policy) is in progress.
@@ -296,6 +324,13 @@ pub mod sqs {
         is_transient(TRANSIENT, e)
     }
 
+    /// The per-call timeouts of an upload of a `zip_len`-byte zip (CreateFunction,
+    /// UpdateFunctionCode, PublishLayerVersion): scaled to its request body.
+    pub fn upload_override(zip_len: usize) -> aws_sdk_lambda::config::Builder {
+        let body = crate::package::request_bytes(zip_len);
+        aws_sdk_lambda::config::Builder::default().timeout_config(crate::aws::upload_timeouts(body))
+    }
+
     pub fn no_such_queue<E: ProvideErrorMetadata + ?Sized>(e: &E) -> bool {
         has_code(e, NON_EXISTENT_QUEUE) || has_code(e, QUEUE_DOES_NOT_EXIST)
     }
@@ -315,6 +350,13 @@ pub mod logs {
 
     pub fn transient<E: ProvideErrorMetadata + ?Sized>(e: &E) -> bool {
         is_transient(TRANSIENT, e)
+    }
+
+    /// The per-call timeouts of an upload of a `zip_len`-byte zip (CreateFunction,
+    /// UpdateFunctionCode, PublishLayerVersion): scaled to its request body.
+    pub fn upload_override(zip_len: usize) -> aws_sdk_lambda::config::Builder {
+        let body = crate::package::request_bytes(zip_len);
+        aws_sdk_lambda::config::Builder::default().timeout_config(crate::aws::upload_timeouts(body))
     }
 }
 
