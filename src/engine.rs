@@ -215,12 +215,16 @@ async fn run(
                 }
             }
         }
+        // Biased, waits first: a step's last wait message is sent before the step ends, so it
+        // is shown before the step's outcome (an unbiased pick could take the join first and
+        // lose the message when no step is left running).
         let joined = tokio::select! {
-            joined = running.join_next_with_id() => joined,
+            biased;
             Some((kind, what)) = waits_rx.recv() => {
                 progress.waiting(kind, &what);
                 continue;
             }
+            joined = running.join_next_with_id() => joined,
         };
         let (kind, action, elapsed) = match joined {
             Some(Ok((_, done))) => done,
